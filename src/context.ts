@@ -1,0 +1,158 @@
+/**
+ * Run context on AsyncLocalStorage, and the idle fast path.
+ *
+ * `openRuns` counts the runs in flight anywhere in the process. While it is
+ * zero, every emission site returns after one comparison: no
+ * AsyncLocalStorage lookup, no allocation, no bus. `als.run` is paid once per
+ * run and once per step, never per event.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import { getEventBus } from './bus.js';
+import type { StreamEvent } from './events.js';
+
+/** @internal One run, shared by every frame of that run. */
+export interface RunState {
+  readonly runId: string;
+  readonly captureContent: boolean;
+}
+
+/** @internal What AsyncLocalStorage holds: the run and the innermost open step. */
+export interface Frame {
+  readonly run: RunState;
+  /** The step that encloses code running in this frame; undefined at the run's top level. */
+  readonly spanId: string | undefined;
+}
+
+/** @internal */
+export const als = new AsyncLocalStorage<Frame>();
+
+/** @internal Runs in flight in the whole process. Read by every emission site. */
+export let openRuns = 0;
+
+/** Options of {@link runContext}. */
+export interface RunOptions {
+  /** The run's id; a random UUID when omitted. 1-128 characters of `[A-Za-z0-9._:-]`. */
+  runId?: string;
+  /** A human-readable name, carried by `run.started`. */
+  name?: string;
+  /**
+   * Put content (tool arguments) into events. Previews are always kept, cut
+   * to 240 characters. Inherited by nested runs. Default false.
+   */
+  captureContent?: boolean;
+}
+
+const RUN_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Throws a precise error unless `runId` is a usable run id. */
+export function assertRunId(runId: unknown): asserts runId is string {
+  if (typeof runId !== 'string' || !RUN_ID.test(runId)) {
+    const shown = typeof runId === 'string' ? JSON.stringify(runId.slice(0, 40)) : typeof runId;
+    throw new TypeError(`runId must be 1-128 characters of letters, digits, '.', '_', ':' or '-', got ${shown}`);
+  }
+}
+
+function isAbort(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  return name === 'AbortError' || name === 'TimeoutError';
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+/**
+ * Runs `fn` as one observable run: its events, and those of everything it
+ * calls, go to the bus under `runId`. Emits `run.started` and `run.completed`
+ * (status `ok`, `error` or `aborted`; the error is rethrown). Called inside
+ * another run, it makes a child run linked by `parentRunId`/`parentSpanId`.
+ *
+ * @returns what `fn` returns (awaited).
+ */
+export async function runContext<T>(fn: (runId: string) => T | Promise<T>, options: RunOptions = {}): Promise<T> {
+  const runId = options.runId ?? randomUUID();
+  assertRunId(runId);
+  const parent = als.getStore();
+  const run: RunState = {
+    runId,
+    captureContent: options.captureContent ?? parent?.run.captureContent ?? false,
+  };
+  const frame: Frame = { run, spanId: undefined };
+  const started = performance.now();
+  openRuns++;
+  try {
+    return await als.run(frame, async () => {
+      record(frame, 'run.started', {
+        name: options.name,
+        parentRunId: parent?.run.runId,
+        parentSpanId: parent?.spanId,
+      }, undefined, undefined);
+      try {
+        const result = await fn(runId);
+        record(frame, 'run.completed', { status: 'ok', durationMs: performance.now() - started }, undefined, undefined);
+        return result;
+      } catch (error) {
+        record(frame, 'run.completed', {
+          status: isAbort(error) ? 'aborted' : 'error',
+          error: describe(error),
+          durationMs: performance.now() - started,
+        }, undefined, undefined);
+        throw error;
+      }
+    });
+  } finally {
+    openRuns--;
+  }
+}
+
+/** The id of the run this code executes in, or undefined outside any run. */
+export function currentRunId(): string | undefined {
+  return openRuns === 0 ? undefined : als.getStore()?.run.runId;
+}
+
+/** True when this code executes inside a run (so emissions are recorded). */
+export function isRecording(): boolean {
+  return openRuns !== 0 && als.getStore() !== undefined;
+}
+
+/**
+ * Binds `fn` to the current run context, for callbacks that some other
+ * context will call (an `AbortSignal` listener aborted from outside the run,
+ * a pooled worker's callback). Outside a run, returns `fn` unchanged.
+ */
+export function bindToRun<F extends (...args: never[]) => unknown>(fn: F): F {
+  if (openRuns === 0 || als.getStore() === undefined) return fn;
+  return AsyncLocalStorage.bind(fn);
+}
+
+/** Epoch milliseconds with sub-millisecond resolution. */
+export function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * @internal Builds one event (always the same object shape) and publishes it.
+ * `seq` and `eventId` are assigned by the bus.
+ */
+export function record(
+  frame: Frame,
+  eventType: string,
+  data: object,
+  spanId: string | undefined,
+  parentSpanId: string | undefined,
+): StreamEvent {
+  const event: StreamEvent = {
+    eventId: '',
+    runId: frame.run.runId,
+    seq: 0,
+    eventType,
+    timestamp: now(),
+    spanId,
+    parentSpanId,
+    data,
+  };
+  getEventBus().publish(event);
+  return event;
+}

@@ -1,0 +1,345 @@
+/**
+ * Emission helpers: what agents and adapters call at each step.
+ *
+ * Every helper starts with the same guard, `openRuns === 0`: with no run open
+ * anywhere it returns (or calls the wrapped function) before touching
+ * AsyncLocalStorage or allocating.
+ */
+import { randomFillSync } from 'node:crypto';
+import { getEventBus } from './bus.js';
+import { als, now, openRuns, record, type Frame } from './context.js';
+import {
+  EVENT_TYPE_PATTERN,
+  preview,
+  type CanonicalEventType,
+  type CustomEventData,
+  type EventData,
+  type StreamEvent,
+} from './events.js';
+
+/** Payload accepted for event type `T`: the catalogue's for canonical types, any object otherwise. */
+export type DataFor<T extends string> = T extends CanonicalEventType ? EventData<T> : CustomEventData;
+
+/** Where an event sits in the step tree, when the caller knows better than the context. */
+export interface EmitOptions {
+  /** The step this event belongs to. */
+  spanId?: string;
+  /** The enclosing step. Default: the innermost step open in this async context. */
+  parentSpanId?: string;
+}
+
+const checkedTypes = new Set<string>();
+
+function reject(frame: Frame, eventType: string, data: unknown, message: string): void {
+  // Telemetry must not crash the agent: a bad emission is refused and counted, never thrown.
+  getEventBus().reportRejected(new TypeError(message), {
+    eventId: '',
+    runId: frame.run.runId,
+    seq: 0,
+    eventType,
+    timestamp: now(),
+    spanId: undefined,
+    parentSpanId: frame.spanId,
+    data: data as object,
+  });
+}
+
+/**
+ * Emits one event into the current run. A point event: unless told
+ * otherwise, its `parentSpanId` is the innermost open step. Outside a run it
+ * does nothing and allocates nothing.
+ *
+ * A malformed `eventType` or a non-object `data` is not published; it is
+ * counted in the bus's `stats().rejected` and reported to its `onError`.
+ */
+export function emit<T extends string>(eventType: T, data: DataFor<T>, options?: EmitOptions): void {
+  if (openRuns === 0) return;
+  const frame = als.getStore();
+  if (frame === undefined) return;
+  if (!checkedTypes.has(eventType)) {
+    if (!EVENT_TYPE_PATTERN.test(eventType)) {
+      return reject(frame, eventType, data, `emit: eventType ${JSON.stringify(eventType)} is not a dotted lowercase name like "myapp.cache.miss"`);
+    }
+    if (checkedTypes.size < 10_000) checkedTypes.add(eventType);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    return reject(frame, eventType, data, `emit: data of ${eventType} must be a plain object, got ${data === null ? 'null' : Array.isArray(data) ? 'an array' : typeof data}`);
+  }
+  record(frame, eventType, data, options?.spanId, options?.parentSpanId ?? frame.spanId);
+}
+
+// Span ids are 8 random bytes in hex, cut from a pooled buffer: one
+// randomFillSync per 512 ids instead of one per id.
+const pool = Buffer.allocUnsafe(4096);
+let poolOffset = pool.length;
+
+/** A fresh 16-hex-character span id. */
+export function newSpanId(): string {
+  if (poolOffset === pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const id = pool.toString('hex', poolOffset, poolOffset + 8);
+  poolOffset += 8;
+  return id;
+}
+
+/** Event types that open a step. */
+export type StepStartType =
+  | 'agent.invocation.started'
+  | 'agent.model.started'
+  | 'agent.tool.started'
+  | 'multiagent.fanout.started';
+
+/** The closing event type of each opening type. */
+export interface StepEndTypes {
+  'agent.invocation.started': 'agent.terminate';
+  'agent.model.started': 'agent.model.completed';
+  'agent.tool.started': 'agent.tool.completed';
+  'multiagent.fanout.started': 'multiagent.fanout.completed';
+}
+
+/** One open step: a tool call, a model call, an agent invocation, a fan-out. */
+export interface Step<S extends StepStartType = StepStartType> {
+  /** The step's span id; undefined when not recording. */
+  readonly spanId: string | undefined;
+  /** The enclosing step's span id. */
+  readonly parentSpanId: string | undefined;
+  /** False for the shared no-op step returned outside a run. */
+  readonly recording: boolean;
+  /** Whether content (tool arguments) may go into events of this run. */
+  readonly captureContent: boolean;
+  /**
+   * Runs `fn` as this step's body: events emitted inside get this step as
+   * their parent, and bus listeners that wrap steps (the OpenTelemetry
+   * bridge) run it in their context.
+   */
+  run<R>(fn: () => R): R;
+  /** Emits an event that belongs to this step (e.g. `agent.tokens.used` of a model call). */
+  emit<T extends string>(eventType: T, data: DataFor<T>): void;
+  /** Emits the closing event. Only the first call counts: a step closes exactly once. */
+  end(eventType: StepEndTypes[S], data: EventData<StepEndTypes[S]>): void;
+  /** True once `end` was called. */
+  readonly ended: boolean;
+}
+
+const NOOP_STEP: Step<never> = Object.freeze({
+  spanId: undefined,
+  parentSpanId: undefined,
+  recording: false,
+  captureContent: false,
+  ended: false,
+  run: <R>(fn: () => R): R => fn(),
+  emit: () => {},
+  end: () => {},
+});
+
+class RecordingStep<S extends StepStartType> implements Step<S> {
+  readonly spanId: string;
+  readonly parentSpanId: string | undefined;
+  readonly recording = true;
+  readonly #inner: Frame;
+  readonly #start: StreamEvent;
+  #ended = false;
+
+  constructor(frame: Frame, eventType: S, data: EventData<S>, spanId: string, parentSpanId: string | undefined) {
+    this.spanId = spanId;
+    this.parentSpanId = parentSpanId;
+    this.#inner = { run: frame.run, spanId };
+    this.#start = record(frame, eventType, data, spanId, parentSpanId);
+  }
+
+  get captureContent(): boolean {
+    return this.#inner.run.captureContent;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  run<R>(fn: () => R): R {
+    const bus = getEventBus();
+    if (!bus.wrapsSteps) return als.run(this.#inner, fn);
+    return als.run(this.#inner, () => bus.runStep(this.#start, fn));
+  }
+
+  emit<T extends string>(eventType: T, data: DataFor<T>): void {
+    record(this.#inner, eventType, data, this.spanId, this.parentSpanId);
+  }
+
+  end(eventType: StepEndTypes[S], data: EventData<StepEndTypes[S]>): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    record(this.#inner, eventType, data, this.spanId, this.parentSpanId);
+  }
+}
+
+/**
+ * Opens a step by emitting its start event with a fresh span id. Outside a
+ * run it returns a shared no-op step (nothing allocated). Close it with
+ * `step.end(...)` exactly once, on success, error and abort alike.
+ */
+export function startStep<S extends StepStartType>(eventType: S, data: EventData<S>, options?: EmitOptions): Step<S> {
+  if (openRuns === 0) return NOOP_STEP;
+  const frame = als.getStore();
+  if (frame === undefined) return NOOP_STEP;
+  return new RecordingStep(frame, eventType, data, options?.spanId ?? newSpanId(), options?.parentSpanId ?? frame.spanId);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+function errorText(error: unknown): string {
+  return preview(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+}
+
+function argKeys(args: unknown): string[] {
+  return typeof args === 'object' && args !== null && !Array.isArray(args) ? Object.keys(args) : [];
+}
+
+/** Options of {@link traceTool}. */
+export interface TraceToolOptions {
+  /** The model's id for this call; a fresh id when omitted. */
+  toolCallId?: string;
+}
+
+/**
+ * Runs `fn` as a tool call: emits `agent.tool.started` and
+ * `agent.tool.completed` (one span id, `durationMs`, success or error) and
+ * returns or rethrows what `fn` does. Works for sync and async `fn`.
+ * Outside a run it just calls `fn`.
+ */
+export function traceTool<R>(name: string, args: unknown, fn: () => R, options?: TraceToolOptions): R {
+  if (openRuns === 0) return fn();
+  const frame = als.getStore();
+  if (frame === undefined) return fn();
+  const toolCallId = options?.toolCallId ?? newSpanId();
+  const step = new RecordingStep(frame, 'agent.tool.started', {
+    toolName: name,
+    toolCallId,
+    argKeys: argKeys(args),
+    args: frame.run.captureContent ? args : undefined,
+  }, newSpanId(), frame.spanId);
+  const started = performance.now();
+  const succeed = (value: unknown) => step.end('agent.tool.completed', {
+    toolName: name,
+    toolCallId,
+    success: true,
+    durationMs: performance.now() - started,
+    outputPreview: preview(value),
+  });
+  const failed = (error: unknown) => step.end('agent.tool.completed', {
+    toolName: name,
+    toolCallId,
+    success: false,
+    durationMs: performance.now() - started,
+    error: errorText(error),
+  });
+  let result: R;
+  try {
+    result = step.run(fn);
+  } catch (error) {
+    failed(error);
+    throw error;
+  }
+  if (!isThenable(result)) {
+    succeed(result);
+    return result;
+  }
+  return Promise.resolve(result).then(
+    (value) => {
+      succeed(value);
+      return value;
+    },
+    (error: unknown) => {
+      failed(error);
+      throw error;
+    },
+  ) as R;
+}
+
+/** Token counts of one model call. */
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadInputTokens?: number;
+  reasoningOutputTokens?: number;
+}
+
+/** What {@link traceModel} needs to know about a model call before it starts. */
+export interface ModelCallInfo {
+  model: string;
+  provider: string;
+  messageCount: number;
+  toolCount: number;
+}
+
+/** What {@link traceModel} reads from a model call's result. */
+export interface ModelCallOutcome {
+  stopReason: string;
+  toolCallCount: number;
+  content: string;
+  usage?: TokenUsage | undefined;
+}
+
+/**
+ * Runs one model call: emits `agent.model.started`, then (if the result has
+ * usage) `agent.tokens.used`, then `agent.model.completed`. On failure the
+ * completed event carries the error, which is rethrown.
+ */
+export async function traceModel<R extends ModelCallOutcome>(info: ModelCallInfo, fn: () => Promise<R>): Promise<R> {
+  const step = startStep('agent.model.started', info);
+  if (!step.recording) return fn();
+  let result: R;
+  try {
+    result = await step.run(fn);
+  } catch (error) {
+    step.end('agent.model.completed', { stopReason: 'error', toolCallCount: 0, contentPreview: '', error: errorText(error) });
+    throw error;
+  }
+  if (result.usage !== undefined) recordTokens(step, info, result.usage);
+  step.end('agent.model.completed', {
+    stopReason: result.stopReason,
+    toolCallCount: result.toolCallCount,
+    contentPreview: preview(result.content),
+  });
+  return result;
+}
+
+/** Emits `agent.tokens.used` on a model-call step (so it carries that call's span id). */
+export function recordTokens(step: Step, info: { model: string; provider: string }, usage: TokenUsage): void {
+  if (!step.recording) return;
+  step.emit('agent.tokens.used', {
+    model: info.model,
+    provider: info.provider,
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    totalTokens: usage.inputTokens + usage.outputTokens,
+    cacheReadInputTokens: usage.cacheReadInputTokens,
+    reasoningOutputTokens: usage.reasoningOutputTokens,
+  });
+}
+
+/**
+ * Runs `tasks` (typically child agents) concurrently as one fan-out step:
+ * each task's events get the fan-out as their parent. Resolves with every
+ * task's settled result; never rejects because a task failed.
+ */
+export async function traceFanout<T>(
+  mergeStrategy: string,
+  tasks: ReadonlyArray<() => Promise<T>>,
+): Promise<PromiseSettledResult<T>[]> {
+  const step = startStep('multiagent.fanout.started', { agentCount: tasks.length, mergeStrategy });
+  const started = performance.now();
+  const results = await step.run(() => Promise.allSettled(tasks.map((task) => task())));
+  const failed = results.filter((r) => r.status === 'rejected').length;
+  step.end('multiagent.fanout.completed', {
+    succeeded: results.length - failed,
+    failed,
+    durationMs: performance.now() - started,
+  });
+  return results;
+}
+
+export { now };

@@ -1,0 +1,231 @@
+/**
+ * The event catalogue: one zod schema per canonical event payload, and the
+ * envelope every event travels in. The TypeScript types are inferred from the
+ * schemas, so the catalogue, its types and its validator cannot drift apart.
+ *
+ * Validation happens at the edges (events arriving over SSE, a bus built with
+ * `validate: true`); the emit and publish paths never call zod.
+ */
+import { z } from 'zod';
+
+/** Longest text kept in a `*Preview` field. */
+export const PREVIEW_MAX = 240;
+
+/**
+ * An event type: two or more dot-separated lowercase segments, each starting
+ * with a letter (`agent.tool.started`, `myapp.cache_miss`).
+ */
+export const EVENT_TYPE_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
+
+const previewText = z.string().max(PREVIEW_MAX);
+const count = z.number().int().nonnegative();
+const duration = z.number().nonnegative();
+
+/** Payload schemas of the canonical event types, keyed by event type. */
+export const eventDataSchemas = {
+  'run.started': z.object({
+    name: z.string().optional(),
+    parentRunId: z.string().optional(),
+    parentSpanId: z.string().optional(),
+  }),
+  'run.completed': z.object({
+    status: z.enum(['ok', 'error', 'aborted']),
+    error: z.string().optional(),
+    durationMs: duration,
+  }),
+  'agent.invocation.started': z.object({
+    agentName: z.string(),
+    agentId: z.string().optional(),
+    model: z.string().optional(),
+    provider: z.string().optional(),
+  }),
+  'agent.think': z.object({
+    iteration: z.number().int().positive(),
+    reasoningPreview: previewText,
+    hasToolCalls: z.boolean(),
+    toolCallCount: count,
+  }),
+  'agent.model.started': z.object({
+    model: z.string(),
+    provider: z.string(),
+    messageCount: count,
+    toolCount: count,
+  }),
+  'agent.model.completed': z.object({
+    stopReason: z.string(),
+    toolCallCount: count,
+    contentPreview: previewText,
+    error: z.string().optional(),
+  }),
+  'agent.tokens.used': z.object({
+    model: z.string(),
+    provider: z.string(),
+    inputTokens: count,
+    outputTokens: count,
+    totalTokens: count,
+    cacheReadInputTokens: count.optional(),
+    reasoningOutputTokens: count.optional(),
+  }),
+  'agent.tool.started': z.object({
+    toolName: z.string(),
+    toolCallId: z.string(),
+    argKeys: z.array(z.string()),
+    args: z.unknown().optional(),
+  }),
+  'agent.tool.completed': z.object({
+    toolName: z.string(),
+    toolCallId: z.string(),
+    success: z.boolean(),
+    durationMs: duration,
+    outputPreview: previewText.optional(),
+    error: z.string().optional(),
+  }),
+  'agent.terminate': z.object({
+    reason: z.enum(['completed', 'max_iterations', 'error', 'aborted']),
+    iterationsUsed: count,
+    totalToolCalls: count,
+    finalMessagePreview: previewText,
+  }),
+  'multiagent.fanout.started': z.object({
+    agentCount: count,
+    mergeStrategy: z.string(),
+  }),
+  'multiagent.fanout.completed': z.object({
+    succeeded: count,
+    failed: count,
+    durationMs: duration,
+  }),
+  'memory.checkpoint.saved': z.object({
+    threadId: z.string(),
+    iteration: count,
+    backend: z.string(),
+  }),
+  'memory.checkpoint.loaded': z.object({
+    threadId: z.string(),
+    iteration: count,
+    backend: z.string(),
+  }),
+  'stream.dropped': z.object({
+    count: z.number().int().positive(),
+    fromSeq: count.optional(),
+    toSeq: count.optional(),
+  }),
+} as const;
+
+type DataSchemas = typeof eventDataSchemas;
+
+/** A canonical event type name, e.g. `'agent.tool.started'`. */
+export type CanonicalEventType = keyof DataSchemas;
+
+/** The payload of canonical event type `K`. */
+export type EventData<K extends CanonicalEventType> = z.infer<DataSchemas[K]>;
+
+/** Payload of a custom (non-canonical) event: free-form JSON-like data. */
+export type CustomEventData = Record<string, unknown>;
+
+const envelopeShape = {
+  eventId: z.string().min(1),
+  runId: z.string().min(1),
+  seq: z.number().int().nonnegative(),
+  timestamp: z.number().finite().nonnegative(),
+  spanId: z.string().min(1).optional(),
+  parentSpanId: z.string().min(1).optional(),
+};
+
+/** Envelope schema with free-form data: the shape shared by every event. */
+export const envelopeSchema = z.object({
+  ...envelopeShape,
+  eventType: z.string().regex(EVENT_TYPE_PATTERN, {
+    message: 'expected a dotted lowercase event type such as "agent.tool.started"',
+  }),
+  data: z.record(z.string(), z.unknown()),
+});
+
+type Envelope = Omit<z.infer<typeof envelopeSchema>, 'eventType' | 'data'>;
+
+/** A canonical event of type `K`, with its payload typed. */
+export type StreamEventOf<K extends CanonicalEventType> = Envelope & {
+  eventType: K;
+  data: EventData<K>;
+};
+
+/** Any canonical event (a union discriminated by `eventType`). */
+export type CanonicalStreamEvent = { [K in CanonicalEventType]: StreamEventOf<K> }[CanonicalEventType];
+
+/**
+ * An event as it travels on the bus and the wire. `data` is typed per event
+ * type; narrow with {@link isEventType}.
+ */
+export interface StreamEvent extends Envelope {
+  eventType: string;
+  data: object;
+}
+
+/** True for the canonical event type names of the catalogue. */
+export function isCanonicalEventType(type: string): type is CanonicalEventType {
+  return Object.hasOwn(eventDataSchemas, type);
+}
+
+/** Narrows `event` to canonical type `type`, so that `event.data` is typed. */
+export function isEventType<K extends CanonicalEventType>(event: StreamEvent, type: K): event is StreamEventOf<K> {
+  return event.eventType === type;
+}
+
+/** A validation failure: says which field is wrong and what was expected. */
+export class StreamEventError extends TypeError {
+  /** One entry per problem: the path to the field and the message. */
+  readonly issues: ReadonlyArray<{ path: string; message: string }>;
+
+  constructor(issues: ReadonlyArray<{ path: string; message: string }>) {
+    super(`invalid stream event: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);
+    this.name = 'StreamEventError';
+    this.issues = issues;
+  }
+}
+
+function fail(error: z.ZodError, prefix: string[] = []): never {
+  throw new StreamEventError(
+    error.issues.map((issue) => ({
+      path: [...prefix, ...issue.path.map(String)].join('.'),
+      message: issue.message,
+    })),
+  );
+}
+
+/**
+ * Validates an unknown value (typically parsed JSON from the wire) as a stream
+ * event. Canonical types get their payload checked against the catalogue;
+ * custom dotted types accept any object payload.
+ *
+ * @throws {StreamEventError} naming each offending field and the problem.
+ */
+export function parseStreamEvent(value: unknown): StreamEvent {
+  const envelope = envelopeSchema.safeParse(value);
+  if (!envelope.success) fail(envelope.error);
+  const event = envelope.data;
+  if (isCanonicalEventType(event.eventType)) {
+    const data = eventDataSchemas[event.eventType].safeParse(event.data);
+    if (!data.success) fail(data.error, ['data']);
+    return { ...event, data: data.data };
+  }
+  return event;
+}
+
+/**
+ * Cuts any value to a preview string of at most {@link PREVIEW_MAX}
+ * characters. Non-strings are JSON-encoded; values that cannot be encoded
+ * (cycles, BigInt) fall back to `String(value)`.
+ */
+export function preview(value: unknown): string {
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else if (value === undefined) text = '';
+  else {
+    try {
+      text = JSON.stringify(value) ?? String(value);
+    } catch {
+      text = String(value);
+    }
+  }
+  return text.length <= PREVIEW_MAX ? text : `${text.slice(0, PREVIEW_MAX - 1)}…`;
+}

@@ -1,0 +1,170 @@
+/**
+ * A subscriber's bounded queue, exposed as an async iterator.
+ *
+ * `push` is called synchronously from `EventBus.publish` and must never block
+ * or throw: when the consumer falls behind, the oldest queued event is
+ * dropped and the consumer later receives one synthetic `stream.dropped`
+ * event that counts the loss, in the position of the gap.
+ */
+import type { StreamEvent } from './events.js';
+
+/** Why a subscription ended. */
+export type EndReason = 'closed' | 'evicted' | 'aborted' | 'unsubscribed';
+
+/** A live view of one run (or of every run): history first, then live events. */
+export interface Subscription extends AsyncIterableIterator<StreamEvent> {
+  /** Ends the subscription now; queued events are discarded. Idempotent. */
+  close(): void;
+  /** Set once the subscription has ended: why it ended. */
+  readonly endReason: EndReason | undefined;
+  /** Events this subscriber lost to overflow, in total. */
+  readonly dropped: number;
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+
+/** @internal The bus's implementation of {@link Subscription}. */
+export class QueueSubscription implements Subscription {
+  readonly #highWaterMark: number;
+  readonly #onEnd: (sub: QueueSubscription) => void;
+  readonly #runId: string | undefined;
+  // A plain array with a moving head: push/shift in O(1) amortised, compacted lazily.
+  #queue: StreamEvent[] = [];
+  #head = 0;
+  #waiting: ((result: IteratorResult<StreamEvent>) => void) | undefined;
+  #endReason: EndReason | undefined;
+  #dropped = 0;
+  #gapCount = 0;
+  #gapFrom = 0;
+  #gapTo = 0;
+  #gapRunId = '';
+  #unbindSignal: (() => void) | undefined;
+
+  constructor(highWaterMark: number, runId: string | undefined, onEnd: (sub: QueueSubscription) => void) {
+    this.#highWaterMark = highWaterMark;
+    this.#runId = runId;
+    this.#onEnd = onEnd;
+  }
+
+  get endReason(): EndReason | undefined {
+    return this.#endReason;
+  }
+
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Number of events waiting to be read. */
+  get queued(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  push(event: StreamEvent): void {
+    if (this.#endReason !== undefined) return;
+    const waiting = this.#waiting;
+    if (waiting !== undefined) {
+      this.#waiting = undefined;
+      waiting({ value: event, done: false });
+      return;
+    }
+    if (this.queued >= this.#highWaterMark) this.#dropOldest();
+    this.#queue.push(event);
+  }
+
+  #dropOldest(): void {
+    const lost = this.#queue[this.#head];
+    this.#queue[this.#head++] = undefined as unknown as StreamEvent;
+    if (lost === undefined) return;
+    if (this.#gapCount === 0) this.#gapFrom = lost.seq;
+    this.#gapTo = lost.seq;
+    this.#gapRunId = lost.runId;
+    this.#gapCount++;
+    this.#dropped++;
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #takeGapReport(): StreamEvent {
+    const count = this.#gapCount;
+    this.#gapCount = 0;
+    const runId = this.#runId ?? this.#gapRunId;
+    return {
+      eventId: `${runId}:dropped:${this.#gapFrom}-${this.#gapTo}`,
+      runId,
+      seq: 0,
+      eventType: 'stream.dropped',
+      timestamp: performance.timeOrigin + performance.now(),
+      spanId: undefined,
+      parentSpanId: undefined,
+      // Sequence numbers only describe the gap within one run.
+      data: this.#runId === undefined ? { count } : { count, fromSeq: this.#gapFrom, toSeq: this.#gapTo },
+    };
+  }
+
+  #shift(): StreamEvent | undefined {
+    if (this.#head >= this.#queue.length) return undefined;
+    const event = this.#queue[this.#head];
+    this.#queue[this.#head++] = undefined as unknown as StreamEvent;
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#head = 0;
+    }
+    return event;
+  }
+
+  next(): Promise<IteratorResult<StreamEvent>> {
+    if (this.#gapCount > 0) return Promise.resolve({ value: this.#takeGapReport(), done: false });
+    const event = this.#shift();
+    if (event !== undefined) return Promise.resolve({ value: event, done: false });
+    if (this.#endReason !== undefined) return Promise.resolve(DONE);
+    return new Promise((resolve) => {
+      this.#waiting = resolve;
+    });
+  }
+
+  return(): Promise<IteratorResult<StreamEvent>> {
+    this.close();
+    return Promise.resolve(DONE);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  close(): void {
+    this.end('unsubscribed', false);
+  }
+
+  /** Ends the subscription when `signal` aborts; the listener is removed when it ends first. */
+  bindSignal(signal: AbortSignal): void {
+    if (signal.aborted) {
+      this.end('aborted', false);
+      return;
+    }
+    const onAbort = () => this.end('aborted', false);
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.#unbindSignal = () => signal.removeEventListener('abort', onAbort);
+  }
+
+  /**
+   * Ends the subscription. With `drain`, events already queued are still
+   * delivered before the iterator reports done.
+   */
+  end(reason: EndReason, drain: boolean): void {
+    if (this.#endReason !== undefined) return;
+    this.#endReason = reason;
+    if (!drain) {
+      this.#queue = [];
+      this.#head = 0;
+      this.#gapCount = 0;
+    }
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    if (waiting !== undefined) waiting(DONE);
+    this.#unbindSignal?.();
+    this.#unbindSignal = undefined;
+    this.#onEnd(this);
+  }
+}
