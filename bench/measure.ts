@@ -1,0 +1,40 @@
+/**
+ * Measurement primitives shared by the benchmarks: a calibrated loop timed
+ * with `process.hrtime.bigint`, repeated, reported as the median.
+ */
+
+/** Nanoseconds per operation of `fn`, median of `reps` repetitions of `iterations` calls. */
+export function nsPerOp(fn: () => void, iterations: number, reps = 7): number {
+  for (let i = 0; i < Math.min(iterations, 100_000); i++) fn(); // warm up, let the JIT settle
+  const samples: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) fn();
+    samples.push(Number(process.hrtime.bigint() - t0) / iterations);
+  }
+  return median(samples);
+}
+
+/** Median of a non-empty list. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** The value at quantile `q` (0..1) of a list. */
+export function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+}
+
+/** Rounds for JSON output: 3 significant decimals are plenty for ns figures. */
+export function round(value: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** Prints one benchmark's result as the single JSON line `bench/run.ts` collects. */
+export function report(name: string, result: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ bench: name, node: process.version, ...result })}\n`);
+}
