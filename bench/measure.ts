@@ -3,15 +3,27 @@
  * with `process.hrtime.bigint`, repeated, reported as the median.
  */
 
+type Loop = (fn: () => void, iterations: number) => number;
+
+/**
+ * A timing loop compiled afresh for each measured function: one shared loop
+ * would see many callees, turn its call site megamorphic and stop inlining,
+ * which would flatter whichever case happened to run first.
+ */
+function freshLoop(): Loop {
+  return new Function(
+    'fn',
+    'iterations',
+    'const t0 = process.hrtime.bigint(); for (let i = 0; i < iterations; i++) fn(); return Number(process.hrtime.bigint() - t0);',
+  ) as Loop;
+}
+
 /** Nanoseconds per operation of `fn`, median of `reps` repetitions of `iterations` calls. */
 export function nsPerOp(fn: () => void, iterations: number, reps = 7): number {
-  for (let i = 0; i < Math.min(iterations, 100_000); i++) fn(); // warm up, let the JIT settle
+  const loop = freshLoop();
+  loop(fn, Math.min(iterations, 200_000)); // warm up, let the JIT settle
   const samples: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) fn();
-    samples.push(Number(process.hrtime.bigint() - t0) / iterations);
-  }
+  for (let r = 0; r < reps; r++) samples.push(loop(fn, iterations) / iterations);
   return median(samples);
 }
 

@@ -6,7 +6,7 @@
  *   npm run bench -- publish      only those whose file name contains "publish"
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,7 +19,9 @@ const files = readdirSync(here)
 const results: unknown[] = [];
 let failed = false;
 for (const file of files) {
-  const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, file)], {
+  // A bench may ask for V8 flags on its first line: `// node-flags: --max-semi-space-size=256`.
+  const flags = /^\/\/ node-flags: (.*)$/m.exec(readFileSync(join(here, file), 'utf8').split('\n')[0] ?? '')?.[1]?.split(' ') ?? [];
+  const child = spawnSync(process.execPath, ['--expose-gc', ...flags, '--import', 'tsx', join(here, file)], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 64 * 1024 * 1024,

@@ -49,6 +49,12 @@ export type StepWrapper = <R>(start: StreamEvent, body: () => R) => R;
 export interface ListenerOptions {
   /** Wraps the body of every step opened after the listener was added. */
   wrapStep?: StepWrapper;
+  /**
+   * Told when a run's stream ends without an event: `closeStream` (`'closed'`)
+   * or retention (`'evicted'`). Exporters use it to finish what the run left
+   * open. Errors are caught and counted like the listener's.
+   */
+  onStreamEnd?: (runId: string, reason: 'closed' | 'evicted') => void;
 }
 
 /** Counters reported by {@link EventBus.stats}. */
@@ -110,6 +116,7 @@ class RunRecord {
 interface ListenerEntry {
   listener: BusListener;
   wrapStep: StepWrapper | undefined;
+  onStreamEnd: ((runId: string, reason: 'closed' | 'evicted') => void) | undefined;
 }
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
@@ -232,7 +239,7 @@ export class EventBus {
    * counted. Returns a function that removes it.
    */
   addListener(listener: BusListener, options: ListenerOptions = {}): () => void {
-    const entry: ListenerEntry = { listener, wrapStep: options.wrapStep };
+    const entry: ListenerEntry = { listener, wrapStep: options.wrapStep, onStreamEnd: options.onStreamEnd };
     this.#listeners = [...this.#listeners, entry];
     this.#rebuildWrappers();
     return () => {
@@ -285,6 +292,7 @@ export class EventBus {
     if (run === undefined || run.closed) return;
     run.closed = true;
     for (const sub of [...run.subscribers]) sub.end('closed', true);
+    this.#streamEnded(runId, 'closed');
   }
 
   /** True when the bus retains the run (open or closed). */
@@ -353,6 +361,20 @@ export class EventBus {
     this.#runs.delete(victim.runId);
     this.#evicted++;
     for (const sub of [...victim.subscribers]) sub.end('evicted', true);
+    // A closed run was already reported when it closed.
+    if (!victim.closed) this.#streamEnded(victim.runId, 'evicted');
+  }
+
+  #streamEnded(runId: string, reason: 'closed' | 'evicted'): void {
+    for (const entry of this.#listeners) {
+      if (entry.onStreamEnd === undefined) continue;
+      try {
+        entry.onStreamEnd(runId, reason);
+      } catch (error) {
+        this.#listenerErrors++;
+        this.#report(error, { eventId: '', runId, seq: 0, eventType: 'stream.closed', timestamp: Date.now(), data: { reason } });
+      }
+    }
   }
 
   #rebuildWrappers(): void {

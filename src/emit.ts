@@ -53,7 +53,11 @@ function reject(frame: Frame, eventType: string, data: unknown, message: string)
  * counted in the bus's `stats().rejected` and reported to its `onError`.
  */
 export function emit<T extends string>(eventType: T, data: DataFor<T>, options?: EmitOptions): void {
-  if (openRuns === 0) return;
+  // The whole idle path. Kept this small so the JIT inlines it into every call site.
+  if (openRuns !== 0) emitInRun(eventType, data, options);
+}
+
+function emitInRun(eventType: string, data: object, options: EmitOptions | undefined): void {
   const frame = als.getStore();
   if (frame === undefined) return;
   if (!checkedTypes.has(eventType)) {
@@ -180,7 +184,10 @@ class RecordingStep<S extends StepStartType> implements Step<S> {
  * `step.end(...)` exactly once, on success, error and abort alike.
  */
 export function startStep<S extends StepStartType>(eventType: S, data: EventData<S>, options?: EmitOptions): Step<S> {
-  if (openRuns === 0) return NOOP_STEP;
+  return openRuns === 0 ? NOOP_STEP : startStepInRun(eventType, data, options);
+}
+
+function startStepInRun<S extends StepStartType>(eventType: S, data: EventData<S>, options: EmitOptions | undefined): Step<S> {
   const frame = als.getStore();
   if (frame === undefined) return NOOP_STEP;
   return new RecordingStep(frame, eventType, data, options?.spanId ?? newSpanId(), options?.parentSpanId ?? frame.spanId);
@@ -211,7 +218,10 @@ export interface TraceToolOptions {
  * Outside a run it just calls `fn`.
  */
 export function traceTool<R>(name: string, args: unknown, fn: () => R, options?: TraceToolOptions): R {
-  if (openRuns === 0) return fn();
+  return openRuns === 0 ? fn() : traceToolInRun(name, args, fn, options);
+}
+
+function traceToolInRun<R>(name: string, args: unknown, fn: () => R, options: TraceToolOptions | undefined): R {
   const frame = als.getStore();
   if (frame === undefined) return fn();
   const toolCallId = options?.toolCallId ?? newSpanId();

@@ -19,6 +19,8 @@ export interface Subscription extends AsyncIterableIterator<StreamEvent> {
   readonly endReason: EndReason | undefined;
   /** Events this subscriber lost to overflow, in total. */
   readonly dropped: number;
+  /** Events waiting to be read; while it is above 0, `next()` resolves at once. */
+  readonly queued: number;
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });

@@ -1,0 +1,71 @@
+// node-flags: --max-semi-space-size=256
+/**
+ * The idle path: what an emission site costs when no run is open anywhere.
+ * Baselines, measured in the same process: an empty function call, a
+ * diagnostics_channel publish behind its hasSubscribers guard, and an
+ * OpenTelemetry no-op `startSpan().end()` (API only, no SDK registered).
+ */
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { trace } from '@opentelemetry/api';
+import { emit, peekEventBus, startStep, traceTool } from '../dist/index.js';
+import { nsPerOp, report, round } from './measure.js';
+
+const N = 20_000_000;
+const payload = { iteration: 1, reasoningPreview: 'r', hasToolCalls: false, toolCallCount: 0 };
+
+let sink = 0;
+function empty(_type: string, _data: object): void {}
+const channel = diagnosticsChannel.channel('agentbus.bench.idle');
+const tracer = trace.getTracer('bench');
+const work = () => 1;
+
+const cases: Record<string, () => void> = {
+  emptyFunction: () => empty('agent.think', payload),
+  emit: () => emit('agent.think', payload),
+  emitInlineLiteral: () => emit('custom.tick', { n: sink }),
+  diagnosticsChannelGuarded: () => {
+    if (channel.hasSubscribers) channel.publish(payload);
+  },
+  traceToolIdle: () => {
+    sink += traceTool('t', payload, work);
+  },
+  startStepIdle: () => startStep('agent.tool.started', { toolName: 't', toolCallId: 'c', argKeys: [] }).end('agent.tool.completed', { toolName: 't', toolCallId: 'c', success: true, durationMs: 0 }),
+  otelNoopSpan: () => tracer.startSpan('noop').end(),
+};
+
+const ns: Record<string, number> = {};
+for (const [name, fn] of Object.entries(cases)) ns[name] = nsPerOp(fn, name === 'otelNoopSpan' ? N / 10 : N);
+
+/**
+ * Bytes allocated per call: heap growth over a loop short enough to fit in a
+ * large young generation (no scavenge), checked against a control that
+ * allocates a known-size object per call.
+ */
+function bytesPerCall(fn: () => void, calls = 200_000): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run with --expose-gc');
+  for (let i = 0; i < calls; i++) fn();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < calls; i++) fn();
+  const after = process.memoryUsage().heapUsed;
+  return Math.max(0, (after - before) / calls);
+}
+const kept: object[] = [];
+const bytes = {
+  emit: round(bytesPerCall(cases.emit as () => void), 3),
+  traceToolIdle: round(bytesPerCall(cases.traceToolIdle as () => void), 3),
+  control16ByteObjectPerCall: round(bytesPerCall(() => { kept.length = 0; kept.push({ a: sink }); }), 1),
+};
+
+report('idle-emit', {
+  nsPerOp: Object.fromEntries(Object.entries(ns).map(([k, v]) => [k, round(v, 3)])),
+  ratios: {
+    emitVsEmptyFunction: round((ns.emit as number) / (ns.emptyFunction as number)),
+    emitVsDiagnosticsChannel: round((ns.emit as number) / (ns.diagnosticsChannelGuarded as number)),
+    otelNoopSpanVsEmit: round((ns.otelNoopSpan as number) / (ns.emit as number)),
+  },
+  bytesPerCall: bytes,
+  busBuilt: peekEventBus() !== undefined,
+  targets: { emitVsEmptyFunction: '<= 2', otelNoopSpanVsEmit: '>= 10', bytesPerEmit: 0 },
+});

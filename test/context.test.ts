@@ -1,0 +1,134 @@
+import { EventEmitter, once } from 'node:events';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { getEventBus, resetEventBus } from '../src/bus.js';
+import { bindToRun, currentRunId, isRecording, runContext } from '../src/context.js';
+import { emit } from '../src/emit.js';
+import type { StreamEvent } from '../src/events.js';
+
+beforeEach(() => {
+  resetEventBus();
+});
+afterEach(() => {
+  resetEventBus();
+});
+
+function eventsOf(runId: string): StreamEvent[] {
+  return getEventBus().history(runId);
+}
+
+describe('runContext', () => {
+  it('generates a run id, passes it to fn and returns fn’s result', async () => {
+    let seen: string | undefined;
+    const result = await runContext((runId) => {
+      seen = runId;
+      expect(currentRunId()).toBe(runId);
+      expect(isRecording()).toBe(true);
+      return 42;
+    });
+    expect(result).toBe(42);
+    expect(seen).toMatch(/^[0-9a-f-]{36}$/);
+    expect(currentRunId()).toBeUndefined();
+    expect(isRecording()).toBe(false);
+  });
+
+  it('emits run.started and run.completed with status ok and a duration', async () => {
+    await runContext(() => undefined, { runId: 'ok-run', name: 'demo' });
+    const events = eventsOf('ok-run');
+    expect(events.map((e) => e.eventType)).toEqual(['run.started', 'run.completed']);
+    expect(events[0]?.data).toMatchObject({ name: 'demo' });
+    expect(events[1]?.data).toMatchObject({ status: 'ok' });
+    expect((events[1]?.data as { durationMs: number }).durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('rethrows the error and records status error with its message', async () => {
+    await expect(
+      runContext(async () => {
+        throw new RangeError('too far');
+      }, { runId: 'err-run' }),
+    ).rejects.toThrow('too far');
+    expect(eventsOf('err-run').at(-1)?.data).toMatchObject({ status: 'error', error: 'RangeError: too far' });
+  });
+
+  it('records status aborted for an AbortError', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(
+      runContext(() => {
+        controller.signal.throwIfAborted();
+      }, { runId: 'abort-run' }),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+    expect(eventsOf('abort-run').at(-1)?.data).toMatchObject({ status: 'aborted' });
+  });
+
+  it('links a nested run to its parent run and enclosing step', async () => {
+    const { startStep } = await import('../src/emit.js');
+    await runContext(async () => {
+      const step = startStep('agent.invocation.started', { agentName: 'outer' });
+      await step.run(() => runContext(() => emit('child.work', {}), { runId: 'child' }));
+      step.end('agent.terminate', { reason: 'completed', iterationsUsed: 1, totalToolCalls: 0, finalMessagePreview: '' });
+      const started = eventsOf('child')[0];
+      expect(started?.data).toEqual({ name: undefined, parentRunId: 'parent', parentSpanId: step.spanId });
+    }, { runId: 'parent' });
+    expect(eventsOf('child').map((e) => e.eventType)).toEqual(['run.started', 'child.work', 'run.completed']);
+    expect(eventsOf('parent').map((e) => e.eventType)).not.toContain('child.work');
+  });
+
+  it.each([[''], ['has space'], ['x'.repeat(129)], ['slash/no']])('refuses the run id %j with a precise error', async (runId) => {
+    await expect(runContext(() => 1, { runId })).rejects.toThrow(/runId must be 1-128 characters/);
+  });
+
+  it('keeps the run across await, Promise.all, timers, microtasks, emitters and abort handlers', async () => {
+    const seen: Record<string, string | undefined> = {};
+    const outside = new AbortController();
+    let listening!: () => void;
+    const ready = new Promise<void>((r) => (listening = r));
+    const run = runContext(async () => {
+      await Promise.resolve();
+      seen.await = currentRunId();
+      const [a, b] = await Promise.all([
+        (async () => currentRunId())(),
+        new Promise<string | undefined>((r) => setTimeout(() => r(currentRunId()), 1)),
+      ]);
+      seen.all = a === b ? a : `mismatch ${a} ${b}`;
+      seen.immediate = await new Promise((r) => setImmediate(() => r(currentRunId())));
+      seen.microtask = await new Promise((r) => queueMicrotask(() => r(currentRunId())));
+      const emitter = new EventEmitter();
+      const got = once(emitter, 'ping');
+      setTimeout(() => emitter.emit('ping', currentRunId()), 1);
+      seen.emitter = (await got)[0] as string | undefined;
+      const local = new AbortController();
+      const aborted = new Promise<string | undefined>((r) => local.signal.addEventListener('abort', () => r(currentRunId())));
+      setTimeout(() => local.abort(), 1);
+      seen.abortInside = await aborted;
+      // Aborted from outside any run: a listener bound with bindToRun keeps the run.
+      const bound = new Promise<string | undefined>((r) =>
+        outside.signal.addEventListener('abort', bindToRun(() => r(currentRunId()))),
+      );
+      listening();
+      seen.abortOutside = await bound;
+    }, { runId: 'ctx-run' });
+    await ready;
+    expect(currentRunId()).toBeUndefined();
+    outside.abort();
+    await run;
+    expect(seen).toEqual({
+      await: 'ctx-run',
+      all: 'ctx-run',
+      immediate: 'ctx-run',
+      microtask: 'ctx-run',
+      emitter: 'ctx-run',
+      abortInside: 'ctx-run',
+      abortOutside: 'ctx-run',
+    });
+  });
+
+  it('loses the run in an unbound listener fired from outside (why bindToRun exists)', async () => {
+    const outside = new AbortController();
+    let seen: string | undefined = 'unset';
+    await runContext(() => {
+      outside.signal.addEventListener('abort', () => (seen = currentRunId()));
+    });
+    outside.abort();
+    expect(seen).toBeUndefined();
+  });
+});

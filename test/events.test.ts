@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { PREVIEW_MAX, StreamEventError, isEventType, parseStreamEvent, preview, type StreamEvent } from '../src/events.js';
+
+const base = { eventId: 'r1:1', runId: 'r1', seq: 1, timestamp: 1_700_000_000_000.25 };
+
+function errorOf(fn: () => unknown): StreamEventError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof StreamEventError) return error;
+    throw error;
+  }
+  throw new Error('expected a StreamEventError');
+}
+
+describe('parseStreamEvent', () => {
+  it('accepts a canonical event and keeps its payload', () => {
+    const event = parseStreamEvent({
+      ...base,
+      eventType: 'agent.tool.started',
+      spanId: 'abc',
+      data: { toolName: 'add', toolCallId: 'c1', argKeys: ['a', 'b'] },
+    });
+    expect(event.eventType).toBe('agent.tool.started');
+    expect(isEventType(event, 'agent.tool.started') && event.data.toolName).toBe('add');
+  });
+
+  it('accepts a custom dotted event with free-form data', () => {
+    const event = parseStreamEvent({ ...base, eventType: 'myapp.cache_miss', data: { key: 'k', nested: { a: [1] } } });
+    expect(event.data).toEqual({ key: 'k', nested: { a: [1] } });
+  });
+
+  it.each([
+    ['no dot', 'agent'],
+    ['upper case', 'Agent.Think'],
+    ['empty segment', 'agent..think'],
+    ['leading digit', '1agent.think'],
+    ['spaces', 'agent. think'],
+  ])('rejects an event type with %s, naming the field', (_, eventType) => {
+    const error = errorOf(() => parseStreamEvent({ ...base, eventType, data: {} }));
+    expect(error.issues[0]?.path).toBe('eventType');
+    expect(error.message).toMatch(/eventType: expected a dotted lowercase event type/);
+  });
+
+  it('names the payload field that breaks a canonical schema', () => {
+    const error = errorOf(() =>
+      parseStreamEvent({ ...base, eventType: 'agent.tokens.used', data: { model: 'm', provider: 'p', inputTokens: -1, outputTokens: 2, totalTokens: 1 } }),
+    );
+    expect(error.issues.map((i) => i.path)).toEqual(['data.inputTokens']);
+    expect(error.message).toContain('data.inputTokens');
+  });
+
+  it('reports every missing envelope field', () => {
+    const error = errorOf(() => parseStreamEvent({ eventType: 'run.started', data: {} }));
+    expect(error.issues.map((i) => i.path).sort()).toEqual(['eventId', 'runId', 'seq', 'timestamp']);
+  });
+
+  it('rejects values that are not objects', () => {
+    expect(() => parseStreamEvent(null)).toThrow(StreamEventError);
+    expect(() => parseStreamEvent('agent.think')).toThrow(StreamEventError);
+    expect(() => parseStreamEvent({ ...base, eventType: 'x.y', data: [1, 2] })).toThrow(/data/);
+  });
+
+  it('rejects a preview longer than the cap', () => {
+    const error = errorOf(() =>
+      parseStreamEvent({
+        ...base,
+        eventType: 'agent.think',
+        data: { iteration: 1, reasoningPreview: 'x'.repeat(PREVIEW_MAX + 1), hasToolCalls: false, toolCallCount: 0 },
+      }),
+    );
+    expect(error.issues[0]?.path).toBe('data.reasoningPreview');
+  });
+
+  it('round-trips through JSON', () => {
+    const event: StreamEvent = {
+      ...base,
+      eventType: 'run.completed',
+      spanId: undefined,
+      parentSpanId: undefined,
+      data: { status: 'error', error: 'Error: boom', durationMs: 12.5 },
+    };
+    expect(parseStreamEvent(JSON.parse(JSON.stringify(event)))).toEqual(JSON.parse(JSON.stringify(event)));
+  });
+});
+
+describe('preview', () => {
+  it('cuts long text to the cap with an ellipsis', () => {
+    const text = preview('y'.repeat(1000));
+    expect(text).toHaveLength(PREVIEW_MAX);
+    expect(text.endsWith('…')).toBe(true);
+  });
+
+  it('encodes objects and survives cycles and BigInt', () => {
+    expect(preview({ a: 1 })).toBe('{"a":1}');
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(preview(cyclic)).toBe('[object Object]');
+    expect(preview(10n)).toBe('10');
+    expect(preview(undefined)).toBe('');
+  });
+});
