@@ -57,8 +57,8 @@ describe('emit', () => {
     resetEventBus({ onError: (e) => errors.push(String(e)) });
     const events = await recorded(() => {
       emit('NotDotted', {});
-      emit('custom.bad', null as unknown as object);
-      emit('custom.list', [1] as unknown as object);
+      emit('custom.bad', null as unknown as Record<string, unknown>);
+      emit('custom.list', [1] as unknown as Record<string, unknown>);
       emit('custom.fine', {});
     });
     expect(events.map((e) => e.eventType)).toEqual(['custom.fine']);

@@ -1,0 +1,318 @@
+/**
+ * The reference ReAct agent: ask the model, run the tools it calls, feed the
+ * results back, repeat until it answers or the iteration budget is spent.
+ *
+ * It only emits (through the core helpers); it never builds the bus. With no
+ * run open every helper is a no-op, so an agent used without `runContext`
+ * costs nothing for telemetry.
+ */
+import { emit, startStep, traceModel, traceTool, type TokenUsage } from '../emit.js';
+import { preview } from '../events.js';
+import type { Message, Model, ModelResponse, ToolCall, ToolResultMessage, ToolSpec } from './model.js';
+import { parseToolArguments, type Tool } from './tool.js';
+
+/** Options of {@link Agent}. */
+export interface AgentOptions {
+  /** The model that decides what to do. */
+  model: Model;
+  /** Tools the model may call. Names must be unique. Default none. */
+  tools?: ReadonlyArray<Tool<any, unknown>>;
+  /** Most model calls per run. Default 10. */
+  maxIterations?: number;
+  /** Agent name, in events and spans (`gen_ai.agent.name`). Default `agent`. */
+  name?: string;
+  /** Agent id, in events and spans (`gen_ai.agent.id`). */
+  id?: string;
+  /** System prompt. */
+  instructions?: string;
+}
+
+/** Options of {@link Agent.run}. */
+export interface AgentRunOptions {
+  /** Aborts the run: the model call and the tools in flight get it too. */
+  signal?: AbortSignal;
+}
+
+/** One tool call made during a run. */
+export interface AgentToolCall {
+  id: string;
+  name: string;
+  arguments: unknown;
+  /** What the model was shown: the output as text, or the error text. */
+  result: string;
+  /** True when the call failed (bad arguments, unknown tool, the tool threw). */
+  isError: boolean;
+}
+
+/** Token totals of a run (summed over its model calls). */
+export interface AgentUsage {
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+  cacheReadInputTokens: number;
+  reasoningOutputTokens: number;
+}
+
+/** What {@link Agent.run} resolves with. Errors and aborts reject instead. */
+export interface AgentResult {
+  /** The final answer (the last model reply's text). */
+  output: string;
+  /** `completed`: the model answered; `max_iterations`: the budget ran out first. */
+  reason: 'completed' | 'max_iterations';
+  /** Model calls made. */
+  iterations: number;
+  /** Every tool call, in the order the model asked for them. */
+  toolCalls: AgentToolCall[];
+  /** Token totals. */
+  usage: AgentUsage;
+  /** The whole conversation, system prompt included. */
+  messages: Message[];
+}
+
+/** Terminate reason of an `agent.terminate` event. */
+type TerminateReason = 'completed' | 'max_iterations' | 'error' | 'aborted';
+
+interface RunState {
+  iterations: number;
+  output: string;
+  toolCalls: AgentToolCall[];
+  usage: AgentUsage;
+  messages: Message[];
+}
+
+type ToolOutcome = { message: ToolResultMessage; abort?: undefined } | { message?: undefined; abort: unknown };
+
+function isAbortError(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  return name === 'AbortError' || name === 'TimeoutError';
+}
+
+/** The error an aborted run rejects with: the signal's reason when it is an abort error, else a fresh `AbortError`. */
+function abortErrorFor(signal: AbortSignal | undefined, error: unknown, agentName: string): unknown {
+  const reason: unknown = signal?.aborted ? signal.reason : error;
+  if (isAbortError(reason)) return reason;
+  const why = reason === undefined ? '' : `: ${reason instanceof Error ? reason.message : String(reason)}`;
+  return new DOMException(`agent "${agentName}" was aborted${why}`, 'AbortError');
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function resultText(output: unknown): string {
+  if (typeof output === 'string') return output;
+  if (output === undefined) return '';
+  try {
+    return JSON.stringify(output) ?? String(output);
+  } catch {
+    return String(output);
+  }
+}
+
+function checkResponse(response: unknown, model: Model): ModelResponse {
+  const r = response as Partial<ModelResponse> | null;
+  const problem =
+    typeof r !== 'object' || r === null ? `a response object, got ${r === null ? 'null' : typeof r}`
+    : typeof r.content !== 'string' ? `content to be a string, got ${typeof r.content}`
+    : !Array.isArray(r.toolCalls) ? `toolCalls to be an array, got ${typeof r.toolCalls}`
+    : typeof r.stopReason !== 'string' ? `stopReason to be a string, got ${typeof r.stopReason}`
+    : undefined;
+  if (problem !== undefined) throw new TypeError(`model ${model.provider}/${model.name} returned a bad response: expected ${problem}`);
+  return r as ModelResponse;
+}
+
+const NEVER_ABORTED = new AbortController().signal;
+
+/**
+ * A ReAct agent. Each {@link Agent.run} emits, inside a run:
+ * `agent.invocation.started`, then per iteration `agent.model.started`,
+ * `agent.tokens.used`, `agent.model.completed`, `agent.think` and a
+ * `agent.tool.started`/`agent.tool.completed` pair per tool call, and finally
+ * `agent.terminate` with the reason.
+ */
+export class Agent {
+  /** The agent's name. */
+  readonly name: string;
+  /** The agent's id, if given. */
+  readonly id: string | undefined;
+  /** The model. */
+  readonly model: Model;
+  /** Most model calls per run. */
+  readonly maxIterations: number;
+  /** The system prompt, if any. */
+  readonly instructions: string | undefined;
+  readonly #tools: ReadonlyMap<string, Tool<any, unknown>>;
+  readonly #specs: readonly ToolSpec[];
+
+  constructor(options: AgentOptions) {
+    const { model, tools = [], maxIterations = 10, name = 'agent', id, instructions } = options ?? ({} as AgentOptions);
+    if (typeof model?.generate !== 'function') throw new TypeError('Agent: model must be a Model (an object with generate())');
+    if (!Number.isInteger(maxIterations) || maxIterations < 1) {
+      throw new RangeError(`Agent: maxIterations must be a positive integer, got ${String(maxIterations)}`);
+    }
+    if (typeof name !== 'string' || name.length === 0) throw new TypeError(`Agent: name must be a non-empty string, got ${JSON.stringify(name)}`);
+    if (instructions !== undefined && typeof instructions !== 'string') {
+      throw new TypeError(`Agent: instructions must be a string, got ${typeof instructions}`);
+    }
+    const byName = new Map<string, Tool<any, unknown>>();
+    for (const [i, tool] of tools.entries()) {
+      if (typeof tool?.execute !== 'function') throw new TypeError(`Agent: tools[${i}] is not a tool; build tools with defineTool()`);
+      if (byName.has(tool.name)) throw new TypeError(`Agent: tools[${i}] repeats the tool name "${tool.name}"; names must be unique`);
+      byName.set(tool.name, tool);
+    }
+    this.model = model;
+    this.maxIterations = maxIterations;
+    this.name = name;
+    this.id = id;
+    this.instructions = instructions;
+    this.#tools = byName;
+    this.#specs = tools.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters }));
+  }
+
+  /**
+   * Runs the agent on one prompt. Resolves when the model answers (reason
+   * `completed`) or the iteration budget is spent (`max_iterations`).
+   * Rejects with the model's error (after `agent.terminate` with reason
+   * `error`), or with an `AbortError` when `signal` aborts (reason `aborted`).
+   * A failing tool does not fail the run: the model sees the error.
+   */
+  async run(prompt: string, options: AgentRunOptions = {}): Promise<AgentResult> {
+    if (typeof prompt !== 'string') throw new TypeError(`Agent.run: prompt must be a string, got ${typeof prompt}`);
+    const signal = options.signal;
+    const state: RunState = {
+      iterations: 0,
+      output: '',
+      toolCalls: [],
+      usage: { inputTokens: 0, outputTokens: 0, totalTokens: 0, cacheReadInputTokens: 0, reasoningOutputTokens: 0 },
+      messages: [],
+    };
+    if (this.instructions !== undefined) state.messages.push({ role: 'system', content: this.instructions });
+    state.messages.push({ role: 'user', content: prompt });
+
+    const step = startStep('agent.invocation.started', {
+      agentName: this.name,
+      agentId: this.id,
+      model: this.model.name,
+      provider: this.model.provider,
+    });
+    const terminate = (reason: TerminateReason) =>
+      step.end('agent.terminate', {
+        reason,
+        iterationsUsed: state.iterations,
+        totalToolCalls: state.toolCalls.length,
+        finalMessagePreview: preview(state.output),
+      });
+    let reason: 'completed' | 'max_iterations';
+    try {
+      reason = await step.run(() => this.#loop(state, signal));
+    } catch (error) {
+      const aborted = signal?.aborted === true || isAbortError(error);
+      terminate(aborted ? 'aborted' : 'error');
+      throw aborted ? abortErrorFor(signal, error, this.name) : error;
+    }
+    terminate(reason);
+    return {
+      output: state.output,
+      reason,
+      iterations: state.iterations,
+      toolCalls: state.toolCalls,
+      usage: state.usage,
+      messages: state.messages,
+    };
+  }
+
+  async #loop(state: RunState, signal: AbortSignal | undefined): Promise<'completed' | 'max_iterations'> {
+    const info = {
+      model: this.model.name,
+      provider: this.model.provider,
+      messageCount: 0,
+      toolCount: this.#specs.length,
+    };
+    for (let iteration = 1; iteration <= this.maxIterations; iteration++) {
+      signal?.throwIfAborted();
+      state.iterations = iteration;
+      info.messageCount = state.messages.length;
+      const { response } = await traceModel({ ...info }, async () => {
+        const response = checkResponse(
+          await this.model.generate({ messages: [...state.messages], tools: this.#specs, signal }),
+          this.model,
+        );
+        return {
+          response,
+          content: response.content,
+          stopReason: response.stopReason,
+          toolCallCount: response.toolCalls.length,
+          usage: response.usage,
+        };
+      });
+      const calls = response.toolCalls;
+      emit('agent.think', {
+        iteration,
+        reasoningPreview: preview(response.reasoning ?? response.content),
+        hasToolCalls: calls.length > 0,
+        toolCallCount: calls.length,
+      });
+      this.#addUsage(state.usage, response.usage);
+      state.output = response.content;
+      state.messages.push({ role: 'assistant', content: response.content, toolCalls: calls });
+      if (calls.length === 0) return 'completed';
+
+      signal?.throwIfAborted();
+      // Parallel calls; each outcome settles (never rejects) so that every
+      // tool step is closed before the agent decides to stop.
+      const outcomes = await Promise.all(calls.map((call) => this.#callTool(call, signal)));
+      let abort: { error: unknown } | undefined;
+      for (const [i, outcome] of outcomes.entries()) {
+        if (outcome.message === undefined) {
+          abort ??= { error: outcome.abort };
+          continue;
+        }
+        const call = calls[i] as ToolCall;
+        state.messages.push(outcome.message);
+        state.toolCalls.push({
+          id: call.id,
+          name: call.name,
+          arguments: call.arguments,
+          result: outcome.message.content,
+          isError: outcome.message.isError,
+        });
+      }
+      if (abort !== undefined) throw abort.error;
+    }
+    return 'max_iterations';
+  }
+
+  /** Runs one tool call. Failures become an error result for the model; aborts are handed back. */
+  async #callTool(call: ToolCall, signal: AbortSignal | undefined): Promise<ToolOutcome> {
+    try {
+      const output = await traceTool(call.name, call.arguments, () => this.#execute(call, signal), { toolCallId: call.id });
+      return { message: { role: 'tool', toolCallId: call.id, name: call.name, content: resultText(output), isError: false } };
+    } catch (error) {
+      if (signal?.aborted === true || isAbortError(error)) return { abort: error };
+      return {
+        message: { role: 'tool', toolCallId: call.id, name: call.name, content: `Error: ${describe(error)}`, isError: true },
+      };
+    }
+  }
+
+  async #execute(call: ToolCall, signal: AbortSignal | undefined): Promise<unknown> {
+    const tool = this.#tools.get(call.name);
+    if (tool === undefined) {
+      const known = [...this.#tools.keys()];
+      throw new Error(`unknown tool "${call.name}"; available tools: ${known.length > 0 ? known.join(', ') : '(none)'}`);
+    }
+    if (call.argumentsError !== undefined) throw new TypeError(`invalid arguments for tool "${call.name}": ${call.argumentsError}`);
+    const args = parseToolArguments(tool, call.arguments);
+    signal?.throwIfAborted();
+    return tool.execute(args, { signal: signal ?? NEVER_ABORTED });
+  }
+
+  #addUsage(total: AgentUsage, usage: TokenUsage | undefined): void {
+    if (usage === undefined) return;
+    total.inputTokens += usage.inputTokens;
+    total.outputTokens += usage.outputTokens;
+    total.totalTokens += usage.inputTokens + usage.outputTokens;
+    total.cacheReadInputTokens += usage.cacheReadInputTokens ?? 0;
+    total.reasoningOutputTokens += usage.reasoningOutputTokens ?? 0;
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * A {@link Model} that speaks the OpenAI Chat Completions protocol over
+ * `fetch`: OpenAI itself, and the many servers that copy it (vLLM, Ollama,
+ * LM Studio, llama.cpp, gateways). No SDK dependency.
+ */
+import { z } from 'zod';
+import type { TokenUsage } from '../emit.js';
+import type { Message, Model, ModelRequest, ModelResponse, ToolCall } from './model.js';
+
+/** Options of {@link OpenAICompatibleModel}. */
+export interface OpenAICompatibleModelOptions {
+  /** API root, e.g. `http://127.0.0.1:11434/v1`. Default `OPENAI_BASE_URL`, else `https://api.openai.com/v1`. */
+  baseURL?: string;
+  /** Bearer token. Default `OPENAI_API_KEY`; no `Authorization` header when neither is set. */
+  apiKey?: string;
+  /** Model name. Default `OPENAI_MODEL`; one of the two is required. */
+  model?: string;
+  /** Provider name in events (`gen_ai.provider.name`). Default `openai`. */
+  provider?: string;
+  /** The fetch to use. Default the global `fetch`. */
+  fetch?: typeof fetch;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+}
+
+/** The server answered with an HTTP error status. */
+export class ModelHttpError extends Error {
+  /** HTTP status code. */
+  readonly status: number;
+  /** Response body (as text, possibly cut). */
+  readonly body: string;
+
+  constructor(message: string, status: number, body: string) {
+    super(message);
+    this.name = 'ModelHttpError';
+    this.status = status;
+    this.body = body;
+  }
+}
+
+const BODY_EXCERPT = 500;
+
+function excerpt(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length <= BODY_EXCERPT ? flat : `${flat.slice(0, BODY_EXCERPT - 1)}…`;
+}
+
+const count = z.number().int().nonnegative();
+
+const responseSchema = z.object({
+  choices: z
+    .array(
+      z.object({
+        finish_reason: z.string().nullish(),
+        message: z.object({
+          content: z.string().nullish(),
+          reasoning_content: z.string().nullish(),
+          reasoning: z.string().nullish(),
+          tool_calls: z
+            .array(
+              z.object({
+                id: z.string(),
+                type: z.literal('function').optional(),
+                function: z.object({ name: z.string(), arguments: z.string().nullish() }),
+              }),
+            )
+            .nullish(),
+        }),
+      }),
+    )
+    .min(1),
+  usage: z
+    .object({
+      prompt_tokens: count,
+      completion_tokens: count,
+      prompt_tokens_details: z.object({ cached_tokens: count.nullish() }).nullish(),
+      completion_tokens_details: z.object({ reasoning_tokens: count.nullish() }).nullish(),
+    })
+    .nullish(),
+});
+
+type ChatResponse = z.infer<typeof responseSchema>;
+
+function toWireMessage(message: Message): Record<string, unknown> {
+  switch (message.role) {
+    case 'system':
+    case 'user':
+      return { role: message.role, content: message.content };
+    case 'assistant': {
+      if (message.toolCalls.length === 0) return { role: 'assistant', content: message.content };
+      return {
+        role: 'assistant',
+        content: message.content === '' ? null : message.content,
+        tool_calls: message.toolCalls.map((call) => ({
+          id: call.id,
+          type: 'function',
+          function: {
+            name: call.name,
+            // Unparseable arguments go back verbatim, so the model sees what it sent.
+            arguments: typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments ?? {}),
+          },
+        })),
+      };
+    }
+    case 'tool':
+      return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
+  }
+}
+
+function parseToolCall(raw: { id: string; function: { name: string; arguments?: string | null | undefined } }): ToolCall {
+  const text = raw.function.arguments ?? '';
+  const call: ToolCall = { id: raw.id, name: raw.function.name, arguments: {} };
+  if (text.trim() === '') return call;
+  try {
+    call.arguments = JSON.parse(text);
+  } catch (error) {
+    call.arguments = text;
+    call.argumentsError = `arguments are not valid JSON (${(error as Error).message}): ${excerpt(text).slice(0, 200)}`;
+  }
+  return call;
+}
+
+function toUsage(usage: ChatResponse['usage']): TokenUsage | undefined {
+  if (usage == null) return undefined;
+  const out: TokenUsage = { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens };
+  const cached = usage.prompt_tokens_details?.cached_tokens;
+  if (cached != null) out.cacheReadInputTokens = cached;
+  const reasoning = usage.completion_tokens_details?.reasoning_tokens;
+  if (reasoning != null) out.reasoningOutputTokens = reasoning;
+  return out;
+}
+
+/**
+ * A model behind an OpenAI-compatible `POST {baseURL}/chat/completions`.
+ *
+ * Tool-call arguments that are not valid JSON do not fail the call: the tool
+ * call carries an `argumentsError`, which the agent returns to the model as
+ * the tool's error. HTTP errors reject with a {@link ModelHttpError} giving
+ * the status and an excerpt of the body.
+ */
+export class OpenAICompatibleModel implements Model {
+  readonly name: string;
+  readonly provider: string;
+  /** The API root, without a trailing slash. */
+  readonly baseURL: string;
+  readonly #apiKey: string | undefined;
+  readonly #fetch: typeof fetch;
+  readonly #headers: Record<string, string>;
+
+  constructor(options: OpenAICompatibleModelOptions = {}) {
+    const model = options.model ?? process.env.OPENAI_MODEL;
+    if (model === undefined || model === '') {
+      throw new TypeError('OpenAICompatibleModel: model is required: pass { model } or set OPENAI_MODEL');
+    }
+    const baseURL = options.baseURL ?? process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1';
+    try {
+      new URL(baseURL);
+    } catch {
+      throw new TypeError(`OpenAICompatibleModel: baseURL must be an absolute URL, got ${JSON.stringify(baseURL)}`);
+    }
+    const fetchImpl = options.fetch ?? globalThis.fetch;
+    if (typeof fetchImpl !== 'function') throw new TypeError('OpenAICompatibleModel: fetch must be a function');
+    this.name = model;
+    this.provider = options.provider ?? 'openai';
+    this.baseURL = baseURL.replace(/\/+$/, '');
+    this.#apiKey = options.apiKey ?? (process.env.OPENAI_API_KEY || undefined);
+    this.#fetch = fetchImpl;
+    this.#headers = { ...options.headers };
+  }
+
+  async generate(request: ModelRequest): Promise<ModelResponse> {
+    const url = `${this.baseURL}/chat/completions`;
+    const body: Record<string, unknown> = {
+      model: this.name,
+      messages: request.messages.map(toWireMessage),
+    };
+    if (request.tools.length > 0) {
+      body.tools = request.tools.map((t) => ({
+        type: 'function',
+        function: { name: t.name, description: t.description, parameters: t.parameters },
+      }));
+    }
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', ...this.#headers };
+    if (this.#apiKey !== undefined) headers.authorization = `Bearer ${this.#apiKey}`;
+
+    let response: Response;
+    try {
+      response = await this.#fetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal: request.signal ?? null });
+    } catch (error) {
+      if (request.signal?.aborted) throw request.signal.reason ?? error;
+      const cause = (error as { cause?: { message?: string } }).cause?.message;
+      throw new Error(`OpenAICompatibleModel: POST ${url} failed: ${(error as Error).message}${cause ? ` (${cause})` : ''}`, { cause: error });
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      throw new ModelHttpError(
+        `OpenAICompatibleModel: POST ${url} failed with HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}: ${excerpt(text) || '(empty body)'}`,
+        response.status,
+        text.slice(0, 4096),
+      );
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new Error(`OpenAICompatibleModel: POST ${url} returned a body that is not JSON: ${excerpt(text) || '(empty body)'}`);
+    }
+    const parsed = responseSchema.safeParse(json);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ');
+      throw new Error(`OpenAICompatibleModel: POST ${url} returned an unexpected response: ${issues}`);
+    }
+    const choice = parsed.data.choices[0] as ChatResponse['choices'][number];
+    const toolCalls = (choice.message.tool_calls ?? []).map(parseToolCall);
+    return {
+      content: choice.message.content ?? '',
+      toolCalls,
+      stopReason: choice.finish_reason ?? (toolCalls.length > 0 ? 'tool_calls' : 'stop'),
+      usage: toUsage(parsed.data.usage),
+      reasoning: choice.message.reasoning_content ?? choice.message.reasoning ?? undefined,
+    };
+  }
+}
