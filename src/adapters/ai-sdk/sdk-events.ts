@@ -1,0 +1,80 @@
+/**
+ * The parts of the Vercel AI SDK (v7) telemetry events this adapter reads,
+ * declared structurally so that `agentbus/ai-sdk` compiles and loads without
+ * the `ai` package: the SDK's own event types are supersets of these.
+ */
+
+/** Token usage as the SDK reports it for one model call. */
+export interface SdkUsage {
+  readonly inputTokens?: number | undefined;
+  readonly outputTokens?: number | undefined;
+  readonly inputTokenDetails?: { readonly cacheReadTokens?: number | undefined } | undefined;
+  readonly outputTokenDetails?: { readonly reasoningTokens?: number | undefined } | undefined;
+}
+
+/** `onStart`: a generateText/streamText call begins. */
+export interface SdkStartEvent {
+  readonly callId: string;
+  readonly operationId: string;
+  readonly provider: string;
+  readonly modelId: string;
+  readonly functionId?: string | undefined;
+}
+
+/** `onLanguageModelCallStart`: the provider is about to be called. */
+export interface SdkModelCallStartEvent {
+  readonly callId: string;
+  readonly provider: string;
+  readonly modelId: string;
+  readonly messages?: ReadonlyArray<unknown> | undefined;
+  readonly tools?: ReadonlyArray<unknown> | undefined;
+}
+
+/** `onLanguageModelCallEnd`: the provider answered (before any tool runs). */
+export interface SdkModelCallEndEvent {
+  readonly callId: string;
+  readonly provider: string;
+  readonly modelId: string;
+  readonly finishReason: string;
+  readonly usage: SdkUsage;
+  readonly content: ReadonlyArray<{ readonly type: string; readonly text?: string | undefined }>;
+}
+
+/** `onStepError`: a step failed before producing a result. */
+export interface SdkStepErrorEvent {
+  readonly callId: string;
+  readonly error: unknown;
+}
+
+/** The tool call carried by tool execution events. */
+export interface SdkToolCall {
+  readonly toolCallId: string;
+  readonly toolName: string;
+  readonly input?: unknown;
+}
+
+/** `onToolExecutionStart`. */
+export interface SdkToolStartEvent {
+  readonly callId: string;
+  readonly toolCall: SdkToolCall;
+}
+
+/** `onToolExecutionEnd`: `toolOutput.type` is `tool-result` or `tool-error`. */
+export interface SdkToolEndEvent {
+  readonly callId: string;
+  readonly toolCall: SdkToolCall;
+  readonly toolExecutionMs: number;
+  readonly toolOutput: { readonly type: string; readonly output?: unknown; readonly error?: unknown };
+}
+
+/** `onEnd` of a text generation. */
+export interface SdkEndEvent {
+  readonly callId: string;
+  readonly text?: string | undefined;
+}
+
+/** `onAbort`: a stream was aborted. */
+export interface SdkAbortEvent {
+  readonly callId: string;
+  readonly reason?: unknown;
+}

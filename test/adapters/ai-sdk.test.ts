@@ -1,0 +1,287 @@
+/**
+ * The AI SDK adapter against the real `ai` v7 (installed as `ai-v7`), driven
+ * by the SDK's own MockLanguageModelV4. `ai` v7 needs Node >= 22: on older
+ * Node these tests are reported as skipped.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { AgentbusTelemetry } from '../../src/adapters/ai-sdk/index.js';
+import { getEventBus, resetEventBus } from '../../src/bus.js';
+import { expectWellFormedSteps, outline, parentOf, recordRun } from './run-events.js';
+
+const nodeMajor = Number(process.versions.node.split('.')[0]);
+const unsupported = nodeMajor < 22;
+
+type Ai = typeof import('ai-v7');
+type AiTest = typeof import('ai-v7/test');
+let ai: Ai;
+let aiTest: AiTest;
+let telemetry: AgentbusTelemetry;
+
+const usage = (input: number, output: number) => ({
+  inputTokens: { total: input, noCache: input, cacheRead: undefined, cacheWrite: undefined },
+  outputTokens: { total: output, text: output, reasoning: undefined },
+});
+
+const toolTurn = {
+  content: [
+    { type: 'tool-call' as const, toolCallId: 'call-add', toolName: 'add', input: '{"a":2,"b":3}' },
+    { type: 'tool-call' as const, toolCallId: 'call-lookup', toolName: 'lookup', input: '{"city":"Oslo"}' },
+  ],
+  finishReason: { unified: 'tool-calls' as const, raw: 'tool_calls' },
+  usage: usage(12, 7),
+  warnings: [],
+};
+const answerTurn = {
+  content: [{ type: 'text' as const, text: 'The sum is 5; the lookup failed.' }],
+  finishReason: { unified: 'stop' as const, raw: 'stop' },
+  usage: usage(30, 9),
+  warnings: [],
+};
+
+function tools() {
+  return {
+    add: ai.tool({ inputSchema: z.object({ a: z.number(), b: z.number() }), execute: async ({ a, b }) => a + b }),
+    lookup: ai.tool({
+      inputSchema: z.object({ city: z.string() }),
+      execute: async (): Promise<string> => {
+        throw new Error('lookup service unavailable');
+      },
+    }),
+  };
+}
+
+/** A streaming turn from parts; `failAfter` makes the stream error after that many parts. */
+function streamTurn(parts: unknown[], failAfter?: number) {
+  return {
+    stream: new ReadableStream({
+      start(controller) {
+        parts.forEach((part, i) => {
+          if (failAfter !== undefined && i === failAfter) controller.error(new Error('connection reset by peer'));
+          else if (failAfter === undefined || i < failAfter) controller.enqueue(part);
+        });
+        if (failAfter === undefined) controller.close();
+      },
+    }),
+  };
+}
+
+const streamedToolTurn = [
+  { type: 'stream-start', warnings: [] },
+  { type: 'tool-call', toolCallId: 'call-add', toolName: 'add', input: '{"a":2,"b":3}' },
+  { type: 'tool-call', toolCallId: 'call-lookup', toolName: 'lookup', input: '{"city":"Oslo"}' },
+  { type: 'finish', finishReason: { unified: 'tool-calls', raw: 'tool_calls' }, usage: usage(12, 7) },
+];
+const streamedAnswer = [
+  { type: 'stream-start', warnings: [] },
+  { type: 'text-start', id: 't1' },
+  { type: 'text-delta', id: 't1', delta: 'The sum ' },
+  { type: 'text-delta', id: 't1', delta: 'is 5.' },
+  { type: 'text-end', id: 't1' },
+  { type: 'finish', finishReason: { unified: 'stop', raw: 'stop' }, usage: usage(30, 9) },
+];
+
+const TOOL_LOOP = [
+  'run.started',
+  'agent.invocation.started weather-agent',
+  'agent.model.started mock-model-id',
+  'agent.tokens.used mock-model-id',
+  'agent.model.completed tool-calls',
+  'agent.tool.started add',
+  'agent.tool.completed add',
+  'agent.tool.started lookup',
+  'agent.tool.completed lookup',
+  'agent.model.started mock-model-id',
+  'agent.tokens.used mock-model-id',
+  'agent.model.completed stop',
+  'agent.terminate completed',
+  'run.completed ok',
+];
+
+describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
+  beforeAll(async () => {
+    ai = await import('ai-v7');
+    aiTest = await import('ai-v7/test');
+    telemetry = new AgentbusTelemetry();
+    ai.registerTelemetry(telemetry);
+  });
+  afterAll(() => {
+    globalThis.AI_SDK_TELEMETRY_INTEGRATIONS = undefined;
+  });
+
+  it('turns a generateText tool loop with a failing tool into the canonical event sequence', async () => {
+    const model = new aiTest.MockLanguageModelV4({ doGenerate: [toolTurn, answerTurn] });
+    const { events, result } = await recordRun(() => ai.generateText({
+      model,
+      tools: tools(),
+      prompt: 'Add 2 and 3, then look up Oslo.',
+      stopWhen: ai.stepCountIs(5),
+      toolCallConcurrency: 1,
+      telemetry: { functionId: 'weather-agent' },
+    }));
+    expect(result?.text).toBe('The sum is 5; the lookup failed.');
+    expect(outline(events)).toEqual(TOOL_LOOP);
+    const opened = expectWellFormedSteps(events);
+
+    const agent = events[1]!;
+    expect(agent.data).toMatchObject({ agentName: 'weather-agent', model: 'mock-model-id', provider: 'mock-provider' });
+    for (const e of events.slice(2, -2)) expect(parentOf(e, opened), e.eventType).toBe(agent);
+    expect(events[2]!.data).toMatchObject({ messageCount: 1, toolCount: 2 });
+    expect(events[3]!.data).toEqual({ model: 'mock-model-id', provider: 'mock-provider', inputTokens: 12, outputTokens: 7, totalTokens: 19 });
+    expect(events[4]!.data).toMatchObject({ toolCallCount: 2 });
+    expect(events[5]!.data).toEqual({ toolName: 'add', toolCallId: 'call-add', argKeys: ['a', 'b'] });
+    expect(events[6]!.data).toMatchObject({ toolName: 'add', toolCallId: 'call-add', success: true, outputPreview: '5' });
+    expect(events[8]!.data).toMatchObject({ toolName: 'lookup', success: false, error: 'Error: lookup service unavailable' });
+    expect(events[11]!.data).toMatchObject({ contentPreview: 'The sum is 5; the lookup failed.' });
+    expect(events[12]!.data).toEqual({
+      reason: 'completed', iterationsUsed: 2, totalToolCalls: 2, finalMessagePreview: 'The sum is 5; the lookup failed.',
+    });
+    // Tokens come from each model call only, never again from the call's totals.
+    const tokens = events.filter((e) => e.eventType === 'agent.tokens.used');
+    expect(tokens.reduce((sum, e) => sum + (e.data as { totalTokens: number }).totalTokens, 0)).toBe(58);
+    expect(telemetry.openCalls).toBe(0);
+  });
+
+  it('turns a streamText tool loop into the same sequence', async () => {
+    const model = new aiTest.MockLanguageModelV4({ doStream: [streamTurn(streamedToolTurn), streamTurn(streamedAnswer)] as never });
+    const { events } = await recordRun(async () => {
+      const result = ai.streamText({
+        model, tools: tools(), prompt: 'go', stopWhen: ai.stepCountIs(5), toolCallConcurrency: 1,
+        telemetry: { functionId: 'weather-agent' },
+      });
+      return result.text;
+    });
+    expect(outline(events)).toEqual(TOOL_LOOP);
+    expectWellFormedSteps(events);
+    expect(events.at(-2)!.data).toMatchObject({ finalMessagePreview: 'The sum is 5.' });
+  });
+
+  it('closes the model step and the invocation with an error when the stream fails mid-way', async () => {
+    const model = new aiTest.MockLanguageModelV4({
+      doStream: [streamTurn(streamedToolTurn), streamTurn(streamedAnswer, 3)] as never,
+    });
+    const { events, error } = await recordRun(async () => {
+      const result = ai.streamText({ model, tools: tools(), prompt: 'go', stopWhen: ai.stepCountIs(5), toolCallConcurrency: 1, onError: () => {} });
+      for await (const part of result.fullStream) void part;
+      return result.text;
+    });
+    expect(error).toBeDefined();
+    expect(outline(events)).toEqual([
+      'run.started',
+      'agent.invocation.started ai-sdk',
+      'agent.model.started mock-model-id',
+      'agent.tokens.used mock-model-id',
+      'agent.model.completed tool-calls',
+      'agent.tool.started add',
+      'agent.tool.completed add',
+      'agent.tool.started lookup',
+      'agent.tool.completed lookup',
+      'agent.model.started mock-model-id',
+      'agent.model.completed error',
+      'agent.terminate error',
+      'run.completed error',
+    ]);
+    expectWellFormedSteps(events);
+    expect(events[10]!.data).toMatchObject({ error: 'Error: connection reset by peer' });
+    expect(telemetry.openCalls).toBe(0);
+  });
+
+  it('closes every open step as aborted when a stream is aborted', async () => {
+    const controller = new AbortController();
+    const model = new aiTest.MockLanguageModelV4({
+      doStream: async () => ({
+        stream: new ReadableStream({
+          start(c) {
+            c.enqueue({ type: 'stream-start', warnings: [] });
+            c.enqueue({ type: 'text-start', id: 't1' });
+            c.enqueue({ type: 'text-delta', id: 't1', delta: 'partial' });
+            // The stream stalls here; the consumer aborts.
+          },
+        }),
+      }),
+    });
+    const { events } = await recordRun(async () => {
+      const result = ai.streamText({ model, prompt: 'go', abortSignal: controller.signal });
+      for await (const part of result.fullStream) {
+        if (part.type === 'text-delta') controller.abort();
+      }
+    });
+    expect(outline(events)).toEqual([
+      'run.started',
+      'agent.invocation.started ai-sdk',
+      'agent.model.started mock-model-id',
+      'agent.model.completed aborted',
+      'agent.terminate aborted',
+      'run.completed ok',
+    ]);
+    expectWellFormedSteps(events);
+    expect(telemetry.openCalls).toBe(0);
+  });
+
+  it('closes the invocation as aborted when generateText is aborted during a tool', async () => {
+    const controller = new AbortController();
+    const model = new aiTest.MockLanguageModelV4({ doGenerate: [toolTurn, answerTurn] });
+    const slowTools = {
+      ...tools(),
+      add: ai.tool({
+        inputSchema: z.object({ a: z.number(), b: z.number() }),
+        execute: async ({ a, b }) => {
+          controller.abort();
+          return a + b;
+        },
+      }),
+    };
+    const { events, error } = await recordRun(() => ai.generateText({
+      model, tools: slowTools, prompt: 'go', stopWhen: ai.stepCountIs(5), toolCallConcurrency: 1, abortSignal: controller.signal,
+    }));
+    expect((error as Error | undefined)?.name).toBe('AbortError');
+    expectWellFormedSteps(events);
+    expect(outline(events).slice(-2)).toEqual(['agent.terminate aborted', 'run.completed aborted']);
+    expect(telemetry.openCalls).toBe(0);
+  });
+
+  it('puts tool arguments into events only when the run captures content', async () => {
+    const model = new aiTest.MockLanguageModelV4({ doGenerate: [toolTurn, answerTurn] });
+    const { events } = await recordRun(
+      () => ai.generateText({ model, tools: tools(), prompt: 'go', stopWhen: ai.stepCountIs(5), toolCallConcurrency: 1 }),
+      { captureContent: true },
+    );
+    const started = events.filter((e) => e.eventType === 'agent.tool.started').map((e) => e.data);
+    expect(started).toEqual([
+      { toolName: 'add', toolCallId: 'call-add', argKeys: ['a', 'b'], args: { a: 2, b: 3 } },
+      { toolName: 'lookup', toolCallId: 'call-lookup', argKeys: ['city'], args: { city: 'Oslo' } },
+    ]);
+  });
+
+  it('nests a generateText made inside a tool under that tool', async () => {
+    const inner = new aiTest.MockLanguageModelV4({ doGenerate: answerTurn });
+    const outer = new aiTest.MockLanguageModelV4({
+      doGenerate: [{ ...toolTurn, content: [toolTurn.content[0]!] }, answerTurn],
+    });
+    const nested = {
+      add: ai.tool({
+        inputSchema: z.object({ a: z.number(), b: z.number() }),
+        execute: async () => (await ai.generateText({ model: inner, prompt: 'sub', telemetry: { functionId: 'helper' } })).text,
+      }),
+    };
+    const { events } = await recordRun(() => ai.generateText({ model: outer, tools: nested, prompt: 'go', stopWhen: ai.stepCountIs(5) }));
+    const opened = expectWellFormedSteps(events);
+    const helper = events.find((e) => e.eventType === 'agent.invocation.started' && (e.data as { agentName: string }).agentName === 'helper')!;
+    expect(parentOf(helper, opened)?.eventType).toBe('agent.tool.started');
+  });
+
+  it('emits nothing and tracks nothing for calls made outside a run', async () => {
+    resetEventBus();
+    const model = new aiTest.MockLanguageModelV4({ doGenerate: [toolTurn, answerTurn] });
+    const result = await ai.generateText({ model, tools: tools(), prompt: 'go', stopWhen: ai.stepCountIs(5) });
+    expect(result.text).toBe('The sum is 5; the lookup failed.');
+    expect(getEventBus().stats().published).toBe(0);
+    expect(telemetry.openCalls).toBe(0);
+  });
+});
+
+describe.runIf(unsupported)('agentbus/ai-sdk on Node < 22', () => {
+  it('loads without the ai package, which needs Node >= 22 in v7', () => {
+    expect(new AgentbusTelemetry().openCalls).toBe(0);
+  });
+});

@@ -1,0 +1,165 @@
+/**
+ * The LangChain adapter against the real `langchain` `createAgent` (a
+ * LangGraph ReAct loop over @langchain/core), driven by a scripted chat model
+ * that implements BaseChatModel with tool binding. No network.
+ */
+import { BaseChatModel, type BaseChatModelCallOptions } from '@langchain/core/language_models/chat_models';
+import { AIMessage, type BaseMessage } from '@langchain/core/messages';
+import type { ChatResult } from '@langchain/core/outputs';
+import { tool } from '@langchain/core/tools';
+import { createAgent } from 'langchain';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { AgentbusCallbackHandler } from '../../src/adapters/langchain/index.js';
+import { getEventBus, resetEventBus } from '../../src/bus.js';
+import { expectWellFormedSteps, outline, parentOf, recordRun } from './run-events.js';
+
+/** A chat model that answers from a script, one message per call, with usage metadata like real providers. */
+class ScriptedChatModel extends BaseChatModel {
+  readonly #turns: AIMessage[];
+  constructor(...turns: AIMessage[]) {
+    super({});
+    this.#turns = turns;
+  }
+  _llmType(): string {
+    return 'scripted';
+  }
+  // Real providers name themselves and their model this way (LangSmith params).
+  override getLsParams(options: this['ParsedCallOptions']) {
+    return { ...super.getLsParams(options), ls_provider: 'scripted', ls_model_name: 'scripted-model' };
+  }
+  override bindTools(): this {
+    return this;
+  }
+  async _generate(_messages: BaseMessage[], _options: BaseChatModelCallOptions): Promise<ChatResult> {
+    const message = this.#turns.shift();
+    if (message === undefined) throw new Error('script exhausted');
+    return {
+      generations: [{ message, text: typeof message.content === 'string' ? message.content : '' }],
+      // Providers report usage on the message and again in llmOutput: it must be counted once.
+      llmOutput: { tokenUsage: { promptTokens: 11, completionTokens: 6, totalTokens: 17 } },
+    };
+  }
+}
+
+const usage = { input_tokens: 11, output_tokens: 6, total_tokens: 17 };
+const toolTurn = () => new AIMessage({
+  content: '',
+  tool_calls: [
+    { id: 'call-add', name: 'add', args: { a: 2, b: 3 }, type: 'tool_call' },
+    { id: 'call-lookup', name: 'lookup', args: { city: 'Oslo' }, type: 'tool_call' },
+  ],
+  usage_metadata: usage,
+});
+const answer = (text: string) => new AIMessage({ content: text, usage_metadata: usage });
+
+const add = tool(async ({ a, b }) => String(a + b), {
+  name: 'add', description: 'Adds two numbers', schema: z.object({ a: z.number(), b: z.number() }),
+});
+const lookup = tool(async (): Promise<string> => {
+  throw new Error('lookup service unavailable');
+}, { name: 'lookup', description: 'Looks a city up', schema: z.object({ city: z.string() }) });
+
+describe('agentbus/langchain', () => {
+  it('turns a createAgent loop calling two tools, one failing, into the canonical event sequence', async () => {
+    const handler = new AgentbusCallbackHandler();
+    const agent = createAgent({ model: new ScriptedChatModel(toolTurn(), answer('The sum is 5; the lookup failed.')), tools: [add, lookup], name: 'weather_agent' });
+    const { events, error } = await recordRun(() => agent.invoke(
+      { messages: [{ role: 'user', content: 'Add 2 and 3, then look up Oslo.' }] },
+      { callbacks: [handler] },
+    ));
+    expect(error).toBeUndefined();
+    const lines = outline(events);
+    expect(lines.slice(0, 5)).toEqual([
+      'run.started',
+      'agent.invocation.started weather_agent',
+      'agent.model.started scripted-model',
+      'agent.tokens.used scripted-model',
+      'agent.model.completed tool_calls',
+    ]);
+    // LangGraph runs a turn's tool calls concurrently: compare the tool events as a set.
+    expect(lines.slice(5, 9).sort()).toEqual([
+      'agent.tool.completed add', 'agent.tool.completed lookup', 'agent.tool.started add', 'agent.tool.started lookup',
+    ]);
+    expect(lines.slice(9)).toEqual([
+      'agent.model.started scripted-model',
+      'agent.tokens.used scripted-model',
+      'agent.model.completed stop',
+      'agent.terminate completed',
+      'run.completed ok',
+    ]);
+    const opened = expectWellFormedSteps(events);
+    const agentStart = events[1]!;
+    for (const e of events.slice(2, -2)) expect(parentOf(e, opened), e.eventType).toBe(agentStart);
+    expect(events[3]!.data).toEqual({ model: 'scripted-model', provider: 'scripted', inputTokens: 11, outputTokens: 6, totalTokens: 17 });
+    const toolEvents = events.filter((e) => e.eventType.startsWith('agent.tool.')).map((e) => e.data as Record<string, unknown>);
+    expect(toolEvents).toContainEqual({ toolName: 'add', toolCallId: 'call-add', argKeys: ['a', 'b'] });
+    expect(toolEvents).toContainEqual(expect.objectContaining({ toolName: 'add', toolCallId: 'call-add', success: true, outputPreview: '5' }));
+    expect(toolEvents).toContainEqual(expect.objectContaining({
+      toolName: 'lookup', toolCallId: 'call-lookup', success: false, error: 'Error: lookup service unavailable',
+    }));
+    expect(events.at(-2)!.data).toEqual({
+      reason: 'completed', iterationsUsed: 2, totalToolCalls: 2, finalMessagePreview: 'The sum is 5; the lookup failed.',
+    });
+    expect(handler.openRuns).toBe(0);
+  });
+
+  it('puts tool arguments into events only when the run captures content', async () => {
+    const agent = createAgent({ model: new ScriptedChatModel(toolTurn(), answer('ok')), tools: [add, lookup] });
+    const { events } = await recordRun(
+      () => agent.invoke({ messages: [{ role: 'user', content: 'go' }] }, { callbacks: [new AgentbusCallbackHandler()] }),
+      { captureContent: true },
+    );
+    expect(events.filter((e) => e.eventType === 'agent.tool.started').map((e) => e.data)).toContainEqual({
+      toolName: 'add', toolCallId: 'call-add', argKeys: ['a', 'b'], args: { a: 2, b: 3 },
+    });
+  });
+
+  it('nests an agent invoked from a tool under that tool', async () => {
+    const handler = new AgentbusCallbackHandler();
+    const researcher = createAgent({ model: new ScriptedChatModel(answer('Oslo has 700k people.')), tools: [], name: 'researcher' });
+    const ask = tool(async ({ question }, config) => {
+      const result = await researcher.invoke({ messages: [{ role: 'user', content: question }] }, config);
+      return String(result.messages.at(-1)?.content);
+    }, { name: 'ask_researcher', description: 'Ask the researcher', schema: z.object({ question: z.string() }) });
+    const writer = createAgent({
+      model: new ScriptedChatModel(
+        new AIMessage({ content: '', tool_calls: [{ id: 'r1', name: 'ask_researcher', args: { question: 'How big is Oslo?' }, type: 'tool_call' }] }),
+        answer('Oslo is big.'),
+      ),
+      tools: [ask],
+      name: 'writer',
+    });
+    const { events } = await recordRun(() => writer.invoke({ messages: [{ role: 'user', content: 'Write.' }] }, { callbacks: [handler] }));
+    const opened = expectWellFormedSteps(events);
+    const researcherStart = events.find((e) => e.eventType === 'agent.invocation.started' && (e.data as { agentName: string }).agentName === 'researcher')!;
+    expect(parentOf(researcherStart, opened)?.data).toMatchObject({ toolName: 'ask_researcher' });
+    expect(handler.openRuns).toBe(0);
+  });
+
+  it('closes the model step and the agent with an error when the model fails', async () => {
+    const handler = new AgentbusCallbackHandler();
+    const agent = createAgent({ model: new ScriptedChatModel(), tools: [add], name: 'broken' });
+    const { events, error } = await recordRun(() => agent.invoke({ messages: [{ role: 'user', content: 'go' }] }, { callbacks: [handler] }));
+    expect(error).toBeDefined();
+    expect(outline(events)).toEqual([
+      'run.started',
+      'agent.invocation.started broken',
+      'agent.model.started scripted-model',
+      'agent.model.completed error',
+      'agent.terminate error',
+      'run.completed error',
+    ]);
+    expectWellFormedSteps(events);
+    expect(handler.openRuns).toBe(0);
+  });
+
+  it('emits nothing and tracks nothing for invocations made outside a run', async () => {
+    resetEventBus();
+    const handler = new AgentbusCallbackHandler();
+    const agent = createAgent({ model: new ScriptedChatModel(toolTurn(), answer('done')), tools: [add, lookup] });
+    await agent.invoke({ messages: [{ role: 'user', content: 'go' }] }, { callbacks: [handler] });
+    expect(getEventBus().stats().published).toBe(0);
+    expect(handler.openRuns).toBe(0);
+  });
+});
