@@ -200,15 +200,18 @@ export class EventBus {
     if (run === undefined) run = this.#createRun(runId);
     run.lastActive = ++this.#tick;
     const record = run;
+    const history = run.historyAfter(options.afterSeq ?? 0);
+    // The replay is never cut by the queue bound: a late subscriber gets all
+    // retained history (itself bounded by historySize), then the live bound applies.
     const sub = new QueueSubscription(
-      positiveInt('highWaterMark', options.highWaterMark, this.#highWaterMark),
+      Math.max(positiveInt('highWaterMark', options.highWaterMark, this.#highWaterMark), history.length),
       runId,
       (ended) => {
         record.subscribers.delete(ended);
         this.#droppedByEnded += ended.dropped;
       },
     );
-    for (const event of run.historyAfter(options.afterSeq ?? 0)) sub.push(event);
+    for (const event of history) sub.push(event);
     if (run.closed) {
       sub.end('closed', true);
       return sub;

@@ -1,0 +1,15 @@
+/**
+ * agentbus/sse: stream runs to browsers and services over Server-Sent
+ * Events, and read them back.
+ *
+ * - {@link createSseHandler}: Web-standard `Request -> Response` handler
+ *   (the protocol), {@link toNodeListener} / {@link createNodeSseListener}:
+ *   the same for `node:http` and Express.
+ * - {@link subscribeSse}: a client yielding validated events, with resume.
+ * @packageDocumentation
+ */
+export { createSseHandler, type SseAuthorize, type SseHandler, type SseHandlerOptions } from './handler.js';
+export { createNodeSseListener, toNodeListener, type NodeSseListener } from './node.js';
+export { SseHttpError, SseProtocolError, subscribeSse, type SubscribeSseOptions } from './client.js';
+export { END_EVENT, FrameEncoder, pythonIsoTimestamp, type SseFormat } from './frames.js';
+export { CIRCULAR_PLACEHOLDER, DEFAULT_MAX_EVENT_SIZE, boundedEventJson, safeStringify } from './json.js';

@@ -1,0 +1,244 @@
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { EventBus } from '../src/bus.js';
+import type { StreamEvent } from '../src/events.js';
+import { createNodeSseListener, SseHttpError, SseProtocolError, subscribeSse, type SseHandlerOptions } from '../src/sse/index.js';
+
+function event(runId: string, eventType: string, data: object = {}): StreamEvent {
+  return { eventId: '', runId, seq: 0, eventType, timestamp: performance.timeOrigin + performance.now(), data };
+}
+
+interface Served {
+  base: string;
+  /** Headers of every request the server received, in order. */
+  requests: http.IncomingHttpHeaders[];
+  /** Cuts every open connection from the server side. */
+  cut(): void;
+  close(): Promise<void>;
+}
+
+const open: Served[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+});
+
+async function serve(options: SseHandlerOptions, raw?: http.RequestListener): Promise<Served> {
+  const listener = createNodeSseListener(options);
+  const requests: http.IncomingHttpHeaders[] = [];
+  const sockets = new Set<Socket>();
+  const server = http.createServer((req, res) => {
+    requests.push(req.headers);
+    if (raw !== undefined) raw(req, res);
+    else listener(req, res);
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const served: Served = {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    cut: () => {
+      for (const s of sockets) s.destroy();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  open.push(served);
+  return served;
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+describe('subscribeSse', () => {
+  it('yields validated history, then live events, with no gap or duplicate, and ends on event: end', async () => {
+    const bus = new EventBus();
+    const { base } = await serve({ bus, public: true });
+    bus.publish(event('run', 'run.started', { name: 'demo' }));
+    for (let i = 2; i <= 50; i++) bus.publish(event('run', 'demo.step', { i }));
+    const seqs: number[] = [];
+    const types = new Set<string>();
+    for await (const e of subscribeSse(`${base}/runs/run/events`)) {
+      seqs.push(e.seq);
+      types.add(e.eventType);
+      if (e.seq === 1) {
+        // Live events published while the history is still being read.
+        void (async () => {
+          for (let i = 51; i <= 300; i++) {
+            bus.publish(event('run', 'demo.step', { i }));
+            if (i % 25 === 0) await tick();
+          }
+          bus.closeStream('run');
+        })();
+      }
+    }
+    expect(seqs).toEqual(range(1, 300));
+    expect([...types]).toEqual(['run.started', 'demo.step']);
+    await vi.waitFor(() => expect(bus.stats().subscribers).toBe(0));
+  });
+
+  it('reconnects after the connection is cut and resumes exactly after the last seen seq', async () => {
+    const bus = new EventBus();
+    const served = await serve({ bus, public: true, retryMs: 20 });
+    for (let i = 1; i <= 20; i++) bus.publish(event('run', 'demo.step', { i }));
+    const seqs: number[] = [];
+    for await (const e of subscribeSse(`${served.base}/runs/run/events`)) {
+      seqs.push(e.seq);
+      if (e.seq === 20 && served.requests.length === 1) {
+        served.cut();
+        // Published while the client is away: it must get them from history.
+        for (let i = 21; i <= 40; i++) bus.publish(event('run', 'demo.step', { i }));
+        bus.closeStream('run');
+      }
+    }
+    expect(seqs).toEqual(range(1, 40));
+    expect(served.requests).toHaveLength(2);
+    expect(served.requests[0]?.['last-event-id']).toBeUndefined();
+    expect(served.requests[1]?.['last-event-id']).toBe('20');
+  });
+
+  it('starts after lastEventId when given one', async () => {
+    const bus = new EventBus();
+    const served = await serve({ bus, public: true });
+    for (let i = 1; i <= 10; i++) bus.publish(event('run', 'demo.step', { i }));
+    bus.closeStream('run');
+    const seqs: number[] = [];
+    for await (const e of subscribeSse(`${served.base}/runs/run/events`, { lastEventId: 6 })) seqs.push(e.seq);
+    expect(seqs).toEqual([7, 8, 9, 10]);
+    expect(served.requests[0]?.['last-event-id']).toBe('6');
+  });
+
+  it('refills from history when it fell behind and the server dropped events, yielding nothing twice', async () => {
+    const bus = new EventBus({ highWaterMark: 16, historySize: 50_000 });
+    const served = await serve({ bus, public: true });
+    bus.publish(event('run', 'demo.step', { i: 1 }));
+    const payload = 'p'.repeat(2048);
+    const total = 20_000;
+    const seen: StreamEvent[] = [];
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    for await (const e of subscribeSse(`${served.base}/runs/run/events`)) {
+      seen.push(e);
+      if (e.seq === 1) {
+        // The consumer stalls while 40 MB are published: the server must drop.
+        for (let i = 2; i <= total; i++) {
+          bus.publish(event('run', 'demo.step', { i, payload }));
+          if (i % 500 === 0) await tick();
+        }
+        bus.closeStream('run');
+        release();
+        await gate;
+      }
+    }
+    expect(bus.stats().dropped).toBeGreaterThan(0);
+    expect(seen.map((e) => e.seq)).toEqual(range(1, total));
+    expect(seen.some((e) => e.eventType === 'stream.dropped')).toBe(false);
+    expect(served.requests.length).toBeGreaterThan(1);
+  });
+
+  it('yields stream.dropped when history can no longer refill the gap', async () => {
+    const bus = new EventBus({ highWaterMark: 16, historySize: 100 });
+    const served = await serve({ bus, public: true });
+    bus.publish(event('run', 'demo.step', { i: 1 }));
+    const payload = 'p'.repeat(2048);
+    const seen: StreamEvent[] = [];
+    for await (const e of subscribeSse(`${served.base}/runs/run/events`)) {
+      seen.push(e);
+      if (e.seq === 1) {
+        for (let i = 2; i <= 20_000; i++) {
+          bus.publish(event('run', 'demo.step', { i, payload }));
+          if (i % 500 === 0) await tick();
+        }
+        bus.closeStream('run');
+      }
+    }
+    const seqs = seen.filter((e) => e.seq > 0).map((e) => e.seq);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(seqs.at(-1)).toBe(20_000);
+    const reports = seen.filter((e) => e.eventType === 'stream.dropped');
+    expect(reports.length).toBeGreaterThan(0);
+    const lost = reports.reduce((n, r) => n + (r.data as { count: number }).count, 0);
+    expect(seqs.length + lost).toBe(20_000);
+  });
+
+  it.each([
+    [401, undefined, /answered 401: credentials required/],
+    [403, 'Bearer wrong', /answered 403: credentials refused/],
+  ])('fails with SseHttpError %i without retrying', async (status, authorization, message) => {
+    const bus = new EventBus();
+    bus.publish(event('run', 'demo.step'));
+    const served = await serve({ bus, authorize: (req) => req.headers.get('authorization') === 'Bearer good' });
+    const iterate = async () => {
+      for await (const _ of subscribeSse(`${served.base}/runs/run/events`, { headers: authorization ? { authorization } : {} })) {
+        // nothing is yielded
+      }
+    };
+    const error = await iterate().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SseHttpError);
+    expect((error as SseHttpError).status).toBe(status);
+    expect((error as Error).message).toMatch(message);
+    expect(served.requests).toHaveLength(1);
+  });
+
+  it('fails with SseHttpError 404 naming the run, and passes credentials through headers', async () => {
+    const bus = new EventBus();
+    const served = await serve({ bus, authorize: (req) => req.headers.get('authorization') === 'Bearer good' });
+    const error = await (async () => {
+      for await (const _ of subscribeSse(`${served.base}/runs/nope/events`, { headers: { authorization: 'Bearer good' } })) {
+        // nothing
+      }
+    })().catch((e: unknown) => e);
+    expect((error as SseHttpError).status).toBe(404);
+    expect((error as Error).message).toContain('unknown run "nope"');
+  });
+
+  it('rejects a stream that carries invalid events, naming the field', async () => {
+    const served = await serve({ public: true }, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end('id: 1\nevent: agent.tool.completed\ndata: {"eventId":"r:1","runId":"r","seq":1,"eventType":"agent.tool.completed","timestamp":1,"data":{"toolName":"t"}}\n\n');
+    });
+    const error = await (async () => {
+      for await (const _ of subscribeSse(`${served.base}/runs/r/events`)) {
+        // nothing
+      }
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SseProtocolError);
+    expect((error as Error).message).toMatch(/data\.toolCallId/);
+  });
+
+  it('ends quietly when its signal aborts, and the server drops the subscriber', async () => {
+    const bus = new EventBus();
+    const { base } = await serve({ bus, public: true });
+    bus.publish(event('run', 'demo.step'));
+    const controller = new AbortController();
+    const seqs: number[] = [];
+    for await (const e of subscribeSse(`${base}/runs/run/events`, { signal: controller.signal })) {
+      seqs.push(e.seq);
+      controller.abort();
+    }
+    expect(seqs).toEqual([1]);
+    await vi.waitFor(() => expect(bus.stats().subscribers).toBe(0));
+  });
+
+  it('gives up after maxRetries failed connections with the network error', async () => {
+    const served = await serve({ public: true });
+    const url = `${served.base}/runs/r/events`;
+    await served.close();
+    const error = await (async () => {
+      for await (const _ of subscribeSse(url, { maxRetries: 2, retryMs: 5 })) {
+        // nothing
+      }
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(SseHttpError);
+  });
+});
