@@ -147,7 +147,11 @@ function detail(event: StreamEvent): string {
 async function maybeSetupTelemetry(): Promise<() => Promise<void>> {
   if (!process.env.OTEL_EXPORTER_OTLP_ENDPOINT) return async () => {};
   const { setupOtlp, instrumentOtel } = await import('agentbus/otel');
-  const otel = await setupOtlp({ serviceName: process.env.OTEL_SERVICE_NAME ?? 'agentbus-tutorial-52' });
+  const otel = await setupOtlp({
+    serviceName: process.env.OTEL_SERVICE_NAME ?? 'agentbus-tutorial-52',
+    // A short example should not wait 10 s at exit when the collector is down.
+    exportTimeoutMillis: 3_000,
+  });
   const bridge = instrumentOtel();
   console.log(`(exporting spans and metrics to ${process.env.OTEL_EXPORTER_OTLP_ENDPOINT})`);
   return async () => {

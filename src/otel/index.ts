@@ -1,0 +1,11 @@
+/**
+ * agentbus/otel: the OpenTelemetry bridge (bus events -> GenAI spans and
+ * metrics) and a one-call OTLP setup.
+ *
+ * The bridge needs only `@opentelemetry/api`; `setupOtlp` loads the SDK
+ * packages on demand.
+ * @packageDocumentation
+ */
+export { instrumentOtel, type OtelBridge, type OtelBridgeOptions } from './bridge.js';
+export { otlpSignalUrl, setupOtlp, type OtlpSetup, type OtlpSetupOptions } from './setup.js';
+export * as semconv from './semconv.js';

@@ -1,0 +1,118 @@
+/**
+ * The OpenTelemetry names the bridge writes: GenAI semantic conventions
+ * (v1.41 names; checked against `@opentelemetry/semantic-conventions/incubating`
+ * 1.45 and the spec's `docs/gen-ai/gen-ai-metrics.md`), plus the few
+ * `agentbus.*` attributes of our own. Every string literal of the mapping
+ * lives here, so a rename in the conventions is a one-file change.
+ *
+ * Kept as literals rather than imported from the incubating entry point:
+ * that module is large, and its names are explicitly unstable between minor
+ * releases.
+ */
+
+/** `gen_ai.operation.name`: the kind of GenAI operation a span or measurement describes. */
+export const ATTR_GEN_AI_OPERATION_NAME = 'gen_ai.operation.name';
+/** `gen_ai.provider.name`: the model provider (`openai`, `anthropic`, ...). */
+export const ATTR_GEN_AI_PROVIDER_NAME = 'gen_ai.provider.name';
+/** `gen_ai.agent.name`: human-readable agent name. */
+export const ATTR_GEN_AI_AGENT_NAME = 'gen_ai.agent.name';
+/** `gen_ai.agent.id`: unique agent identifier. */
+export const ATTR_GEN_AI_AGENT_ID = 'gen_ai.agent.id';
+/** `gen_ai.request.model`: the model a request is made to. */
+export const ATTR_GEN_AI_REQUEST_MODEL = 'gen_ai.request.model';
+/** `gen_ai.response.finish_reasons`: string array, why the model stopped. */
+export const ATTR_GEN_AI_RESPONSE_FINISH_REASONS = 'gen_ai.response.finish_reasons';
+/** `gen_ai.usage.input_tokens`. */
+export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens';
+/** `gen_ai.usage.output_tokens`. */
+export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens';
+/** `gen_ai.usage.cache_read.input_tokens`: input tokens served from a provider cache (part of input_tokens). */
+export const ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = 'gen_ai.usage.cache_read.input_tokens';
+/** `gen_ai.usage.reasoning.output_tokens`: output tokens spent on reasoning (part of output_tokens). */
+export const ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = 'gen_ai.usage.reasoning.output_tokens';
+/** `gen_ai.tool.name`. */
+export const ATTR_GEN_AI_TOOL_NAME = 'gen_ai.tool.name';
+/** `gen_ai.tool.call.id`: the model's id for this tool call. */
+export const ATTR_GEN_AI_TOOL_CALL_ID = 'gen_ai.tool.call.id';
+/** `gen_ai.tool.type`: `function`, `extension` or `datastore`. */
+export const ATTR_GEN_AI_TOOL_TYPE = 'gen_ai.tool.type';
+/** `gen_ai.tool.call.arguments`: content, opt-in only. */
+export const ATTR_GEN_AI_TOOL_CALL_ARGUMENTS = 'gen_ai.tool.call.arguments';
+/** `gen_ai.tool.call.result`: content, opt-in only. */
+export const ATTR_GEN_AI_TOOL_CALL_RESULT = 'gen_ai.tool.call.result';
+/** `gen_ai.token.type`: `input` or `output`, on token-usage measurements. */
+export const ATTR_GEN_AI_TOKEN_TYPE = 'gen_ai.token.type';
+/** `error.type` (stable): the class of error an operation ended with. */
+export const ATTR_ERROR_TYPE = 'error.type';
+
+/** Well-known values of `gen_ai.operation.name` that the bridge emits. */
+export const GEN_AI_OPERATION = {
+  chat: 'chat',
+  executeTool: 'execute_tool',
+  invokeAgent: 'invoke_agent',
+} as const;
+
+/** Well-known values of `gen_ai.token.type`. */
+export const GEN_AI_TOKEN_TYPE = { input: 'input', output: 'output' } as const;
+
+/** `gen_ai.tool.type` of tools run by the agent process itself. */
+export const GEN_AI_TOOL_TYPE_FUNCTION = 'function';
+
+/** `error.type` of a span whose closing event never came. */
+export const ERROR_TYPE_UNFINISHED = 'unfinished';
+/** `error.type` when the error's class is unknown (the conventions' fallback value). */
+export const ERROR_TYPE_OTHER = '_OTHER';
+
+/** Name of the fan-out span (not a GenAI operation; ours). */
+export const SPAN_NAME_FAN_OUT = 'fan_out';
+
+/** Span-event names: the bus event types they come from. */
+export const SPAN_EVENT = {
+  think: 'agent.think',
+  checkpointSaved: 'memory.checkpoint.saved',
+  checkpointLoaded: 'memory.checkpoint.loaded',
+} as const;
+
+/** Attributes of our own, outside the GenAI namespace. */
+export const ATTR_AGENTBUS = {
+  /** The run id, to find the run's event stream from a span. */
+  runId: 'agentbus.run.id',
+  /** Why an agent invocation ended (`completed`, `max_iterations`, `error`, `aborted`). */
+  terminateReason: 'agentbus.agent.terminate_reason',
+  /** Iterations an agent used. */
+  iterations: 'agentbus.agent.iterations',
+  /** Tool calls an agent made. */
+  toolCalls: 'agentbus.agent.tool_calls',
+  /** Children of a fan-out, and how they merge. */
+  fanoutAgentCount: 'agentbus.fanout.agent_count',
+  fanoutMergeStrategy: 'agentbus.fanout.merge_strategy',
+  fanoutSucceeded: 'agentbus.fanout.succeeded',
+  fanoutFailed: 'agentbus.fanout.failed',
+  /** On `agent.think` span events. */
+  iteration: 'agentbus.iteration',
+  hasToolCalls: 'agentbus.has_tool_calls',
+  toolCallCount: 'agentbus.tool_call_count',
+  /** Reasoning text on `agent.think` events: content, opt-in only. */
+  reasoning: 'agentbus.reasoning',
+  /** On checkpoint span events. */
+  threadId: 'agentbus.checkpoint.thread_id',
+  backend: 'agentbus.checkpoint.backend',
+} as const;
+
+/** `gen_ai.client.token.usage`: histogram of tokens per model call, unit `{token}`. */
+export const METRIC_GEN_AI_CLIENT_TOKEN_USAGE = 'gen_ai.client.token.usage';
+/** `gen_ai.client.operation.duration`: histogram of GenAI operation durations, unit `s`. */
+export const METRIC_GEN_AI_CLIENT_OPERATION_DURATION = 'gen_ai.client.operation.duration';
+
+/** The conventions' explicit bucket boundaries for `gen_ai.client.token.usage` (powers of 4). */
+export const TOKEN_USAGE_BUCKETS: readonly number[] = Object.freeze([
+  1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+]);
+
+/** The conventions' explicit bucket boundaries for `gen_ai.client.operation.duration`, in seconds. */
+export const OPERATION_DURATION_BUCKETS: readonly number[] = Object.freeze([
+  0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+]);
+
+/** Instrumentation scope name of the bridge's tracer and meter. */
+export const INSTRUMENTATION_SCOPE = 'agentbus';

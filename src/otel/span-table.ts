@@ -1,0 +1,134 @@
+/**
+ * The bridge's memory: which OpenTelemetry span stands for which step of
+ * which run, bounded in every direction.
+ *
+ * Spans are keyed by run id, then by our span id (never by tool name, so two
+ * concurrent calls of one tool are two entries). Per-run state is dropped
+ * when the run ends; the number of runs, of open spans per run and of ended
+ * spans remembered per run are all capped.
+ */
+import type { Context, Span, SpanContext } from '@opentelemetry/api';
+
+/** What kind of step a span stands for. */
+export type StepKind = 'agent' | 'chat' | 'tool' | 'fanout';
+
+/** One open span and what its closing event needs to finish it. */
+export class SpanEntry {
+  readonly span: Span;
+  /** The span's own context (its parent's context with this span set): parent of its children, and where its body runs. */
+  readonly ctx: Context;
+  readonly kind: StepKind;
+  /** Start time, epoch ms (the opening event's timestamp). */
+  readonly startTime: number;
+  /** The nearest enclosing `invoke_agent` (this entry itself for an agent), where token usage is summed. */
+  readonly agent: SpanEntry | undefined;
+  /** Provider and model known at the start, for metric attributes. */
+  readonly provider: string | undefined;
+  readonly model: string | undefined;
+  inputTokens = 0;
+  outputTokens = 0;
+  cacheReadInputTokens = 0;
+  reasoningOutputTokens = 0;
+  hasUsage = false;
+
+  constructor(
+    span: Span,
+    ctx: Context,
+    kind: StepKind,
+    startTime: number,
+    agent: SpanEntry | undefined,
+    provider: string | undefined,
+    model: string | undefined,
+  ) {
+    this.span = span;
+    this.ctx = ctx;
+    this.kind = kind;
+    this.startTime = startTime;
+    this.agent = kind === 'agent' ? this : agent;
+    this.provider = provider;
+    this.model = model;
+  }
+}
+
+/** Ended spans remembered per run so that late children still find their parent. */
+const ENDED_PER_RUN = 1024;
+
+/** One run the bridge is following. */
+export class RunTrace {
+  readonly runId: string;
+  /** Parent of the run's top-level spans: the OTel context active where `runContext` was called. */
+  readonly parentCtx: Context;
+  /** Open spans by our span id, oldest first. */
+  readonly open = new Map<string, SpanEntry>();
+  // Ended spans as a ring of (span id, span context) pairs, newest last.
+  // Written on every span end (two array stores), searched only on the rare
+  // miss of a child whose parent already ended.
+  readonly #endedIds: string[] = [];
+  readonly #endedContexts: SpanContext[] = [];
+  #endedNext = 0;
+
+  constructor(runId: string, parentCtx: Context) {
+    this.runId = runId;
+    this.parentCtx = parentCtx;
+  }
+
+  /** Remembers an ended span's identity (not the span: its attributes and events can be collected). */
+  rememberEnded(spanId: string, spanContext: SpanContext): void {
+    const i = this.#endedNext;
+    this.#endedIds[i] = spanId;
+    this.#endedContexts[i] = spanContext;
+    this.#endedNext = i + 1 === ENDED_PER_RUN ? 0 : i + 1;
+  }
+
+  /** The span context of an ended span of this run, if still remembered. */
+  endedSpanContext(spanId: string): SpanContext | undefined {
+    const ids = this.#endedIds;
+    // Newest first: a late child most likely belongs to a recently ended step.
+    for (let n = 0, i = this.#endedNext; n < ids.length; n++) {
+      i = i === 0 ? ids.length - 1 : i - 1;
+      if (ids[i] === spanId) return this.#endedContexts[i];
+    }
+    return undefined;
+  }
+}
+
+/**
+ * A set that forgets its oldest additions past `capacity`. An item deleted
+ * and added again may be forgotten a little early (its old ring slot is
+ * reused); for the bridge's memory of finished runs that only means a very
+ * late event of a reused run id is followed again, within the run cap.
+ */
+export class BoundedSet {
+  readonly #items = new Set<string>();
+  readonly #order: Array<string | undefined> = [];
+  readonly #capacity: number;
+  #next = 0;
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  add(item: string): void {
+    if (this.#items.has(item)) return;
+    const evicted = this.#order[this.#next];
+    if (evicted !== undefined) this.#items.delete(evicted);
+    this.#order[this.#next] = item;
+    this.#next = this.#next + 1 === this.#capacity ? 0 : this.#next + 1;
+    this.#items.add(item);
+  }
+
+  has(item: string): boolean {
+    return this.#items.has(item);
+  }
+
+  /** Forgets `item` (its slot in the ring is reused in turn). */
+  delete(item: string): void {
+    this.#items.delete(item);
+  }
+
+  clear(): void {
+    this.#items.clear();
+    this.#order.length = 0;
+    this.#next = 0;
+  }
+}

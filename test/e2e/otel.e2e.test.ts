@@ -1,0 +1,309 @@
+// The OpenTelemetry bridge end to end: agent runs -> bridge -> setupOtlp
+// (OTLP/HTTP) -> the real collector -> the real Jaeger (checked through its
+// query API) and the collector's Prometheus exporter.
+import { randomBytes } from 'node:crypto';
+import { trace } from '@opentelemetry/api';
+import { z } from 'zod';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent, ScriptedModel, defineTool } from '../../src/agent/index.js';
+import { getEventBus } from '../../src/bus.js';
+import { runContext } from '../../src/context.js';
+import { traceTool } from '../../src/emit.js';
+import type { EventData } from '../../src/events.js';
+import { instrumentOtel, type OtelBridge } from '../../src/otel/bridge.js';
+import { setupOtlp, type OtlpSetup } from '../../src/otel/setup.js';
+import {
+  pollPrometheus,
+  queryJaegerTraces,
+  spanTag,
+  startBackends,
+  type Backends,
+  type JaegerSpan,
+  type JaegerTrace,
+} from './backends.js';
+
+let be: Backends;
+
+beforeAll(async () => {
+  be = await startBackends();
+});
+afterAll(async () => {
+  await be?.stop();
+});
+
+const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
+
+/** setupOtlp + the bridge for one describe block, under its own service name. */
+function telemetry(service: string) {
+  const state: { otel?: OtlpSetup; bridge?: OtelBridge } = {};
+  beforeAll(async () => {
+    state.otel = await setupOtlp({ endpoint: be.otlpHttpEndpoint, serviceName: service, exportIntervalMillis: 500, exportTimeoutMillis: 3_000 });
+    state.bridge = instrumentOtel();
+  });
+  afterAll(async () => {
+    state.bridge?.shutdown();
+    await state.otel?.shutdown();
+  });
+  return {
+    flush: () => state.otel!.forceFlush(),
+  };
+}
+
+const weather = defineTool({
+  name: 'get_weather',
+  description: 'Weather for a city.',
+  input: z.object({ city: z.string() }),
+  async execute({ city }) {
+    await new Promise((r) => setTimeout(r, 5));
+    return `${city}: 14°C`;
+  },
+});
+
+const divide = defineTool({
+  name: 'divide',
+  description: 'a / b',
+  input: z.object({ a: z.number(), b: z.number() }),
+  execute({ a, b }) {
+    if (b === 0) throw new RangeError('cannot divide by zero');
+    return a / b;
+  },
+});
+
+const waitForAbort = defineTool({
+  name: 'wait_for_abort',
+  description: 'Waits until the run is aborted.',
+  input: z.object({}),
+  execute(_args, { signal }) {
+    return new Promise((_resolve, reject) => {
+      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+    });
+  },
+});
+
+function tripAgent(): Agent {
+  return new Agent({
+    name: 'trip-planner',
+    id: 'agent-7',
+    model: new ScriptedModel(
+      [
+        {
+          reasoning: 'Look up both cities and compute the ratio.',
+          toolCalls: [
+            { id: 'call-paris', name: 'get_weather', arguments: { city: 'Paris' } },
+            { id: 'call-oslo', name: 'get_weather', arguments: { city: 'Oslo' } },
+            { id: 'call-div', name: 'divide', arguments: { a: 1, b: 0 } },
+          ],
+          usage: { inputTokens: 150, outputTokens: 25 },
+        },
+        { content: 'Paris is warmer.', usage: { inputTokens: 260, outputTokens: 12 } },
+      ],
+      { name: 'scripted-gpt', provider: 'openai' },
+    ),
+    tools: [weather, divide],
+  });
+}
+
+const tagOf = spanTag;
+const runSpans = (traces: JaegerTrace[], runId: string): JaegerSpan[] =>
+  traces.flatMap((t) => t.spans).filter((s) => tagOf(s, 'agentbus.run.id') === runId);
+const parentId = (span: JaegerSpan) => span.references.find((r) => r.refType === 'CHILD_OF')?.spanID;
+
+function expectInside(child: JaegerSpan, parent: JaegerSpan): void {
+  // Jaeger keeps microseconds; allow one for rounding.
+  expect(child.startTime).toBeGreaterThanOrEqual(parent.startTime - 1);
+  expect(child.startTime + child.duration).toBeLessThanOrEqual(parent.startTime + parent.duration + 1);
+}
+
+function tokensOf(runId: string): { input: number; output: number } {
+  let input = 0;
+  let output = 0;
+  for (const event of getEventBus().history(runId)) {
+    if (event.eventType !== 'agent.tokens.used') continue;
+    const data = event.data as EventData<'agent.tokens.used'>;
+    input += data.inputTokens;
+    output += data.outputTokens;
+  }
+  return { input, output };
+}
+
+describe('spans through the collector into Jaeger', () => {
+  const service = unique('agentbus-e2e-traces');
+  const { flush } = telemetry(service);
+
+  it('a run is one trace: invoke_agent at the root, chat and execute_tool children with GenAI attributes', async () => {
+    const runId = unique('run');
+    const result = await runContext(() => tripAgent().run('Compare Paris and Oslo'), { runId });
+    expect(result.output).toBe('Paris is warmer.');
+    await flush();
+    const traces = await queryJaegerTraces(be.jaegerQueryUrl, service, { until: (t) => runSpans(t, runId).length === 6 });
+    const spans = runSpans(traces, runId);
+    expect(new Set(spans.map((s) => s.traceID)).size).toBe(1);
+    const trace = traces.find((t) => t.traceID === spans[0]!.traceID)!;
+    expect(trace.spans).toHaveLength(6);
+    expect(trace.processes[spans[0]!.processID]!.serviceName).toBe(service);
+
+    const agent = spans.find((s) => s.operationName === 'invoke_agent trip-planner')!;
+    expect(agent.references).toEqual([]);
+    expect(tagOf(agent, 'gen_ai.operation.name')).toBe('invoke_agent');
+    expect(tagOf(agent, 'gen_ai.agent.name')).toBe('trip-planner');
+    expect(tagOf(agent, 'gen_ai.agent.id')).toBe('agent-7');
+    expect(tagOf(agent, 'gen_ai.provider.name')).toBe('openai');
+    expect(tagOf(agent, 'gen_ai.usage.input_tokens')).toBe(410);
+    expect(tagOf(agent, 'gen_ai.usage.output_tokens')).toBe(37);
+
+    const chats = spans.filter((s) => s.operationName === 'chat scripted-gpt');
+    expect(chats).toHaveLength(2);
+    for (const chat of chats) {
+      expect(parentId(chat)).toBe(agent.spanID);
+      expect(tagOf(chat, 'span.kind')).toBe('client');
+      expect(tagOf(chat, 'gen_ai.operation.name')).toBe('chat');
+      expect(tagOf(chat, 'gen_ai.request.model')).toBe('scripted-gpt');
+      expect(tagOf(chat, 'gen_ai.provider.name')).toBe('openai');
+      expectInside(chat, agent);
+    }
+    expect(chats.map((c) => tagOf(c, 'gen_ai.usage.input_tokens')).sort()).toEqual([150, 260]);
+
+    const weatherSpans = spans.filter((s) => s.operationName === 'execute_tool get_weather');
+    expect(weatherSpans).toHaveLength(2);
+    expect(weatherSpans[0]!.spanID).not.toBe(weatherSpans[1]!.spanID);
+    expect(weatherSpans.map((s) => tagOf(s, 'gen_ai.tool.call.id')).sort()).toEqual(['call-oslo', 'call-paris']);
+    for (const tool of weatherSpans) {
+      expect(parentId(tool)).toBe(agent.spanID);
+      expect(tagOf(tool, 'gen_ai.tool.name')).toBe('get_weather');
+      expect(tagOf(tool, 'gen_ai.tool.type')).toBe('function');
+      expect(tagOf(tool, 'otel.status_code')).toBeUndefined();
+      expectInside(tool, agent);
+    }
+
+    const failed = spans.find((s) => s.operationName === 'execute_tool divide')!;
+    expect(tagOf(failed, 'otel.status_code')).toBe('ERROR');
+    expect(tagOf(failed, 'error.type')).toBe('RangeError');
+    expect(tagOf(failed, 'otel.status_description')).toBe('RangeError: cannot divide by zero');
+    expectInside(failed, agent);
+
+    expect(agent.logs.length).toBe(2); // agent.think per iteration
+  });
+
+  it('a run started inside a caller span is part of the caller trace, invoke_agent under the caller span', async () => {
+    const runId = unique('run');
+    const tracer = trace.getTracer('e2e-caller');
+    let callerSpanId = '';
+    await tracer.startActiveSpan('POST /chat', async (span) => {
+      callerSpanId = span.spanContext().spanId;
+      await runContext(() => tripAgent().run('Compare'), { runId });
+      span.end();
+    });
+    await flush();
+    const traces = await queryJaegerTraces(be.jaegerQueryUrl, service, {
+      until: (t) => t.some((tr) => tr.spans.length === 7 && tr.spans.some((s) => tagOf(s, 'agentbus.run.id') === runId)),
+    });
+    const tr = traces.find((t) => t.spans.some((s) => tagOf(s, 'agentbus.run.id') === runId))!;
+    const root = tr.spans.find((s) => s.operationName === 'POST /chat')!;
+    expect(root.spanID).toBe(callerSpanId);
+    expect(root.references).toEqual([]);
+    const agent = tr.spans.find((s) => s.operationName === 'invoke_agent trip-planner')!;
+    expect(parentId(agent)).toBe(callerSpanId);
+  });
+
+  it('a run aborted mid-tool exports every span exactly once, the cut-off ones marked', async () => {
+    const runId = unique('run');
+    const controller = new AbortController();
+    const agent = new Agent({
+      name: 'waiter',
+      model: new ScriptedModel([{ toolCalls: [{ id: 'call-w', name: 'wait_for_abort', arguments: {} }] }], { provider: 'openai' }),
+      tools: [waitForAbort],
+    });
+    let release!: () => void;
+    let late!: Promise<unknown>;
+    const run = runContext(async () => {
+      // A tool that ignores the abort and outlives the run: its span is ended as unfinished.
+      late = traceTool('ignores_abort', {}, () => new Promise((r) => (release = () => r('late'))));
+      return agent.run('wait', { signal: controller.signal });
+    }, { runId });
+    setTimeout(() => controller.abort(), 30);
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    release();
+    await late;
+    await flush();
+    const traces = await queryJaegerTraces(be.jaegerQueryUrl, service, { until: (t) => runSpans(t, runId).length >= 4 });
+    await new Promise((r) => setTimeout(r, 1_000)); // a duplicate would arrive in a later batch
+    await flush();
+    const spans = runSpans(await queryJaegerTraces(be.jaegerQueryUrl, service, { until: (t) => runSpans(t, runId).length >= 4 }), runId);
+    expect(traces.length).toBeGreaterThan(0);
+    const names = spans.map((s) => s.operationName).sort();
+    expect(names).toEqual(['chat scripted', 'execute_tool ignores_abort', 'execute_tool wait_for_abort', 'invoke_agent waiter']);
+    expect(new Set(spans.map((s) => s.spanID)).size).toBe(4);
+    const byName = (n: string) => spans.find((s) => s.operationName === n)!;
+    expect(tagOf(byName('execute_tool ignores_abort'), 'error.type')).toBe('unfinished');
+    expect(tagOf(byName('execute_tool wait_for_abort'), 'error.type')).toBe('AbortError');
+    expect(tagOf(byName('invoke_agent waiter'), 'error.type')).toBe('aborted');
+    for (const span of spans) expect(span.duration).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('metrics through the collector into its Prometheus exporter', () => {
+  const service = unique('agentbus-e2e-metrics');
+  const { flush } = telemetry(service);
+
+  it('shows gen_ai_client_token_usage buckets per token type summing to the reported tokens, and the duration histogram', async () => {
+    let input = 0;
+    let output = 0;
+    for (let i = 0; i < 3; i++) {
+      const runId = unique('run');
+      await runContext(() => tripAgent().run('Compare'), { runId });
+      const t = tokensOf(runId);
+      input += t.input;
+      output += t.output;
+    }
+    expect(input).toBe(3 * 410);
+    await flush();
+    const mine = (line: string) => line.includes(`job="${service}"`);
+    const sumOf = (text: string, type: string) =>
+      text
+        .split('\n')
+        .filter((l) => mine(l) && l.startsWith('gen_ai_client_token_usage_sum{') && l.includes(`gen_ai_token_type="${type}"`))
+        .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    const text = await pollPrometheus(be.prometheusMetricsUrl, (t) => sumOf(t, 'input') === input && sumOf(t, 'output') === output);
+    const lines = text.split('\n').filter(mine);
+    const buckets = lines.filter((l) => l.startsWith('gen_ai_client_token_usage_bucket{'));
+    expect(buckets.some((l) => l.includes('gen_ai_token_type="input"'))).toBe(true);
+    expect(buckets.some((l) => l.includes('gen_ai_token_type="output"'))).toBe(true);
+    // The convention's boundaries: powers of 4 from 1 to 67108864.
+    expect(buckets.some((l) => l.includes('le="256"'))).toBe(true);
+    expect(buckets.some((l) => l.includes('le="6.7108864e+07"'))).toBe(true);
+    expect(buckets.filter((l) => l.includes('gen_ai_token_type="input"') && l.includes('le="+Inf"')).every((l) => l.includes('gen_ai_operation_name="chat"'))).toBe(true);
+
+    const duration = lines.filter((l) => /^gen_ai_client_operation_duration(_seconds)?_bucket\{/.test(l));
+    for (const op of ['chat', 'execute_tool', 'invoke_agent']) {
+      expect(duration.some((l) => l.includes(`gen_ai_operation_name="${op}"`)), op).toBe(true);
+    }
+    expect(duration.some((l) => l.includes('le="0.01"'))).toBe(true);
+    expect(duration.some((l) => l.includes('error_type="RangeError"'))).toBe(true);
+  });
+});
+
+describe('a collector that goes away and comes back', () => {
+  const service = unique('agentbus-e2e-outage');
+  const { flush } = telemetry(service);
+
+  it('agents keep running without errors while it is down, and later runs arrive once it is back', async () => {
+    await be.stopCollector();
+    try {
+      for (let i = 0; i < 5; i++) {
+        const result = await runContext(() => tripAgent().run('Compare'), { runId: unique('down') });
+        expect(result.output).toBe('Paris is warmer.');
+      }
+      await flush();
+    } finally {
+      await be.startCollector();
+    }
+    const runIds = [unique('back'), unique('back')];
+    for (const runId of runIds) await runContext(() => tripAgent().run('Compare'), { runId });
+    await flush();
+    const traces = await queryJaegerTraces(be.jaegerQueryUrl, service, {
+      until: (t) => runIds.every((id) => runSpans(t, id).length === 6),
+      timeoutMs: 60_000,
+    });
+    for (const runId of runIds) expect(runSpans(traces, runId)).toHaveLength(6);
+  });
+});

@@ -1,0 +1,548 @@
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import fc from 'fast-check';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { getEventBus, resetEventBus, type EventBus } from '../src/bus.js';
+import { runContext } from '../src/context.js';
+import { emit, startStep, traceFanout, traceModel, traceTool } from '../src/emit.js';
+import type { StreamEvent } from '../src/events.js';
+import { instrumentOtel, type OtelBridge, type OtelBridgeOptions } from '../src/otel/bridge.js';
+import {
+  ATTR_ERROR_TYPE,
+  METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
+  METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
+  OPERATION_DURATION_BUCKETS,
+  TOKEN_USAGE_BUCKETS,
+} from '../src/otel/semconv.js';
+import { byName, histogramPoints, makeTelemetry, ms, parentOf, type Telemetry } from './otel-harness.js';
+
+const contextManager = new AsyncLocalStorageContextManager();
+beforeAll(() => {
+  context.setGlobalContextManager(contextManager.enable());
+});
+afterAll(() => {
+  context.disable();
+});
+
+let tel: Telemetry;
+let bridge: OtelBridge | undefined;
+
+function attach(options: OtelBridgeOptions = {}): OtelBridge {
+  bridge = instrumentOtel({ tracerProvider: tel.tracerProvider, meterProvider: tel.meterProvider, ...options });
+  return bridge;
+}
+
+beforeEach(() => {
+  resetEventBus({});
+  tel = makeTelemetry();
+});
+afterEach(() => {
+  bridge?.shutdown();
+  bridge = undefined;
+});
+
+const modelInfo = { model: 'gpt-4o', provider: 'openai', messageCount: 2, toolCount: 1 };
+
+/** One agent invocation: a model call that asks for a tool, the tool, a second model call. */
+async function agentTurn(options: { toolArgs?: unknown; tokens?: [number, number][] } = {}): Promise<void> {
+  const tokens = options.tokens ?? [[120, 30], [200, 40]];
+  const agent = startStep('agent.invocation.started', { agentName: 'planner', agentId: 'a-1', model: 'gpt-4o', provider: 'openai' });
+  await agent.run(async () => {
+    await traceModel(modelInfo, async () => ({
+      stopReason: 'tool_calls',
+      toolCallCount: 1,
+      content: '',
+      usage: { inputTokens: tokens[0]![0], outputTokens: tokens[0]![1], cacheReadInputTokens: 100 },
+    }));
+    emit('agent.think', { iteration: 1, reasoningPreview: 'I should add the numbers', hasToolCalls: true, toolCallCount: 1 });
+    await traceTool('add', options.toolArgs ?? { a: 1, b: 2 }, async () => 3, { toolCallId: 'call-1' });
+    await traceModel(modelInfo, async () => ({
+      stopReason: 'stop',
+      toolCallCount: 0,
+      content: 'The sum is 3',
+      usage: { inputTokens: tokens[1]![0], outputTokens: tokens[1]![1] },
+    }));
+  });
+  agent.end('agent.terminate', { reason: 'completed', iterationsUsed: 2, totalToolCalls: 1, finalMessagePreview: 'The sum is 3' });
+}
+
+function historyOf(runId: string): StreamEvent[] {
+  return getEventBus().history(runId);
+}
+
+describe('instrumentOtel spans', () => {
+  it('turns an agent turn into invoke_agent, chat and execute_tool spans of one trace with GenAI attributes', async () => {
+    attach();
+    await runContext(() => agentTurn(), { runId: 'run-basic' });
+    const spans = tel.spans();
+    expect(spans.map((s) => s.name).sort()).toEqual(['chat gpt-4o', 'chat gpt-4o', 'execute_tool add', 'invoke_agent planner']);
+    expect(new Set(spans.map((s) => s.spanContext().traceId)).size).toBe(1);
+
+    const agent = byName(spans, 'invoke_agent planner');
+    expect(agent.kind).toBe(SpanKind.INTERNAL);
+    expect(parentOf(agent)).toBeUndefined();
+    expect(agent.attributes).toMatchObject({
+      'gen_ai.operation.name': 'invoke_agent',
+      'gen_ai.agent.name': 'planner',
+      'gen_ai.agent.id': 'a-1',
+      'gen_ai.provider.name': 'openai',
+      'gen_ai.request.model': 'gpt-4o',
+      'agentbus.run.id': 'run-basic',
+      'agentbus.agent.terminate_reason': 'completed',
+    });
+
+    const chats = spans.filter((s) => s.name === 'chat gpt-4o');
+    for (const chat of chats) {
+      expect(chat.kind).toBe(SpanKind.CLIENT);
+      expect(parentOf(chat)).toBe(agent.spanContext().spanId);
+      expect(chat.attributes).toMatchObject({
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.request.model': 'gpt-4o',
+        'gen_ai.provider.name': 'openai',
+      });
+    }
+    expect(chats.map((c) => c.attributes['gen_ai.response.finish_reasons'])).toEqual([['tool_calls'], ['stop']]);
+
+    const tool = byName(spans, 'execute_tool add');
+    expect(tool.kind).toBe(SpanKind.INTERNAL);
+    expect(parentOf(tool)).toBe(agent.spanContext().spanId);
+    expect(tool.attributes).toMatchObject({
+      'gen_ai.operation.name': 'execute_tool',
+      'gen_ai.tool.name': 'add',
+      'gen_ai.tool.call.id': 'call-1',
+      'gen_ai.tool.type': 'function',
+    });
+    expect(tool.status.code).toBe(SpanStatusCode.UNSET);
+  });
+
+  it('takes span start and end times from the events timestamps', async () => {
+    attach();
+    await runContext(() => agentTurn(), { runId: 'run-times' });
+    const events = historyOf('run-times');
+    const tool = byName(tel.spans(), 'execute_tool add');
+    const started = events.find((e) => e.eventType === 'agent.tool.started')!;
+    const completed = events.find((e) => e.eventType === 'agent.tool.completed')!;
+    expect(Math.abs(ms(tool.startTime) - started.timestamp)).toBeLessThan(0.01);
+    expect(Math.abs(ms(tool.endTime) - completed.timestamp)).toBeLessThan(0.01);
+    const agent = byName(tel.spans(), 'invoke_agent planner');
+    const terminate = events.find((e) => e.eventType === 'agent.terminate')!;
+    expect(Math.abs(ms(agent.endTime) - terminate.timestamp)).toBeLessThan(0.01);
+    // Children inside their parent.
+    for (const span of tel.spans()) {
+      if (span === agent) continue;
+      expect(ms(span.startTime)).toBeGreaterThanOrEqual(ms(agent.startTime));
+      expect(ms(span.endTime)).toBeLessThanOrEqual(ms(agent.endTime));
+    }
+  });
+
+  it('puts token usage on each chat span and the sum on invoke_agent', async () => {
+    attach();
+    await runContext(() => agentTurn({ tokens: [[120, 30], [200, 40]] }));
+    const spans = tel.spans();
+    const chats = spans.filter((s) => s.name === 'chat gpt-4o');
+    expect(chats.map((c) => [c.attributes['gen_ai.usage.input_tokens'], c.attributes['gen_ai.usage.output_tokens']])).toEqual([
+      [120, 30],
+      [200, 40],
+    ]);
+    expect(chats[0]!.attributes['gen_ai.usage.cache_read.input_tokens']).toBe(100);
+    expect(chats[1]!.attributes['gen_ai.usage.cache_read.input_tokens']).toBeUndefined();
+    const agent = byName(spans, 'invoke_agent planner');
+    expect(agent.attributes['gen_ai.usage.input_tokens']).toBe(320);
+    expect(agent.attributes['gen_ai.usage.output_tokens']).toBe(70);
+    expect(agent.attributes['gen_ai.usage.cache_read.input_tokens']).toBe(100);
+    expect(byName(spans, 'execute_tool add').attributes['gen_ai.usage.input_tokens']).toBeUndefined();
+  });
+
+  it('makes two concurrent calls of the same tool two spans, each with its own call id', async () => {
+    attach();
+    await runContext(async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const a = traceTool('search', { q: 'a' }, () => gate.then(() => 'A'), { toolCallId: 'call-a' });
+      const b = traceTool('search', { q: 'b' }, () => gate.then(() => 'B'), { toolCallId: 'call-b' });
+      release();
+      await Promise.all([a, b]);
+    });
+    const tools = tel.spans().filter((s) => s.name === 'execute_tool search');
+    expect(tools).toHaveLength(2);
+    expect(tools.map((t) => t.attributes['gen_ai.tool.call.id']).sort()).toEqual(['call-a', 'call-b']);
+    expect(tools[0]!.spanContext().spanId).not.toBe(tools[1]!.spanContext().spanId);
+    expect([...tel.endCalls.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('marks a tool that throws with ERROR status and error.type from the error class', async () => {
+    attach();
+    await runContext(async () => {
+      expect(() =>
+        traceTool('divide', { a: 1, b: 0 }, () => {
+          throw new RangeError('division by zero');
+        }),
+      ).toThrow('division by zero');
+      traceTool('ok', {}, () => 1);
+    }).catch(() => {});
+    const failed = byName(tel.spans(), 'execute_tool divide');
+    expect(failed.status).toEqual({ code: SpanStatusCode.ERROR, message: 'RangeError: division by zero' });
+    expect(failed.attributes[ATTR_ERROR_TYPE]).toBe('RangeError');
+    const ok = byName(tel.spans(), 'execute_tool ok');
+    expect(ok.status.code).toBe(SpanStatusCode.UNSET);
+    expect(ok.attributes[ATTR_ERROR_TYPE]).toBeUndefined();
+  });
+
+  it('marks a failed model call with ERROR status and error.type', async () => {
+    attach();
+    await runContext(async () => {
+      await traceModel(modelInfo, async () => {
+        throw new TypeError('bad request');
+      }).catch(() => {});
+    });
+    const chat = byName(tel.spans(), 'chat gpt-4o');
+    expect(chat.status.code).toBe(SpanStatusCode.ERROR);
+    expect(chat.attributes[ATTR_ERROR_TYPE]).toBe('TypeError');
+  });
+
+  it('parents invoke_agent to the span active where runContext was called', async () => {
+    attach();
+    const caller = tel.sdkTracerProvider.getTracer('caller');
+    let requestSpanId = '';
+    let requestTraceId = '';
+    await caller.startActiveSpan('GET /ask', async (span) => {
+      requestSpanId = span.spanContext().spanId;
+      requestTraceId = span.spanContext().traceId;
+      await runContext(() => agentTurn());
+      span.end();
+    });
+    const agent = byName(tel.spans(), 'invoke_agent planner');
+    expect(parentOf(agent)).toBe(requestSpanId);
+    expect(agent.spanContext().traceId).toBe(requestTraceId);
+  });
+
+  it('runs a tool body in the tool span context, so spans made inside are its children', async () => {
+    attach();
+    const inner = tel.sdkTracerProvider.getTracer('inner');
+    await runContext(() =>
+      traceTool('fetch_page', {}, async () => {
+        await new Promise((r) => setTimeout(r, 1));
+        inner.startSpan('inner work').end();
+      }),
+    );
+    const tool = byName(tel.spans(), 'execute_tool fetch_page');
+    const work = byName(tel.spans(), 'inner work');
+    expect(parentOf(work)).toBe(tool.spanContext().spanId);
+    expect(trace.getActiveSpan()).toBeUndefined();
+  });
+
+  it('nests a child run under the step of the parent run that started it', async () => {
+    attach();
+    await runContext(async () => {
+      await traceTool('delegate', {}, () => runContext(() => agentTurn(), { runId: 'child-run' }));
+    }, { runId: 'parent-run' });
+    const spans = tel.spans();
+    const delegate = byName(spans, 'execute_tool delegate');
+    const child = byName(spans, 'invoke_agent planner');
+    expect(parentOf(child)).toBe(delegate.spanContext().spanId);
+    expect(child.attributes['agentbus.run.id']).toBe('child-run');
+    expect(new Set(spans.map((s) => s.spanContext().traceId)).size).toBe(1);
+  });
+
+  it('parents the agents of a fan-out to one fan_out span', async () => {
+    attach();
+    await runContext(async () => {
+      await traceFanout('concat', [() => agentTurn(), () => agentTurn()]);
+    });
+    const spans = tel.spans();
+    const fanout = byName(spans, 'fan_out');
+    expect(fanout.kind).toBe(SpanKind.INTERNAL);
+    expect(fanout.attributes).toMatchObject({ 'agentbus.fanout.agent_count': 2, 'agentbus.fanout.succeeded': 2, 'agentbus.fanout.failed': 0 });
+    const agents = spans.filter((s) => s.name === 'invoke_agent planner');
+    expect(agents).toHaveLength(2);
+    for (const agent of agents) expect(parentOf(agent)).toBe(fanout.spanContext().spanId);
+    // Each agent sums only its own model calls.
+    for (const agent of agents) expect(agent.attributes['gen_ai.usage.input_tokens']).toBe(320);
+  });
+
+  it('records agent.think and checkpoints as span events on the enclosing span', async () => {
+    attach();
+    await runContext(async () => {
+      const agent = startStep('agent.invocation.started', { agentName: 'memo' });
+      agent.run(() => {
+        emit('agent.think', { iteration: 1, reasoningPreview: 'secret plan', hasToolCalls: false, toolCallCount: 0 });
+        emit('memory.checkpoint.saved', { threadId: 't-1', iteration: 1, backend: 'memory' });
+      });
+      agent.end('agent.terminate', { reason: 'completed', iterationsUsed: 1, totalToolCalls: 0, finalMessagePreview: '' });
+    }, { runId: 'run-events' });
+    const span = byName(tel.spans(), 'invoke_agent memo');
+    expect(span.events.map((e) => e.name)).toEqual(['agent.think', 'memory.checkpoint.saved']);
+    expect(span.events[0]!.attributes).toEqual({ 'agentbus.iteration': 1, 'agentbus.has_tool_calls': false, 'agentbus.tool_call_count': 0 });
+    expect(span.events[1]!.attributes).toMatchObject({ 'agentbus.checkpoint.thread_id': 't-1', 'agentbus.checkpoint.backend': 'memory' });
+    const thinkEvent = historyOf('run-events').find((e) => e.eventType === 'agent.think')!;
+    expect(Math.abs(ms(span.events[0]!.time) - thinkEvent.timestamp)).toBeLessThan(0.01);
+  });
+
+  it('keeps two interleaved runs in two separate traces', async () => {
+    attach();
+    await Promise.all([runContext(() => agentTurn(), { runId: 'r-a' }), runContext(() => agentTurn(), { runId: 'r-b' })]);
+    const spans = tel.spans();
+    expect(spans).toHaveLength(8);
+    const traceOf = (runId: string) => new Set(spans.filter((s) => s.attributes['agentbus.run.id'] === runId).map((s) => s.spanContext().traceId));
+    expect(traceOf('r-a').size).toBe(1);
+    expect(traceOf('r-b').size).toBe(1);
+    expect([...traceOf('r-a')][0]).not.toBe([...traceOf('r-b')][0]);
+  });
+});
+
+describe('instrumentOtel content capture', () => {
+  const longArgs = { text: 'x'.repeat(5000) };
+
+  it('leaves tool arguments, results and reasoning out by default', async () => {
+    attach();
+    await runContext(() => agentTurn({ toolArgs: longArgs }), { captureContent: true });
+    const tool = byName(tel.spans(), 'execute_tool add');
+    expect(tool.attributes['gen_ai.tool.call.arguments']).toBeUndefined();
+    expect(tool.attributes['gen_ai.tool.call.result']).toBeUndefined();
+    const think = byName(tel.spans(), 'invoke_agent planner').events.find((e) => e.name === 'agent.think')!;
+    expect(think.attributes?.['agentbus.reasoning']).toBeUndefined();
+  });
+
+  it('with captureContent records them, cut to maxContentLength', async () => {
+    attach({ captureContent: true, maxContentLength: 100 });
+    await runContext(() => agentTurn({ toolArgs: longArgs }), { captureContent: true });
+    const tool = byName(tel.spans(), 'execute_tool add');
+    const args = tool.attributes['gen_ai.tool.call.arguments'] as string;
+    expect(args).toHaveLength(100);
+    expect(args.startsWith('{"text":"xxx')).toBe(true);
+    expect(args.endsWith('…')).toBe(true);
+    expect(tool.attributes['gen_ai.tool.call.result']).toBe('3');
+    const think = byName(tel.spans(), 'invoke_agent planner').events.find((e) => e.name === 'agent.think')!;
+    expect(think.attributes?.['agentbus.reasoning']).toBe('I should add the numbers');
+  });
+
+  it('records no arguments when the run itself did not capture them', async () => {
+    attach({ captureContent: true });
+    await runContext(() => agentTurn());
+    expect(byName(tel.spans(), 'execute_tool add').attributes['gen_ai.tool.call.arguments']).toBeUndefined();
+  });
+});
+
+describe('instrumentOtel unfinished spans', () => {
+  it('ends a step that never closes once, with ERROR and error.type=unfinished, when its run ends', async () => {
+    attach();
+    await runContext(async () => {
+      startStep('agent.tool.started', { toolName: 'hang', toolCallId: 'c-h', argKeys: [] });
+    }, { runId: 'run-unfinished' });
+    const span = byName(tel.spans(), 'execute_tool hang');
+    expect(span.status.code).toBe(SpanStatusCode.ERROR);
+    expect(span.attributes[ATTR_ERROR_TYPE]).toBe('unfinished');
+    const completed = historyOf('run-unfinished').find((e) => e.eventType === 'run.completed')!;
+    expect(Math.abs(ms(span.endTime) - completed.timestamp)).toBeLessThan(0.01);
+    expect(tel.endCalls.get(span.spanContext().spanId)).toBe(1);
+    expect(bridge!.stats()).toEqual({ runs: 0, openSpans: 0 });
+  });
+
+  it('ignores a closing event that arrives after the run ended the span', async () => {
+    attach();
+    let release!: () => void;
+    let late!: Promise<unknown>;
+    const aborted = new Error('stop');
+    aborted.name = 'AbortError';
+    await runContext(async () => {
+      late = traceTool('slow', {}, () => new Promise((r) => (release = () => r('done'))));
+      throw aborted;
+    }, { runId: 'run-aborted' }).catch(() => {});
+    release();
+    await late;
+    expect(historyOf('run-aborted').map((e) => e.eventType)).toEqual(['run.started', 'agent.tool.started', 'run.completed', 'agent.tool.completed']);
+    const spans = tel.spans();
+    expect(spans).toHaveLength(1);
+    expect(spans[0]!.attributes[ATTR_ERROR_TYPE]).toBe('unfinished');
+    expect([...tel.endCalls.values()]).toEqual([1]);
+  });
+
+  it('ends open spans when the run stream is closed before the run completes', async () => {
+    attach();
+    await runContext(async (runId) => {
+      startStep('agent.model.started', modelInfo);
+      getEventBus().closeStream(runId);
+      expect(tel.spans()).toHaveLength(1);
+    });
+    const chat = byName(tel.spans(), 'chat gpt-4o');
+    expect(chat.attributes[ATTR_ERROR_TYPE]).toBe('unfinished');
+    expect(tel.endCalls.get(chat.spanContext().spanId)).toBe(1);
+  });
+
+  it('ends open spans once on shutdown and then stops listening', async () => {
+    const b = attach();
+    let release!: () => void;
+    const run = runContext(async () => {
+      startStep('agent.invocation.started', { agentName: 'left-open' });
+      await new Promise<void>((r) => (release = r));
+      traceTool('after', {}, () => 1);
+    });
+    await Promise.resolve();
+    b.shutdown();
+    b.shutdown();
+    release();
+    await run;
+    expect(tel.spans().map((s) => s.name)).toEqual(['invoke_agent left-open']);
+    expect(tel.spans()[0]!.attributes[ATTR_ERROR_TYPE]).toBe('unfinished');
+    expect([...tel.endCalls.values()]).toEqual([1]);
+  });
+
+  it('under any interleaving of step starts, ends, stream close and run end, every span is exported and ended exactly once', () => {
+    type Op = { kind: 'start'; step: number } | { kind: 'end'; step: number } | { kind: 'close' } | { kind: 'think'; step: number };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ kind: fc.constant('start' as const), step: fc.nat(5) }),
+      fc.record({ kind: fc.constant('end' as const), step: fc.nat(5) }),
+      fc.record({ kind: fc.constant('think' as const), step: fc.nat(5) }),
+      fc.constant({ kind: 'close' as const }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), fc.boolean(), (ops, completeRun) => {
+        const bus: EventBus = resetEventBus({})!;
+        tel = makeTelemetry();
+        const b = instrumentOtel({ tracerProvider: tel.tracerProvider, meterProvider: tel.meterProvider, bus });
+        let t = 1_700_000_000_000;
+        const publish = (eventType: string, data: object, spanId?: string, parentSpanId?: string) =>
+          bus.publish({ eventId: '', runId: 'p', seq: 0, eventType, timestamp: (t += 1), spanId, parentSpanId, data });
+        publish('run.started', {});
+        // A model of what the bus accepts and the bridge should open.
+        const open = new Set<number>();
+        let closed = false;
+        let expectedSpans = 0;
+        for (const o of ops) {
+          const spanId = `s${'step' in o ? o.step : 0}`;
+          const parent = 'step' in o && o.step > 0 ? `s${o.step - 1}` : undefined;
+          if (o.kind === 'start') {
+            if (!closed && !open.has(o.step)) expectedSpans++;
+            if (!closed) open.add(o.step);
+            publish('agent.tool.started', { toolName: `t${o.step}`, toolCallId: spanId, argKeys: [] }, spanId, parent);
+          } else if (o.kind === 'end') {
+            open.delete(o.step);
+            publish('agent.tool.completed', { toolName: `t${o.step}`, toolCallId: spanId, success: true, durationMs: 1 }, spanId, parent);
+          } else if (o.kind === 'think') {
+            publish('agent.think', { iteration: 1, reasoningPreview: '', hasToolCalls: false, toolCallCount: 0 }, undefined, spanId);
+          } else {
+            closed = true;
+            bus.closeStream('p');
+          }
+        }
+        if (completeRun) publish('run.completed', { status: 'ok', durationMs: 1 });
+        b.shutdown();
+        const ids = tel.spans().map((s) => s.spanContext().spanId);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect([...tel.endCalls.values()].every((n) => n === 1)).toBe(true);
+        expect(tel.endCalls.size).toBe(ids.length);
+        expect(ids.length).toBe(expectedSpans);
+        expect(b.stats()).toEqual({ runs: 0, openSpans: 0 });
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('instrumentOtel metrics', () => {
+  it('records gen_ai.client.token.usage per token type with the convention buckets, summing to the reported tokens', async () => {
+    attach();
+    await runContext(() => agentTurn({ tokens: [[120, 30], [200, 40]] }));
+    await tel.collect();
+    const metric = tel.metric(METRIC_GEN_AI_CLIENT_TOKEN_USAGE)!;
+    expect(metric.descriptor.unit).toBe('{token}');
+    const points = histogramPoints(metric);
+    const input = points.find((p) => p.attributes['gen_ai.token.type'] === 'input')!;
+    const output = points.find((p) => p.attributes['gen_ai.token.type'] === 'output')!;
+    expect(input.attributes).toEqual({
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.provider.name': 'openai',
+      'gen_ai.request.model': 'gpt-4o',
+      'gen_ai.token.type': 'input',
+    });
+    expect(input.value.sum).toBe(320);
+    expect(input.value.count).toBe(2);
+    expect(output.value.sum).toBe(70);
+    expect(input.value.buckets.boundaries).toEqual([...TOKEN_USAGE_BUCKETS]);
+  });
+
+  it('records gen_ai.client.operation.duration in seconds by operation name, with error.type on failures', async () => {
+    attach();
+    await runContext(async () => {
+      await agentTurn();
+      await traceTool('boom', {}, async () => {
+        throw new Error('nope');
+      }).catch(() => {});
+    });
+    await tel.collect();
+    const metric = tel.metric(METRIC_GEN_AI_CLIENT_OPERATION_DURATION)!;
+    expect(metric.descriptor.unit).toBe('s');
+    const points = histogramPoints(metric);
+    const count = (op: string, error?: string) =>
+      points
+        .filter((p) => p.attributes['gen_ai.operation.name'] === op && p.attributes['error.type'] === error)
+        .reduce((n, p) => n + p.value.count, 0);
+    expect(count('chat')).toBe(2);
+    expect(count('execute_tool')).toBe(1);
+    expect(count('execute_tool', 'Error')).toBe(1);
+    expect(count('invoke_agent')).toBe(1);
+    expect(points[0]!.value.buckets.boundaries).toEqual([...OPERATION_DURATION_BUCKETS]);
+    const chat = points.find((p) => p.attributes['gen_ai.operation.name'] === 'chat')!;
+    expect(chat.attributes).toMatchObject({ 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o' });
+    expect(chat.value.sum).toBeLessThan(5);
+  });
+});
+
+describe('instrumentOtel bounds and options', () => {
+  it('drops per-run state when runs end, however many runs pass', async () => {
+    const b = attach();
+    for (let i = 0; i < 300; i++) await runContext(() => traceTool('t', {}, () => i));
+    expect(b.stats()).toEqual({ runs: 0, openSpans: 0 });
+    expect(tel.spans()).toHaveLength(300);
+  });
+
+  it('caps open spans per run by ending the oldest as unfinished', async () => {
+    const b = attach({ maxSpansPerRun: 3 });
+    await runContext(async () => {
+      for (let i = 0; i < 5; i++) startStep('agent.tool.started', { toolName: `t${i}`, toolCallId: `c${i}`, argKeys: [] });
+      expect(b.stats().openSpans).toBe(3);
+      expect(tel.spans().map((s) => s.name)).toEqual(['execute_tool t0', 'execute_tool t1']);
+    });
+    expect(tel.spans()).toHaveLength(5);
+    expect([...tel.endCalls.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('caps the runs it follows by finishing the oldest', async () => {
+    const b = attach({ maxRuns: 2 });
+    const gates: Array<() => void> = [];
+    const runs = [0, 1, 2].map((i) =>
+      runContext(async () => {
+        startStep('agent.invocation.started', { agentName: `a${i}` });
+        await new Promise<void>((r) => gates.push(r));
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 0));
+    expect(b.stats().runs).toBe(2);
+    expect(tel.spans().map((s) => s.name)).toEqual(['invoke_agent a0']);
+    for (const release of gates) release();
+    await Promise.all(runs);
+    expect(tel.spans()).toHaveLength(3);
+  });
+
+  it('rejects bad options with a message naming the field', () => {
+    expect(() => instrumentOtel({ maxContentLength: 0 })).toThrow('instrumentOtel: maxContentLength must be a positive integer, got 0');
+    expect(() => instrumentOtel({ maxRuns: 1.5 })).toThrow(/maxRuns must be a positive integer, got 1.5/);
+    expect(() => instrumentOtel({ maxSpansPerRun: -1 })).toThrow(/maxSpansPerRun/);
+  });
+
+  it('uses the global providers when none are passed', async () => {
+    const { metrics } = await import('@opentelemetry/api');
+    trace.setGlobalTracerProvider(tel.sdkTracerProvider);
+    metrics.setGlobalMeterProvider(tel.meterProvider);
+    try {
+      bridge = instrumentOtel();
+      await runContext(() => agentTurn());
+      expect(tel.spans()).toHaveLength(4);
+      await tel.collect();
+      expect(tel.metric(METRIC_GEN_AI_CLIENT_TOKEN_USAGE)).toBeDefined();
+    } finally {
+      trace.disable();
+      metrics.disable();
+    }
+  });
+});

@@ -1,0 +1,172 @@
+// setupOtlp against a real HTTP listener on 127.0.0.1 that records what the
+// OTLP/HTTP exporters send (JSON encoding), and against a port nobody
+// listens on (a collector that is down).
+import { metrics, trace } from '@opentelemetry/api';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { resetEventBus } from '../src/bus.js';
+import { runContext } from '../src/context.js';
+import { traceModel, traceTool } from '../src/emit.js';
+import { instrumentOtel } from '../src/otel/bridge.js';
+import { otlpSignalUrl, setupOtlp } from '../src/otel/setup.js';
+
+interface Received {
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: unknown;
+}
+
+let server: Server;
+let endpoint: string;
+let received: Received[] = [];
+
+const ENV_KEYS = [
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
+  'OTEL_SERVICE_NAME',
+  'OTEL_RESOURCE_ATTRIBUTES',
+  'OTEL_SDK_DISABLED',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+];
+const savedEnv = new Map<string, string | undefined>();
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(body) });
+      res.setHeader('content-type', 'application/json');
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+});
+
+beforeEach(() => {
+  received = [];
+  resetEventBus({});
+  for (const key of ENV_KEYS) {
+    savedEnv.set(key, process.env[key]);
+    delete process.env[key];
+  }
+});
+
+afterEach(() => {
+  for (const [key, value] of savedEnv) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+});
+
+type Attr = { key: string; value: { stringValue?: string } };
+const attr = (attributes: Attr[], key: string) => attributes.find((a) => a.key === key)?.value.stringValue;
+
+describe('otlpSignalUrl', () => {
+  it('prefers the endpoint option, then the per-signal variable, then the base variable, then localhost:4318', () => {
+    expect(otlpSignalUrl('traces')).toBe('http://localhost:4318/v1/traces');
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = 'http://collector:4318/';
+    expect(otlpSignalUrl('metrics')).toBe('http://collector:4318/v1/metrics');
+    process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = 'http://traces.example/custom';
+    expect(otlpSignalUrl('traces')).toBe('http://traces.example/custom');
+    expect(otlpSignalUrl('metrics')).toBe('http://collector:4318/v1/metrics');
+    expect(otlpSignalUrl('traces', 'http://explicit:1234')).toBe('http://explicit:1234/v1/traces');
+  });
+});
+
+describe('setupOtlp', () => {
+  it('exports the bridge spans and metrics over OTLP/HTTP with the service name, resource attributes and headers', async () => {
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = endpoint;
+    process.env.OTEL_SERVICE_NAME = 'from-env';
+    process.env.OTEL_RESOURCE_ATTRIBUTES = 'deployment.environment.name=test,team=agents';
+    const otel = await setupOtlp({ serviceName: 'setup-test', headers: { 'x-token': 'secret' } });
+    expect(otel.enabled).toBe(true);
+    const bridge = instrumentOtel();
+    try {
+      await runContext(async () => {
+        await traceModel({ model: 'm1', provider: 'openai', messageCount: 1, toolCount: 0 }, async () => ({
+          stopReason: 'stop',
+          toolCallCount: 0,
+          content: 'hi',
+          usage: { inputTokens: 7, outputTokens: 3 },
+        }));
+        await traceTool('echo', {}, async () => 'ok');
+      });
+    } finally {
+      bridge.shutdown();
+      await otel.shutdown();
+    }
+    const traces = received.filter((r) => r.path === '/v1/traces');
+    const metricsPosts = received.filter((r) => r.path === '/v1/metrics');
+    expect(traces.length).toBeGreaterThan(0);
+    expect(metricsPosts.length).toBeGreaterThan(0);
+    expect(traces[0]!.headers['x-token']).toBe('secret');
+
+    const resourceSpans = (traces[0]!.body as { resourceSpans: Array<{ resource: { attributes: Attr[] }; scopeSpans: Array<{ spans: Array<{ name: string }> }> }> }).resourceSpans;
+    const resource = resourceSpans[0]!.resource.attributes;
+    expect(attr(resource, 'service.name')).toBe('setup-test');
+    expect(attr(resource, 'team')).toBe('agents');
+    expect(attr(resource, 'deployment.environment.name')).toBe('test');
+    const names = resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans.map((sp) => sp.name)));
+    expect(names.sort()).toEqual(['chat m1', 'execute_tool echo']);
+
+    const body = JSON.stringify(metricsPosts.map((m) => m.body));
+    expect(body).toContain('gen_ai.client.token.usage');
+    expect(body).toContain('gen_ai.client.operation.duration');
+    // 2 = AGGREGATION_TEMPORALITY_CUMULATIVE in OTLP.
+    expect(body).toContain('"aggregationTemporality":2');
+  });
+
+  it('takes the service name from OTEL_SERVICE_NAME when the option is absent, and unregisters on shutdown', async () => {
+    process.env.OTEL_SERVICE_NAME = 'env-service';
+    const otel = await setupOtlp({ endpoint });
+    const bridge = instrumentOtel();
+    await runContext(() => traceTool('one', {}, () => 1));
+    bridge.shutdown();
+    await otel.shutdown();
+    await otel.shutdown();
+    const body = received.find((r) => r.path === '/v1/traces')!.body as { resourceSpans: Array<{ resource: { attributes: Attr[] } }> };
+    expect(attr(body.resourceSpans[0]!.resource.attributes, 'service.name')).toBe('env-service');
+    expect(trace.getTracer('x').startSpan('after').isRecording()).toBe(false);
+  });
+
+  it('with OTEL_SDK_DISABLED=true registers nothing and returns a no-op', async () => {
+    process.env.OTEL_SDK_DISABLED = 'true';
+    const otel = await setupOtlp({ endpoint });
+    expect(otel.enabled).toBe(false);
+    expect(otel.tracerProvider).toBeUndefined();
+    expect(trace.getTracer('x').startSpan('s').isRecording()).toBe(false);
+    expect(metrics.getMeterProvider().getMeter('x')).toBeDefined();
+    await otel.shutdown();
+    expect(received).toEqual([]);
+  });
+
+  it('with the collector down, runs complete without throwing and shutdown still resolves', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const otel = await setupOtlp({ endpoint: `http://127.0.0.1:${deadPort}`, exportTimeoutMillis: 2_000 });
+    const bridge = instrumentOtel();
+    const results: number[] = [];
+    for (let i = 0; i < 20; i++) results.push(await runContext(() => traceTool('t', {}, () => i)));
+    await otel.forceFlush();
+    bridge.shutdown();
+    await expect(otel.shutdown()).resolves.toBeUndefined();
+    expect(results).toHaveLength(20);
+  });
+
+  it('rejects a bad endpoint or interval with a message naming the option', async () => {
+    await expect(setupOtlp({ endpoint: 'localhost:4318' })).rejects.toThrow(/setupOtlp: endpoint must use http or https|setupOtlp: endpoint must be an absolute/);
+    await expect(setupOtlp({ endpoint: 'not a url' })).rejects.toThrow('setupOtlp: endpoint must be an absolute http(s) URL');
+    await expect(setupOtlp({ exportIntervalMillis: 0 })).rejects.toThrow('setupOtlp: exportIntervalMillis must be a positive number of milliseconds, got 0');
+  });
+});
