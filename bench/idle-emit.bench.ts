@@ -5,7 +5,9 @@
  * diagnostics_channel publish behind its hasSubscribers guard, and an
  * OpenTelemetry no-op `startSpan().end()` (API only, no SDK registered).
  */
+import { execFileSync } from 'node:child_process';
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { fileURLToPath } from 'node:url';
 import { trace } from '@opentelemetry/api';
 import { emit, peekEventBus, startStep, traceTool } from '../dist/index.js';
 import { nsPerOp, report, round } from './measure.js';
@@ -33,8 +35,21 @@ const cases: Record<string, () => void> = {
   otelNoopSpan: () => tracer.startSpan('noop').end(),
 };
 
+// Each case is timed in a process of its own: in a shared process the JIT
+// state left by one case (feedback, inlining budgets, GC) colours the next,
+// and whichever case runs first looks best.
+const only = process.argv[2];
+if (only !== undefined) {
+  const fn = cases[only];
+  if (fn === undefined) throw new Error(`unknown case ${only}`);
+  process.stdout.write(`${nsPerOp(fn, only === 'otelNoopSpan' ? N / 10 : N)}\n`);
+  process.exit(0);
+}
 const ns: Record<string, number> = {};
-for (const [name, fn] of Object.entries(cases)) ns[name] = nsPerOp(fn, name === 'otelNoopSpan' ? N / 10 : N);
+for (const name of Object.keys(cases)) {
+  const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name], { encoding: 'utf8' });
+  ns[name] = Number(out.trim());
+}
 
 /**
  * Bytes allocated per call: heap growth over a loop short enough to fit in a

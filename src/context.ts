@@ -9,6 +9,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { getEventBus } from './bus.js';
+import { now } from './clock.js';
 import type { StreamEvent } from './events.js';
 
 /** @internal One run, shared by every frame of that run. */
@@ -80,7 +81,7 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
     captureContent: options.captureContent ?? parent?.run.captureContent ?? false,
   };
   const frame: Frame = { run, spanId: undefined };
-  const started = performance.now();
+  const started = now();
   openRuns++;
   try {
     return await als.run(frame, async () => {
@@ -91,13 +92,13 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
       }, undefined, undefined);
       try {
         const result = await fn(runId);
-        record(frame, 'run.completed', { status: 'ok', durationMs: performance.now() - started }, undefined, undefined);
+        record(frame, 'run.completed', { status: 'ok', durationMs: now() - started }, undefined, undefined);
         return result;
       } catch (error) {
         record(frame, 'run.completed', {
           status: isAbort(error) ? 'aborted' : 'error',
           error: describe(error),
-          durationMs: performance.now() - started,
+          durationMs: now() - started,
         }, undefined, undefined);
         throw error;
       }
@@ -127,11 +128,6 @@ export function bindToRun<F extends (...args: never[]) => unknown>(fn: F): F {
   return AsyncLocalStorage.bind(fn);
 }
 
-/** Epoch milliseconds with sub-millisecond resolution. */
-export function now(): number {
-  return performance.timeOrigin + performance.now();
-}
-
 /**
  * @internal Builds one event (always the same object shape) and publishes it.
  * `seq` and `eventId` are assigned by the bus.
@@ -142,13 +138,14 @@ export function record(
   data: object,
   spanId: string | undefined,
   parentSpanId: string | undefined,
+  timestamp: number = now(),
 ): StreamEvent {
   const event: StreamEvent = {
     eventId: '',
     runId: frame.run.runId,
     seq: 0,
     eventType,
-    timestamp: now(),
+    timestamp,
     spanId,
     parentSpanId,
     data,

@@ -7,7 +7,8 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { getEventBus } from './bus.js';
-import { als, now, openRuns, record, type Frame } from './context.js';
+import { now } from './clock.js';
+import { als, openRuns, record, type Frame } from './context.js';
 import {
   EVENT_TYPE_PATTERN,
   preview,
@@ -72,20 +73,24 @@ function emitInRun(eventType: string, data: object, options: EmitOptions | undef
   record(frame, eventType, data, options?.spanId, options?.parentSpanId ?? frame.spanId);
 }
 
-// Span ids are 8 random bytes in hex, cut from a pooled buffer: one
-// randomFillSync per 512 ids instead of one per id.
-const pool = Buffer.allocUnsafe(4096);
-let poolOffset = pool.length;
+// Span ids only need to be unique, not secret: a random 32-bit prefix (new
+// every 2^32 ids) and a counter, spelled with a byte-to-hex table. Several
+// times cheaper than random bytes per id.
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+let idPrefix = '';
+let idCounter = 0;
 
-/** A fresh 16-hex-character span id. */
+function freshPrefix(): string {
+  const bytes = randomFillSync(new Uint8Array(4));
+  return `${HEX[bytes[0] as number]}${HEX[bytes[1] as number]}${HEX[bytes[2] as number]}${HEX[bytes[3] as number]}`;
+}
+
+/** A fresh 16-hex-character span id, unique within the process. */
 export function newSpanId(): string {
-  if (poolOffset === pool.length) {
-    randomFillSync(pool);
-    poolOffset = 0;
-  }
-  const id = pool.toString('hex', poolOffset, poolOffset + 8);
-  poolOffset += 8;
-  return id;
+  if (idCounter === 0) idPrefix = freshPrefix();
+  const n = idCounter;
+  idCounter = (idCounter + 1) >>> 0;
+  return `${idPrefix}${HEX[n >>> 24] as string}${HEX[(n >>> 16) & 255] as string}${HEX[(n >>> 8) & 255] as string}${HEX[n & 255] as string}`;
 }
 
 /** Event types that open a step. */
@@ -125,6 +130,8 @@ export interface Step<S extends StepStartType = StepStartType> {
   end(eventType: StepEndTypes[S], data: EventData<StepEndTypes[S]>): void;
   /** True once `end` was called. */
   readonly ended: boolean;
+  /** Epoch milliseconds of the start event (0 when not recording). */
+  readonly startTime: number;
 }
 
 const NOOP_STEP: Step<never> = Object.freeze({
@@ -133,6 +140,7 @@ const NOOP_STEP: Step<never> = Object.freeze({
   recording: false,
   captureContent: false,
   ended: false,
+  startTime: 0,
   run: <R>(fn: () => R): R => fn(),
   emit: () => {},
   end: () => {},
@@ -171,10 +179,19 @@ class RecordingStep<S extends StepStartType> implements Step<S> {
     record(this.#inner, eventType, data, this.spanId, this.parentSpanId);
   }
 
+  get startTime(): number {
+    return this.#start.timestamp;
+  }
+
   end(eventType: StepEndTypes[S], data: EventData<StepEndTypes[S]>): void {
+    this.endAt(now(), eventType, data);
+  }
+
+  /** @internal `end` with the closing timestamp chosen by the caller (so a duration can match it exactly). */
+  endAt(timestamp: number, eventType: StepEndTypes[S], data: EventData<StepEndTypes[S]>): void {
     if (this.#ended) return;
     this.#ended = true;
-    record(this.#inner, eventType, data, this.spanId, this.parentSpanId);
+    record(this.#inner, eventType, data, this.spanId, this.parentSpanId, timestamp);
   }
 }
 
@@ -231,21 +248,27 @@ function traceToolInRun<R>(name: string, args: unknown, fn: () => R, options: Tr
     argKeys: argKeys(args),
     args: frame.run.captureContent ? args : undefined,
   }, newSpanId(), frame.spanId);
-  const started = performance.now();
-  const succeed = (value: unknown) => step.end('agent.tool.completed', {
-    toolName: name,
-    toolCallId,
-    success: true,
-    durationMs: performance.now() - started,
-    outputPreview: preview(value),
-  });
-  const failed = (error: unknown) => step.end('agent.tool.completed', {
-    toolName: name,
-    toolCallId,
-    success: false,
-    durationMs: performance.now() - started,
-    error: errorText(error),
-  });
+  // Durations come from the events' own timestamps: one clock read per event.
+  const succeed = (value: unknown) => {
+    const at = now();
+    step.endAt(at, 'agent.tool.completed', {
+      toolName: name,
+      toolCallId,
+      success: true,
+      durationMs: at - step.startTime,
+      outputPreview: preview(value),
+    });
+  };
+  const failed = (error: unknown) => {
+    const at = now();
+    step.endAt(at, 'agent.tool.completed', {
+      toolName: name,
+      toolCallId,
+      success: false,
+      durationMs: at - step.startTime,
+      error: errorText(error),
+    });
+  };
   let result: R;
   try {
     result = step.run(fn);

@@ -6,6 +6,7 @@
  * dropped and the consumer later receives one synthetic `stream.dropped`
  * event that counts the loss, in the position of the gap.
  */
+import { now } from './clock.js';
 import type { StreamEvent } from './events.js';
 
 /** Why a subscription ended. */
@@ -30,9 +31,11 @@ export class QueueSubscription implements Subscription {
   readonly #highWaterMark: number;
   readonly #onEnd: (sub: QueueSubscription) => void;
   readonly #runId: string | undefined;
-  // A plain array with a moving head: push/shift in O(1) amortised, compacted lazily.
-  #queue: StreamEvent[] = [];
+  // A ring buffer that grows by doubling up to the high-water mark; once full,
+  // a push overwrites the oldest slot, so a stalled reader costs O(1) per event.
+  #ring: (StreamEvent | undefined)[];
   #head = 0;
+  #size = 0;
   #waiting: ((result: IteratorResult<StreamEvent>) => void) | undefined;
   #endReason: EndReason | undefined;
   #dropped = 0;
@@ -44,6 +47,7 @@ export class QueueSubscription implements Subscription {
 
   constructor(highWaterMark: number, runId: string | undefined, onEnd: (sub: QueueSubscription) => void) {
     this.#highWaterMark = highWaterMark;
+    this.#ring = new Array(Math.min(16, highWaterMark));
     this.#runId = runId;
     this.#onEnd = onEnd;
   }
@@ -58,7 +62,7 @@ export class QueueSubscription implements Subscription {
 
   /** Number of events waiting to be read. */
   get queued(): number {
-    return this.#queue.length - this.#head;
+    return this.#size;
   }
 
   push(event: StreamEvent): void {
@@ -69,23 +73,39 @@ export class QueueSubscription implements Subscription {
       waiting({ value: event, done: false });
       return;
     }
-    if (this.queued >= this.#highWaterMark) this.#dropOldest();
-    this.#queue.push(event);
+    const ring = this.#ring;
+    if (this.#size === ring.length && !this.#grow()) {
+      // Full at the high-water mark: the oldest event gives its slot to the newest.
+      this.#recordLoss(ring[this.#head] as StreamEvent);
+      ring[this.#head] = event;
+      this.#head = this.#head + 1 === ring.length ? 0 : this.#head + 1;
+      return;
+    }
+    const tail = this.#head + this.#size;
+    this.#ring[tail < this.#ring.length ? tail : tail - this.#ring.length] = event;
+    this.#size++;
   }
 
-  #dropOldest(): void {
-    const lost = this.#queue[this.#head];
-    this.#queue[this.#head++] = undefined as unknown as StreamEvent;
-    if (lost === undefined) return;
+  /** Doubles the ring (up to the high-water mark); false when it may not grow. */
+  #grow(): boolean {
+    const capacity = this.#ring.length;
+    if (capacity >= this.#highWaterMark) return false;
+    const grown: (StreamEvent | undefined)[] = new Array(Math.min(capacity * 2, this.#highWaterMark));
+    for (let i = 0; i < this.#size; i++) {
+      const at = this.#head + i;
+      grown[i] = this.#ring[at < capacity ? at : at - capacity];
+    }
+    this.#ring = grown;
+    this.#head = 0;
+    return true;
+  }
+
+  #recordLoss(lost: StreamEvent): void {
     if (this.#gapCount === 0) this.#gapFrom = lost.seq;
     this.#gapTo = lost.seq;
     this.#gapRunId = lost.runId;
     this.#gapCount++;
     this.#dropped++;
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
-    }
   }
 
   #takeGapReport(): StreamEvent {
@@ -97,7 +117,7 @@ export class QueueSubscription implements Subscription {
       runId,
       seq: 0,
       eventType: 'stream.dropped',
-      timestamp: performance.timeOrigin + performance.now(),
+      timestamp: now(),
       spanId: undefined,
       parentSpanId: undefined,
       // Sequence numbers only describe the gap within one run.
@@ -106,13 +126,11 @@ export class QueueSubscription implements Subscription {
   }
 
   #shift(): StreamEvent | undefined {
-    if (this.#head >= this.#queue.length) return undefined;
-    const event = this.#queue[this.#head];
-    this.#queue[this.#head++] = undefined as unknown as StreamEvent;
-    if (this.#head === this.#queue.length) {
-      this.#queue.length = 0;
-      this.#head = 0;
-    }
+    if (this.#size === 0) return undefined;
+    const event = this.#ring[this.#head];
+    this.#ring[this.#head] = undefined;
+    this.#head = this.#head + 1 === this.#ring.length ? 0 : this.#head + 1;
+    this.#size--;
     return event;
   }
 
@@ -158,8 +176,9 @@ export class QueueSubscription implements Subscription {
     if (this.#endReason !== undefined) return;
     this.#endReason = reason;
     if (!drain) {
-      this.#queue = [];
+      this.#ring = [];
       this.#head = 0;
+      this.#size = 0;
       this.#gapCount = 0;
     }
     const waiting = this.#waiting;
