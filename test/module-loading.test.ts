@@ -1,6 +1,7 @@
-// Importing `agentbus` (and running a whole run through it) loads no
-// @opentelemetry/* module; importing `agentbus/otel` loads only the API until
-// setupOtlp is called. Checked in a fresh Node process against the built
+// Zero cost when idle, checked in fresh processes: a whole agent run with no
+// run context builds no bus and loads no @opentelemetry/* module; importing
+// `agentbus` (and running a run through it) loads no @opentelemetry/* module;
+// importing `agentbus/otel` loads only the API until setupOtlp is called. Checked in a fresh Node process against the built
 // package (dist/), with a module.register resolve hook that writes every
 // resolved URL to a file, plus require.cache for anything loaded as CommonJS.
 import { execFile } from 'node:child_process';
@@ -68,6 +69,25 @@ afterAll(async () => {
 const otel = (urls: string[]) => urls.filter((u) => u.includes('@opentelemetry'));
 
 describe('module loading in a fresh process', () => {
+  it('a full agent run with no run context builds no bus and loads no @opentelemetry module', async () => {
+    const { stdout, resolved } = await run(
+      `
+      const { peekEventBus } = await import('agentbus');
+      const { Agent, ScriptedModel, defineTool } = await import('agentbus/agent');
+      const { z } = await import('zod');
+      const add = defineTool({ name: 'add', description: 'Adds.', input: z.object({ a: z.number(), b: z.number() }), execute: ({ a, b }) => a + b });
+      const result = await new Agent({ model: new ScriptedModel(), tools: [add] }).run('add two numbers');
+      if (result.toolCalls.length !== 1 || result.reason !== 'completed') throw new Error('the agent did not run its tool');
+      if (peekEventBus() !== undefined) throw new Error('the bus was built');
+      ${listCjs}
+      `,
+      join(dir, 'idle.log'),
+    );
+    expect(resolved.some((u) => u.endsWith('/dist/agent/index.js'))).toBe(true);
+    expect(otel(resolved)).toEqual([]);
+    expect(JSON.parse(stdout.trim())).toEqual([]);
+  });
+
   it('importing agentbus and running a run loads no @opentelemetry module', async () => {
     const { stdout, resolved } = await run(
       `
