@@ -10,7 +10,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { getEventBus } from './bus.js';
 import { now } from './clock.js';
-import type { StreamEvent } from './events.js';
+import { errorText, type StreamEvent } from './events.js';
 
 /** @internal One run, shared by every frame of that run. */
 export interface RunState {
@@ -54,14 +54,10 @@ export function assertRunId(runId: unknown): asserts runId is string {
   }
 }
 
-function isAbort(error: unknown): boolean {
+/** True for the errors an abort or a timeout raises (`AbortError`, `TimeoutError`): they end a run as `aborted`. */
+export function isAbortError(error: unknown): boolean {
   const name = (error as { name?: unknown } | null)?.name;
   return name === 'AbortError' || name === 'TimeoutError';
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
 }
 
 /**
@@ -96,8 +92,8 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
         return result;
       } catch (error) {
         record(frame, 'run.completed', {
-          status: isAbort(error) ? 'aborted' : 'error',
-          error: describe(error),
+          status: isAbortError(error) ? 'aborted' : 'error',
+          error: errorText(error),
           durationMs: now() - started,
         }, undefined, undefined);
         throw error;

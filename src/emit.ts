@@ -11,6 +11,8 @@ import { now } from './clock.js';
 import { als, openRuns, record, type Frame } from './context.js';
 import {
   EVENT_TYPE_PATTERN,
+  argKeys,
+  errorText,
   preview,
   type CanonicalEventType,
   type CustomEventData,
@@ -214,14 +216,6 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-function errorText(error: unknown): string {
-  return preview(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
-}
-
-function argKeys(args: unknown): string[] {
-  return typeof args === 'object' && args !== null && !Array.isArray(args) ? Object.keys(args) : [];
-}
-
 /** Options of {@link traceTool}. */
 export interface TraceToolOptions {
   /** The model's id for this call; a fresh id when omitted. */
@@ -248,45 +242,36 @@ function traceToolInRun<R>(name: string, args: unknown, fn: () => R, options: Tr
     argKeys: argKeys(args),
     args: frame.run.captureContent ? args : undefined,
   }, newSpanId(), frame.spanId);
-  // Durations come from the events' own timestamps: one clock read per event.
-  const succeed = (value: unknown) => {
+  // The duration comes from the events' own timestamps: one clock read per event.
+  const finish = (success: boolean, outcome: unknown) => {
     const at = now();
     step.endAt(at, 'agent.tool.completed', {
       toolName: name,
       toolCallId,
-      success: true,
+      success,
       durationMs: at - step.startTime,
-      outputPreview: preview(value),
-    });
-  };
-  const failed = (error: unknown) => {
-    const at = now();
-    step.endAt(at, 'agent.tool.completed', {
-      toolName: name,
-      toolCallId,
-      success: false,
-      durationMs: at - step.startTime,
-      error: errorText(error),
+      outputPreview: success ? preview(outcome) : undefined,
+      error: success ? undefined : errorText(outcome),
     });
   };
   let result: R;
   try {
     result = step.run(fn);
   } catch (error) {
-    failed(error);
+    finish(false, error);
     throw error;
   }
   if (!isThenable(result)) {
-    succeed(result);
+    finish(true, result);
     return result;
   }
   return Promise.resolve(result).then(
     (value) => {
-      succeed(value);
+      finish(true, value);
       return value;
     },
     (error: unknown) => {
-      failed(error);
+      finish(false, error);
       throw error;
     },
   ) as R;

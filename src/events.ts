@@ -229,3 +229,21 @@ export function preview(value: unknown): string {
   }
   return text.length <= PREVIEW_MAX ? text : `${text.slice(0, PREVIEW_MAX - 1)}…`;
 }
+
+/**
+ * The text of an error for an event's `error` field: `Name: message` for an
+ * Error, the `message` of an error-like object, else its string form; cut to
+ * a preview.
+ */
+export function errorText(error: unknown): string {
+  if (error instanceof Error) return preview(`${error.name}: ${error.message}`);
+  if (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string') {
+    return preview((error as { message: string }).message);
+  }
+  return preview(String(error));
+}
+
+/** The `argKeys` of tool arguments: an object's own keys, else none. */
+export function argKeys(args: unknown): string[] {
+  return typeof args === 'object' && args !== null && !Array.isArray(args) ? Object.keys(args) : [];
+}

@@ -6,6 +6,7 @@
  * run open every helper is a no-op, so an agent used without `runContext`
  * costs nothing for telemetry.
  */
+import { isAbortError } from '../context.js';
 import { emit, startStep, traceModel, traceTool, type TokenUsage } from '../emit.js';
 import { preview } from '../events.js';
 import type { Message, Model, ModelResponse, ToolCall, ToolResultMessage, ToolSpec } from './model.js';
@@ -81,11 +82,6 @@ interface RunState {
 }
 
 type ToolOutcome = { message: ToolResultMessage; abort?: undefined } | { message?: undefined; abort: unknown };
-
-function isAbortError(error: unknown): boolean {
-  const name = (error as { name?: unknown } | null)?.name;
-  return name === 'AbortError' || name === 'TimeoutError';
-}
 
 /** The error an aborted run rejects with: the signal's reason when it is an abort error, else a fresh `AbortError`. */
 function abortErrorFor(signal: AbortSignal | undefined, error: unknown, agentName: string): unknown {

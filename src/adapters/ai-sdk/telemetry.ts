@@ -9,10 +9,10 @@
  * of one call are kept per `callId` and children are opened inside their
  * parent (`step.run`) rather than from whatever context a hook runs in.
  */
-import { isRecording } from '../../context.js';
+import { isAbortError, isRecording } from '../../context.js';
 import { startStep, type Step } from '../../emit.js';
-import { preview } from '../../events.js';
-import { argKeys, errorText, isAbortError, tokenCount } from '../payload.js';
+import { argKeys, errorText, preview } from '../../events.js';
+import { tokenCount } from '../payload.js';
 import type {
   SdkAbortEvent,
   SdkEndEvent,

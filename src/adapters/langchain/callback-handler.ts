@@ -16,10 +16,10 @@ import type { Serialized } from '@langchain/core/load/serializable';
 import type { BaseMessage } from '@langchain/core/messages';
 import type { LLMResult } from '@langchain/core/outputs';
 import type { ChainValues } from '@langchain/core/utils/types';
-import { isRecording } from '../../context.js';
+import { isAbortError, isRecording } from '../../context.js';
 import { startStep, type Step } from '../../emit.js';
-import { preview } from '../../events.js';
-import { argKeys, errorText, isAbortError, parseArgs, tokenCount } from '../payload.js';
+import { argKeys, errorText, preview } from '../../events.js';
+import { parseArgs, tokenCount } from '../payload.js';
 
 /** Options of {@link AgentbusCallbackHandler}. */
 export interface AgentbusCallbackHandlerOptions {

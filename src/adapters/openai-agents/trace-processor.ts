@@ -12,8 +12,8 @@
  */
 import { isRecording } from '../../context.js';
 import { emit, startStep, type Step } from '../../emit.js';
-import { preview } from '../../events.js';
-import { argKeys, errorText, parseArgs, tokenCount } from '../payload.js';
+import { argKeys, errorText, preview } from '../../events.js';
+import { parseArgs, tokenCount } from '../payload.js';
 import type { SdkSpan, SdkSpanData, SdkTrace } from './sdk-spans.js';
 
 /** Options of {@link AgentbusTraceProcessor}. */
