@@ -8,6 +8,7 @@
  */
 import { parseStreamEvent, type StreamEvent } from './events.js';
 import { QueueSubscription, type EndReason, type Subscription } from './subscription.js';
+import { positiveIntOption } from './options.js';
 
 export type { EndReason, Subscription } from './subscription.js';
 
@@ -119,14 +120,6 @@ interface ListenerEntry {
   onStreamEnd: ((runId: string, reason: 'closed' | 'evicted') => void) | undefined;
 }
 
-function positiveInt(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`EventBus option ${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
-
 /**
  * Keeps the last events of recent runs and streams them to subscribers.
  *
@@ -151,9 +144,9 @@ export class EventBus {
   #rejected = 0;
 
   constructor(options: EventBusOptions = {}) {
-    this.#historySize = positiveInt('historySize', options.historySize, 500);
-    this.#maxRuns = positiveInt('maxRuns', options.maxRuns, 200);
-    this.#highWaterMark = positiveInt('highWaterMark', options.highWaterMark, 1024);
+    this.#historySize = positiveIntOption('EventBus', 'historySize', options.historySize, 500);
+    this.#maxRuns = positiveIntOption('EventBus', 'maxRuns', options.maxRuns, 200);
+    this.#highWaterMark = positiveIntOption('EventBus', 'highWaterMark', options.highWaterMark, 1024);
     this.#validate = options.validate ?? false;
     this.#onError = options.onError;
   }
@@ -204,7 +197,7 @@ export class EventBus {
     // The replay is never cut by the queue bound: a late subscriber gets all
     // retained history (itself bounded by historySize), then the live bound applies.
     const sub = new QueueSubscription(
-      Math.max(positiveInt('highWaterMark', options.highWaterMark, this.#highWaterMark), history.length),
+      Math.max(positiveIntOption('EventBus.subscribe', 'highWaterMark', options.highWaterMark, this.#highWaterMark), history.length),
       runId,
       (ended) => {
         record.subscribers.delete(ended);
@@ -224,7 +217,7 @@ export class EventBus {
   /** Subscribes to the live events of every run (no history). */
   subscribeAll(options: Omit<SubscribeOptions, 'afterSeq'> = {}): Subscription {
     const sub = new QueueSubscription(
-      positiveInt('highWaterMark', options.highWaterMark, this.#highWaterMark),
+      positiveIntOption('EventBus.subscribeAll', 'highWaterMark', options.highWaterMark, this.#highWaterMark),
       undefined,
       (ended) => {
         this.#all.delete(ended);

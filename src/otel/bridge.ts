@@ -56,6 +56,7 @@ import {
   TOKEN_USAGE_BUCKETS,
 } from './semconv.js';
 import { BoundedSet, RunTrace, SpanEntry, type StepKind } from './span-table.js';
+import { positiveIntOption } from '../options.js';
 
 /** Options of {@link instrumentOtel}. */
 export interface OtelBridgeOptions {
@@ -98,14 +99,6 @@ interface Instruments {
 const UNFINISHED_MESSAGE = 'the step never emitted its closing event';
 const ERROR_NAME = /^([A-Za-z_$][\w$.]*): /;
 
-function positiveInt(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`instrumentOtel: ${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
-
 /** The error's class from the core's `"Name: message"` text, the conventions' `_OTHER` otherwise. */
 function errorType(error: string | undefined): string {
   if (error === undefined) return ERROR_TYPE_OTHER;
@@ -135,9 +128,9 @@ class Bridge implements OtelBridge {
     this.#fixedTracerProvider = options.tracerProvider;
     this.#fixedMeterProvider = options.meterProvider;
     this.#captureContent = options.captureContent ?? false;
-    this.#maxContentLength = positiveInt('maxContentLength', options.maxContentLength, 1024);
-    this.#maxRuns = positiveInt('maxRuns', options.maxRuns, 1024);
-    this.#maxSpansPerRun = positiveInt('maxSpansPerRun', options.maxSpansPerRun, 4096);
+    this.#maxContentLength = positiveIntOption('instrumentOtel', 'maxContentLength', options.maxContentLength, 1024);
+    this.#maxRuns = positiveIntOption('instrumentOtel', 'maxRuns', options.maxRuns, 1024);
+    this.#maxSpansPerRun = positiveIntOption('instrumentOtel', 'maxSpansPerRun', options.maxSpansPerRun, 4096);
     this.#bus = options.bus ?? getEventBus();
     this.#refreshProviders();
     this.#remove = this.#bus.addListener((event) => this.#onEvent(event), {

@@ -21,6 +21,7 @@ import type { StreamEvent } from '../events.js';
 import type { Subscription } from '../subscription.js';
 import { FrameEncoder, HEARTBEAT_FRAME, type SseFormat } from './frames.js';
 import { DEFAULT_MAX_EVENT_SIZE } from './json.js';
+import { positiveIntOption } from '../options.js';
 
 /**
  * Decides whether `request` may read a stream. `runId` is the run asked
@@ -75,14 +76,6 @@ const SEQ = /^\d{1,15}$/;
 // One chunk carries at most about this many characters of frames; bigger backlogs go in several reads.
 const BATCH_CHARS = 64 * 1024;
 
-function positiveInt(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`createSseHandler: ${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
-
 function text(status: number, body: string, headers: Record<string, string> = {}): Response {
   return new Response(`${body}\n`, {
     status,
@@ -132,11 +125,11 @@ export function createSseHandler(options: SseHandlerOptions = {}): SseHandler {
   if (format !== 'agentbus' && format !== 'locus') {
     throw new TypeError(`createSseHandler: format must be 'agentbus' or 'locus', got ${JSON.stringify(format)}`);
   }
-  const heartbeatMs = positiveInt('heartbeatMs', options.heartbeatMs, 15_000);
-  const retryMs = positiveInt('retryMs', options.retryMs, 3_000);
-  const highWaterMark = options.highWaterMark === undefined ? undefined : positiveInt('highWaterMark', options.highWaterMark, 1);
+  const heartbeatMs = positiveIntOption('createSseHandler', 'heartbeatMs', options.heartbeatMs, 15_000);
+  const retryMs = positiveIntOption('createSseHandler', 'retryMs', options.retryMs, 3_000);
+  const highWaterMark = options.highWaterMark === undefined ? undefined : positiveIntOption('createSseHandler', 'highWaterMark', options.highWaterMark, 1);
   const basePath = normalizeBasePath(options.basePath);
-  const frames = new FrameEncoder(format, positiveInt('maxEventSize', options.maxEventSize, DEFAULT_MAX_EVENT_SIZE));
+  const frames = new FrameEncoder(format, positiveIntOption('createSseHandler', 'maxEventSize', options.maxEventSize, DEFAULT_MAX_EVENT_SIZE));
   const extraHeaders = options.headers ?? {};
 
   async function handle(request: Request): Promise<Response | undefined> {
