@@ -212,11 +212,12 @@ export function parseStreamEvent(value: unknown): StreamEvent {
 }
 
 /**
- * Cuts any value to a preview string of at most {@link PREVIEW_MAX}
- * characters. Non-strings are JSON-encoded; values that cannot be encoded
- * (cycles, BigInt) fall back to `String(value)`.
+ * Cuts any value to a preview string of at most `max` characters (default
+ * {@link PREVIEW_MAX}), ending with `…` when cut. Non-strings are
+ * JSON-encoded; values that cannot be encoded (cycles, BigInt) fall back to
+ * `String(value)`.
  */
-export function preview(value: unknown): string {
+export function preview(value: unknown, max: number = PREVIEW_MAX): string {
   let text: string;
   if (typeof value === 'string') text = value;
   else if (value === undefined) text = '';
@@ -227,7 +228,7 @@ export function preview(value: unknown): string {
       text = String(value);
     }
   }
-  return text.length <= PREVIEW_MAX ? text : `${text.slice(0, PREVIEW_MAX - 1)}…`;
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 /**

@@ -22,7 +22,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
-import { getEventBus, now, type EventBus, type EventData, type StreamEvent } from '../index.js';
+import { getEventBus, now, preview, type EventBus, type EventData, type StreamEvent } from '../index.js';
 import {
   ATTR_AGENTBUS,
   ATTR_ERROR_TYPE,
@@ -510,17 +510,7 @@ class Bridge implements OtelBridge {
   // ---------------------------------------------------------------- plumbing
 
   #content(value: unknown): string {
-    let text: string;
-    if (typeof value === 'string') text = value;
-    else {
-      try {
-        text = JSON.stringify(value) ?? String(value);
-      } catch {
-        text = String(value);
-      }
-    }
-    const max = this.#maxContentLength;
-    return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+    return preview(value, this.#maxContentLength);
   }
 
   // The global providers may be registered (or replaced) after the bridge was
