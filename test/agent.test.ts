@@ -397,3 +397,22 @@ describe('Agent options', () => {
     );
   });
 });
+
+describe('Agent and a broken exporter', () => {
+  it('runs to completion while a bus listener throws on every event, and the errors are counted', async () => {
+    const bus = getEventBus();
+    const remove = bus.addListener(() => {
+      throw new Error('exporter exploded');
+    }, { wrapStep: () => { throw new Error('wrapper exploded'); } });
+    const agent = new Agent({ model: new ScriptedModel(), tools: [calc] });
+    const runId = nextRunId();
+    const result = await runContext(() => agent.run('add 1 and 2'), { runId });
+    remove();
+    expect(result.reason).toBe('completed');
+    expect(result.toolCalls).toHaveLength(1);
+    const published = bus.history(runId).length;
+    expect(published).toBeGreaterThan(8);
+    // One listener error per event, plus one per wrapped step (agent, two model calls, one tool).
+    expect(bus.stats().listenerErrors).toBe(published + 4);
+  });
+});
