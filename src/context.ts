@@ -1,14 +1,14 @@
 /**
- * Run context on AsyncLocalStorage, and the idle fast path.
+ * Run context on AsyncLocalStorage.
  *
- * `openRuns` counts the runs in flight anywhere in the process. While it is
- * zero, every emission site returns after one comparison: no
- * AsyncLocalStorage lookup, no allocation, no bus. `als.run` is paid once per
- * run and once per step, never per event.
+ * Every run opens and closes the idle gate (`gate.ts`): while no run is open,
+ * emission sites return before any AsyncLocalStorage lookup, allocation or
+ * bus. `als.run` is paid once per run and once per step, never per event.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { getEventBus } from './bus.js';
+import { gate, runClosed, runOpened } from './gate.js';
 import { now } from './clock.js';
 import { errorText, type StreamEvent } from './events.js';
 
@@ -27,9 +27,6 @@ export interface Frame {
 
 /** @internal */
 export const als = new AsyncLocalStorage<Frame>();
-
-/** @internal Runs in flight in the whole process. Read by every emission site. */
-export let openRuns = 0;
 
 /** Options of {@link runContext}. */
 export interface RunOptions {
@@ -78,7 +75,7 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
   };
   const frame: Frame = { run, spanId: undefined };
   const started = now();
-  openRuns++;
+  runOpened();
   try {
     return await als.run(frame, async () => {
       record(frame, 'run.started', {
@@ -100,18 +97,18 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
       }
     });
   } finally {
-    openRuns--;
+    runClosed();
   }
 }
 
 /** The id of the run this code executes in, or undefined outside any run. */
 export function currentRunId(): string | undefined {
-  return openRuns === 0 ? undefined : als.getStore()?.run.runId;
+  return gate.open ? als.getStore()?.run.runId : undefined;
 }
 
 /** True when this code executes inside a run (so emissions are recorded). */
 export function isRecording(): boolean {
-  return openRuns !== 0 && als.getStore() !== undefined;
+  return gate.open && als.getStore() !== undefined;
 }
 
 /**
@@ -120,7 +117,7 @@ export function isRecording(): boolean {
  * a pooled worker's callback). Outside a run, returns `fn` unchanged.
  */
 export function bindToRun<F extends (...args: never[]) => unknown>(fn: F): F {
-  if (openRuns === 0 || als.getStore() === undefined) return fn;
+  if (!gate.open || als.getStore() === undefined) return fn;
   return AsyncLocalStorage.bind(fn);
 }
 

@@ -1,14 +1,16 @@
 /**
  * Emission helpers: what agents and adapters call at each step.
  *
- * Every helper starts with the same guard, `openRuns === 0`: with no run open
- * anywhere it returns (or calls the wrapped function) before touching
- * AsyncLocalStorage or allocating.
+ * Every helper starts with the same guard, the idle gate (`gate.ts`): with no
+ * run open anywhere it returns (or calls the wrapped function) before
+ * touching AsyncLocalStorage or allocating. In a process that never opened a
+ * run the guard folds away entirely.
  */
 import { randomFillSync } from 'node:crypto';
 import { getEventBus } from './bus.js';
 import { now } from './clock.js';
-import { als, openRuns, record, type Frame } from './context.js';
+import { als, record, type Frame } from './context.js';
+import { gate as processGate, type Gate } from './gate.js';
 import {
   EVENT_TYPE_PATTERN,
   argKeys,
@@ -45,19 +47,6 @@ function reject(frame: Frame, eventType: string, data: unknown, message: string)
     parentSpanId: frame.spanId,
     data: data as object,
   });
-}
-
-/**
- * Emits one event into the current run. A point event: unless told
- * otherwise, its `parentSpanId` is the innermost open step. Outside a run it
- * does nothing and allocates nothing.
- *
- * A malformed `eventType` or a non-object `data` is not published; it is
- * counted in the bus's `stats().rejected` and reported to its `onError`.
- */
-export function emit<T extends string>(eventType: T, data: DataFor<T>, options?: EmitOptions): void {
-  // The whole idle path. Kept this small so the JIT inlines it into every call site.
-  if (openRuns !== 0) emitInRun(eventType, data, options);
 }
 
 function emitInRun(eventType: string, data: object, options: EmitOptions | undefined): void {
@@ -197,15 +186,6 @@ class RecordingStep<S extends StepStartType> implements Step<S> {
   }
 }
 
-/**
- * Opens a step by emitting its start event with a fresh span id. Outside a
- * run it returns a shared no-op step (nothing allocated). Close it with
- * `step.end(...)` exactly once, on success, error and abort alike.
- */
-export function startStep<S extends StepStartType>(eventType: S, data: EventData<S>, options?: EmitOptions): Step<S> {
-  return openRuns === 0 ? NOOP_STEP : startStepInRun(eventType, data, options);
-}
-
 function startStepInRun<S extends StepStartType>(eventType: S, data: EventData<S>, options: EmitOptions | undefined): Step<S> {
   const frame = als.getStore();
   if (frame === undefined) return NOOP_STEP;
@@ -220,16 +200,6 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 export interface TraceToolOptions {
   /** The model's id for this call; a fresh id when omitted. */
   toolCallId?: string;
-}
-
-/**
- * Runs `fn` as a tool call: emits `agent.tool.started` and
- * `agent.tool.completed` (one span id, `durationMs`, success or error) and
- * returns or rethrows what `fn` does. Works for sync and async `fn`.
- * Outside a run it just calls `fn`.
- */
-export function traceTool<R>(name: string, args: unknown, fn: () => R, options?: TraceToolOptions): R {
-  return openRuns === 0 ? fn() : traceToolInRun(name, args, fn, options);
 }
 
 function traceToolInRun<R>(name: string, args: unknown, fn: () => R, options: TraceToolOptions | undefined): R {
@@ -276,6 +246,55 @@ function traceToolInRun<R>(name: string, args: unknown, fn: () => R, options: Tr
     },
   ) as R;
 }
+
+/**
+ * The three front doors, built in a closure that holds the gate in a
+ * `const`: the JIT can then treat the gate as a constant and, while no run
+ * was ever opened, fold each guard to nothing (a module-level import would
+ * be re-read at every call). Everything past the guard lives in the
+ * `*InRun` functions.
+ */
+function frontDoors(g: Gate) {
+  const gate = g;
+  return {
+    emit<T extends string>(eventType: T, data: DataFor<T>, options?: EmitOptions): void {
+      if (gate.open) emitInRun(eventType, data, options);
+    },
+    startStep<S extends StepStartType>(eventType: S, data: EventData<S>, options?: EmitOptions): Step<S> {
+      return gate.open ? startStepInRun(eventType, data, options) : NOOP_STEP;
+    },
+    traceTool<R>(name: string, args: unknown, fn: () => R, options?: TraceToolOptions): R {
+      return gate.open ? traceToolInRun(name, args, fn, options) : fn();
+    },
+  };
+}
+
+const doors = frontDoors(processGate);
+
+/**
+ * Emits one event into the current run. A point event: unless told
+ * otherwise, its `parentSpanId` is the innermost open step. Outside a run it
+ * does nothing and allocates nothing.
+ *
+ * A malformed `eventType` or a non-object `data` is not published; it is
+ * counted in the bus's `stats().rejected` and reported to its `onError`.
+ */
+export const emit: <T extends string>(eventType: T, data: DataFor<T>, options?: EmitOptions) => void = doors.emit;
+
+/**
+ * Opens a step by emitting its start event with a fresh span id. Outside a
+ * run it returns a shared no-op step (nothing allocated). Close it with
+ * `step.end(...)` exactly once, on success, error and abort alike.
+ */
+export const startStep: <S extends StepStartType>(eventType: S, data: EventData<S>, options?: EmitOptions) => Step<S> = doors.startStep;
+
+/**
+ * Runs `fn` as a tool call: emits `agent.tool.started` and
+ * `agent.tool.completed` (one span id, `durationMs`, success or error) and
+ * returns or rethrows what `fn` does. Works for sync and async `fn`.
+ * Outside a run it just calls `fn`.
+ */
+export const traceTool: <R>(name: string, args: unknown, fn: () => R, options?: TraceToolOptions) => R = doors.traceTool;
 
 /** Token counts of one model call. */
 export interface TokenUsage {
