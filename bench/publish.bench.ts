@@ -9,7 +9,7 @@ import { median, report, round } from './measure.js';
 
 const BATCH = 512; // below the default highWaterMark, so a reading subscriber never drops
 const BATCHES = 400;
-const REPS = 7;
+const REPS = 5;
 
 const RUN = '5b0d8f3e-6c1a-4f7e-9d2b-8a1c3e5f7a9b';
 const DATA = { iteration: 1, reasoningPreview: 'r', hasToolCalls: false, toolCallCount: 0 };
@@ -56,14 +56,20 @@ async function busCase(subscribers: 'none' | 'reading' | 'stalled'): Promise<num
     async () => { if (reader) for (let i = 0; i < BATCH; i++) await reader.next(); },
   );
 }
-// Each case twice, interleaved, keeping the better median: order effects (JIT, GC) even out.
-const best = { none: Infinity, reading: Infinity, stalled: Infinity };
-for (let round = 0; round < 2; round++) {
-  for (const kind of ['none', 'reading', 'stalled'] as const) best[kind] = Math.min(best[kind], await busCase(kind));
+// Cases interleaved over several rounds, each from a collected heap, and the
+// median kept: GC timing and order effects move single figures by +-50%.
+const ROUNDS = 5;
+const samples = { none: [] as number[], reading: [] as number[], stalled: [] as number[] };
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+for (let round = 0; round < ROUNDS; round++) {
+  for (const kind of ['none', 'reading', 'stalled'] as const) {
+    gc();
+    samples[kind].push(await busCase(kind));
+  }
 }
-const noSubscriberNs = best.none;
-const oneReadingSubscriberNs = best.reading;
-const stalledSubscriberNs = best.stalled;
+const noSubscriberNs = median(samples.none);
+const oneReadingSubscriberNs = median(samples.reading);
+const stalledSubscriberNs = median(samples.stalled);
 
 // End to end inside a run: emit -> AsyncLocalStorage lookup -> event object -> publish.
 resetEventBus();
