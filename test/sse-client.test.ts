@@ -1,57 +1,8 @@
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { EventBus } from '../src/bus.js';
 import type { StreamEvent } from '../src/events.js';
-import { createNodeSseListener, SseHttpError, SseProtocolError, subscribeSse, type SseHandlerOptions } from '../src/sse/index.js';
-
-function event(runId: string, eventType: string, data: object = {}): StreamEvent {
-  return { eventId: '', runId, seq: 0, eventType, timestamp: performance.timeOrigin + performance.now(), data };
-}
-
-interface Served {
-  base: string;
-  /** Headers of every request the server received, in order. */
-  requests: http.IncomingHttpHeaders[];
-  /** Cuts every open connection from the server side. */
-  cut(): void;
-  close(): Promise<void>;
-}
-
-const open: Served[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()));
-});
-
-async function serve(options: SseHandlerOptions, raw?: http.RequestListener): Promise<Served> {
-  const listener = createNodeSseListener(options);
-  const requests: http.IncomingHttpHeaders[] = [];
-  const sockets = new Set<Socket>();
-  const server = http.createServer((req, res) => {
-    requests.push(req.headers);
-    if (raw !== undefined) raw(req, res);
-    else listener(req, res);
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const served: Served = {
-    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    cut: () => {
-      for (const s of sockets) s.destroy();
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-  open.push(served);
-  return served;
-}
+import { SseHttpError, SseProtocolError, subscribeSse } from '../src/sse/index.js';
+import { event, serve } from './sse-harness.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -1,59 +1,15 @@
 // The server read by an independent client: the `eventsource` npm package
 // (a WHATWG EventSource for Node), as a browser would read it.
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { EventSource } from 'eventsource';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EventBus } from '../src/bus.js';
 import { parseStreamEvent, type StreamEvent } from '../src/events.js';
-import { createNodeSseListener, type SseHandlerOptions } from '../src/sse/index.js';
+import { event, serve } from './sse-harness.js';
 
-function event(runId: string, eventType: string, data: object = {}): StreamEvent {
-  return { eventId: '', runId, seq: 0, eventType, timestamp: performance.timeOrigin + performance.now(), data };
-}
-
-interface Served {
-  base: string;
-  requests: http.IncomingHttpHeaders[];
-  cut(): void;
-  close(): Promise<void>;
-}
-
-const open: Served[] = [];
 const sources: EventSource[] = [];
-afterEach(async () => {
+afterEach(() => {
   for (const s of sources.splice(0)) s.close();
-  await Promise.all(open.splice(0).map((s) => s.close()));
 });
-
-async function serve(options: SseHandlerOptions): Promise<Served> {
-  const listener = createNodeSseListener(options);
-  const requests: http.IncomingHttpHeaders[] = [];
-  const sockets = new Set<Socket>();
-  const server = http.createServer((req, res) => {
-    requests.push(req.headers);
-    listener(req, res);
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const served: Served = {
-    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    cut: () => {
-      for (const s of sockets) s.destroy();
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-  open.push(served);
-  return served;
-}
 
 /** Opens an EventSource that records every event of the given types and resolves on `end`. */
 function collect(url: string, types: string[], onEvent: (e: StreamEvent, id: string) => void = () => {}) {

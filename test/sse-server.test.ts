@@ -1,55 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { EventBus } from '../src/bus.js';
 import type { StreamEvent } from '../src/events.js';
-import { createNodeSseListener, createSseHandler, type SseHandlerOptions } from '../src/sse/index.js';
-
-function event(runId: string, eventType: string, data: object = {}): StreamEvent {
-  return { eventId: '', runId, seq: 0, eventType, timestamp: performance.timeOrigin + performance.now(), data };
-}
-
-interface Served {
-  base: string;
-  server: http.Server;
-  responses: http.ServerResponse[];
-  close(): Promise<void>;
-}
-
-const open: Served[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()));
-});
-
-async function serve(options: SseHandlerOptions): Promise<Served> {
-  const listener = createNodeSseListener(options);
-  const responses: http.ServerResponse[] = [];
-  const sockets = new Set<Socket>();
-  const server = http.createServer((req, res) => {
-    responses.push(res);
-    listener(req, res);
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const served: Served = {
-    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    server,
-    responses,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-  open.push(served);
-  return served;
-}
+import { createNodeSseListener, createSseHandler } from '../src/sse/index.js';
+import { event, serve } from './sse-harness.js';
 
 /** Reads a whole SSE response body (the stream must end) and parses it. */
 async function readAll(response: Response): Promise<{ text: string; messages: EventSourceMessage[]; comments: string[] }> {
