@@ -2,8 +2,13 @@
 // OTLP/HTTP exporters send (JSON encoding), and against a port nobody
 // listens on (a collector that is down).
 import { metrics, trace } from '@opentelemetry/api';
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, symlinkSync, mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { resetEventBus } from '../src/bus.js';
 import { runContext } from '../src/context.js';
@@ -168,5 +173,27 @@ describe('setupOtlp', () => {
     await expect(setupOtlp({ endpoint: 'localhost:4318' })).rejects.toThrow(/setupOtlp: endpoint must use http or https|setupOtlp: endpoint must be an absolute/);
     await expect(setupOtlp({ endpoint: 'not a url' })).rejects.toThrow('setupOtlp: endpoint must be an absolute http(s) URL');
     await expect(setupOtlp({ exportIntervalMillis: 0 })).rejects.toThrow('setupOtlp: exportIntervalMillis must be a positive number of milliseconds, got 0');
+  });
+
+  it('without the SDK installed, says which packages to install', async () => {
+    // A copy of the build next to a node_modules holding only what the bridge needs.
+    const root = join(import.meta.dirname, '..');
+    const dir = mkdtempSync(join(tmpdir(), 'agentbus-no-sdk-'));
+    try {
+      cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+      mkdirSync(join(dir, 'node_modules', '@opentelemetry'), { recursive: true });
+      symlinkSync(join(root, 'node_modules', 'zod'), join(dir, 'node_modules', 'zod'));
+      symlinkSync(join(root, 'node_modules', '@opentelemetry', 'api'), join(dir, 'node_modules', '@opentelemetry', 'api'));
+      const script = `
+        const { setupOtlp, instrumentOtel } = await import('./dist/otel/index.js');
+        instrumentOtel().shutdown(); // the bridge itself needs only the API
+        try { await setupOtlp(); console.log('no error'); } catch (error) { console.log(error.message); }
+      `;
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, timeout: 60_000 });
+      expect(stdout).toMatch(/^setupOtlp needs the OpenTelemetry SDK, an optional peer dependency of agentbus: npm install @opentelemetry\/sdk-trace-node@2 /);
+      expect(stdout).toContain("'@opentelemetry/exporter-metrics-otlp-http@<0.300'");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

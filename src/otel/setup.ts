@@ -92,6 +92,35 @@ function checkEndpoint(endpoint: string | undefined): void {
   }
 }
 
+/** The SDK packages setupOtlp needs, as a user would install them (the 2.x line that runs on Node 20). */
+const SDK_PACKAGES = [
+  '@opentelemetry/sdk-trace-node@2',
+  '@opentelemetry/sdk-metrics@2',
+  '@opentelemetry/resources@2',
+  "'@opentelemetry/exporter-trace-otlp-http@<0.300'",
+  "'@opentelemetry/exporter-metrics-otlp-http@<0.300'",
+];
+
+// Optional peer dependencies: a missing one gets a message that says what to install.
+async function loadSdk() {
+  try {
+    return await Promise.all([
+      import('@opentelemetry/sdk-trace-node'),
+      import('@opentelemetry/sdk-metrics'),
+      import('@opentelemetry/resources'),
+      import('@opentelemetry/exporter-trace-otlp-http'),
+      import('@opentelemetry/exporter-metrics-otlp-http'),
+    ]);
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new Error(
+      `setupOtlp needs the OpenTelemetry SDK, an optional peer dependency of agentbus: npm install ${SDK_PACKAGES.join(' ')} ` +
+        `(${(error as Error).message})`,
+      { cause: error },
+    );
+  }
+}
+
 /**
  * Builds and registers OTLP/HTTP exporting tracer and meter providers
  * (OpenTelemetry JS SDK 2.x), honouring the standard environment variables:
@@ -125,13 +154,7 @@ export async function setupOtlp(options: OtlpSetupOptions = {}): Promise<OtlpSet
     (envInterval !== undefined && Number(envInterval) > 0 ? Number(envInterval) : 60_000);
   if (envValue('OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return DISABLED;
 
-  const [traceNode, sdkMetrics, resources, traceExporter, metricExporter] = await Promise.all([
-    import('@opentelemetry/sdk-trace-node'),
-    import('@opentelemetry/sdk-metrics'),
-    import('@opentelemetry/resources'),
-    import('@opentelemetry/exporter-trace-otlp-http'),
-    import('@opentelemetry/exporter-metrics-otlp-http'),
-  ]);
+  const [traceNode, sdkMetrics, resources, traceExporter, metricExporter] = await loadSdk();
 
   const extra: Record<string, string | number | boolean> = { ...options.resourceAttributes };
   if (options.serviceName !== undefined) extra['service.name'] = options.serviceName;
