@@ -82,6 +82,50 @@ function mark(ok: boolean): string {
   return ok ? green('✓') : red('✗');
 }
 
+// Terminal controls: C0 (with \n \r \t), DEL, C1, the line and paragraph
+// separators, and the bidi embeddings, overrides and isolates.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+// Deeper data is shown as `…`: no line interpolates it, and a hostile payload
+// must not exhaust the stack.
+const MAX_DEPTH = 32;
+
+/**
+ * `text` with every terminal control written visibly (`\x1b`, `\n`,
+ * `\u009b`, `\u202e`). Event text comes from models, tools and whoever
+ * serves the stream; printed raw, an escape sequence would set the window
+ * title, clear the screen or write the clipboard (OSC 52), a CR or LF would
+ * forge tree lines, and a bidi override would make a line read otherwise.
+ */
+function printable(text: string): string {
+  return text.replace(CONTROL, (c) => {
+    const code = c.charCodeAt(0);
+    return NAMED[c] ?? (code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+  });
+}
+
+/** A copy of a JSON value with every string in it (keys included) made {@link printable}. */
+function printableValue(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return printable(value);
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth >= MAX_DEPTH) return '…';
+  if (Array.isArray(value)) return value.map((item) => printableValue(item, depth + 1));
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) copy[printable(key)] = printableValue(item, depth + 1);
+  return copy;
+}
+
+/**
+ * The event as {@link TreePrinter} may print it: its type, run id and every
+ * string in its data made {@link printable}. This is the one place event text
+ * is cleaned; the inputs are cleaned rather than the finished line, so that
+ * the tool's own colour codes still reach the terminal. Span ids are only
+ * map keys, never printed, and stay as they are.
+ */
+function printableEvent(e: StreamEvent): StreamEvent {
+  return { ...e, eventType: printable(e.eventType), runId: printable(e.runId), data: printableValue(e.data) as object };
+}
+
 /** Turns events into tree lines; keeps step start times, depths and token totals. */
 class TreePrinter {
   readonly #depth = new Map<string, number>();
@@ -91,7 +135,8 @@ class TreePrinter {
   outputTokens = 0;
   sawCompletion = false;
 
-  line(e: StreamEvent): string | undefined {
+  line(event: StreamEvent): string | undefined {
+    const e = printableEvent(event);
     const d = e.data as Record<string, any>;
     const depth = e.eventType.startsWith('run.')
       ? 0
@@ -106,7 +151,8 @@ class TreePrinter {
     const took = () => ms(e.timestamp - (this.#started.get(e.spanId ?? '') ?? e.timestamp));
     switch (e.eventType) {
       case 'run.started':
-        return `${pad}▶ run ${e.runId}${d.name ? ` ${JSON.stringify(d.name)}` : ''}`;
+        // Quoted by hand: JSON.stringify would double the backslashes printable() wrote.
+        return `${pad}▶ run ${e.runId}${d.name ? ` "${d.name}"` : ''}`;
       case 'run.completed':
         this.sawCompletion = true;
         return `${pad}${mark(d.status === 'ok')} run ${d.status} ${dim(ms(d.durationMs))} · tokens ${this.inputTokens} in / ${this.outputTokens} out (${this.inputTokens + this.outputTokens} total)${d.error ? ` · ${red(String(d.error))}` : ''}`;
@@ -170,7 +216,8 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   } catch (error) {
     const message = error instanceof SseHttpError ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
-    process.stderr.write(`agentbus tail: ${message}\n`);
+    // The message can quote the server (an HTTP error body) or the stream.
+    process.stderr.write(`agentbus tail: ${printable(message)}\n`);
     return 1;
   }
   if (interrupted) return 130;
