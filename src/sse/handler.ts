@@ -7,7 +7,13 @@
  * Routes, under `basePath`:
  * - `GET /runs/:runId/events`: the run's retained history after
  *   `Last-Event-ID`, then live events, then `event: end`.
- * - `GET /events`: live events of every run (no history, no resume).
+ * - `GET /events`: live events of every run (no history, no resume), only
+ *   with `allRuns: true`.
+ * - `OPTIONS` on either: a CORS preflight, answered 204 without
+ *   authorization (browsers send no credentials on a preflight).
+ *
+ * Every answer the handler makes carries the `headers` option; a `Response`
+ * returned by `authorize` is sent as it is.
  *
  * Backpressure: the response body is a pull stream with no buffer of its
  * own. The subscription is read only when the body's reader asks for more,
@@ -20,12 +26,13 @@ import { assertRunId } from '../context.js';
 import type { StreamEvent } from '../events.js';
 import type { Subscription } from '../subscription.js';
 import { FrameEncoder, HEARTBEAT_FRAME, type SseFormat } from './frames.js';
-import { DEFAULT_MAX_EVENT_SIZE } from './json.js';
+import { DEFAULT_MAX_EVENT_BYTES } from '../json.js';
 import { positiveIntOption } from '../options.js';
 
 /**
  * Decides whether `request` may read a stream. `runId` is the run asked
- * for, or `undefined` for the all-runs stream.
+ * for, or `undefined` for the all-runs stream `GET /events` (asked only
+ * when the handler was built with `allRuns: true`).
  *
  * - `true`: allowed.
  * - `false` (or a throw): refused with no data: 401 when the request carries
@@ -57,8 +64,22 @@ export interface SseHandlerOptions {
   highWaterMark?: number;
   /** Cap on one serialized event; larger payload fields are replaced by placeholders. Default 256 KiB. */
   maxEventSize?: number;
-  /** Extra headers on every stream response (e.g. CORS). */
+  /**
+   * Extra headers on every answer of the handler (the stream, its error
+   * statuses, the preflight), e.g. CORS `access-control-allow-origin`. Not
+   * added to a `Response` returned by `authorize`. With
+   * `access-control-allow-origin` set, a preflight also gets
+   * `access-control-allow-methods` and `access-control-allow-headers`
+   * (the requested ones, else `authorization, last-event-id`) unless
+   * these headers set them.
+   */
   headers?: Record<string, string>;
+  /**
+   * Serve `GET /events`, the live events of every run; `authorize` is then
+   * called with `runId` undefined. Default `false`: `/events` answers 404,
+   * so a token-only `authorize` cannot hand one tenant every run's events.
+   */
+  allRuns?: boolean;
 }
 
 /** A Web-standard SSE handler; see {@link createSseHandler}. */
@@ -72,15 +93,48 @@ export interface SseHandler {
 const encoder = new TextEncoder();
 const EVENTS_ROUTE = /^\/runs\/([^/]+)\/events\/?$/;
 const ALL_EVENTS_ROUTE = /^\/events\/?$/;
+// Where the routes live, checked on a raw path too (before URL parsing resolves its dot segments).
+const UNDER_ROUTES = /^[/\\](?:runs|events)(?:[/\\]|$)/;
 const SEQ = /^\d{1,15}$/;
 // One chunk carries at most about this many characters of frames; bigger backlogs go in several reads.
 const BATCH_CHARS = 64 * 1024;
+// Reasons the stream ends by the run's own doing, told to the client with `event: end`; a
+// string set so that reasons the bus adds later need no cast here.
+const END_FRAME_REASONS: ReadonlySet<string> = new Set(['closed', 'evicted', 'dropped']);
+/** @internal The methods the SSE routes answer, as sent in `Allow`. */
+export const ALLOWED_METHODS = 'GET, OPTIONS';
+// The opening bytes of every stream: a comment, skipped by every SSE parser, that gets the
+// response through buffering proxies before the first event.
+const OPENING = ': agentbus\n\n';
+const TEXT_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
+const STREAM_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+};
 
-function text(status: number, body: string, headers: Record<string, string> = {}): Response {
-  return new Response(`${body}\n`, {
-    status,
-    headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers },
-  });
+/** @internal What the `node:http` bridge needs to know of a handler to answer before it is called. */
+export interface SseHandlerFacts {
+  /** The `headers` option, validated. */
+  readonly headers: Headers;
+  /** True when `pathname` (raw or parsed) lies under the SSE routes. */
+  underRoutes(pathname: string): boolean;
+}
+
+// Kept beside the handler rather than on it, so the handler's public shape stays the two calls.
+const handlerFacts = new WeakMap<SseHandler, SseHandlerFacts>();
+
+/** @internal The facts of a handler built by {@link createSseHandler}; `undefined` for any other function. */
+export function sseHandlerFacts(handler: SseHandler): SseHandlerFacts | undefined {
+  return handlerFacts.get(handler);
+}
+
+/** @internal Headers in three layers: the defaults of the answer, then the user's `headers`, then what the status itself requires. */
+export function layeredHeaders(defaults: Readonly<Record<string, string>>, extra: Headers, own: Readonly<Record<string, string>> = {}): Headers {
+  const headers = new Headers(defaults);
+  extra.forEach((value, name) => headers.set(name, value));
+  for (const [name, value] of Object.entries(own)) headers.set(name, value);
+  return headers;
 }
 
 function normalizeBasePath(basePath: string | undefined): string {
@@ -98,12 +152,6 @@ function carriesCredentials(request: Request, url: URL): boolean {
 function statusOf(error: unknown): number | undefined {
   const status = (error as { status?: unknown } | null)?.status;
   return status === 401 || status === 403 ? status : undefined;
-}
-
-function refusal(status: number): Response {
-  return status === 401
-    ? text(401, 'unauthorized: credentials required to read this stream', { 'www-authenticate': 'Bearer realm="agentbus"' })
-    : text(403, 'forbidden: not allowed to read this stream');
 }
 
 /**
@@ -129,23 +177,52 @@ export function createSseHandler(options: SseHandlerOptions = {}): SseHandler {
   const retryMs = positiveIntOption('createSseHandler', 'retryMs', options.retryMs, 3_000);
   const highWaterMark = options.highWaterMark === undefined ? undefined : positiveIntOption('createSseHandler', 'highWaterMark', options.highWaterMark, 1);
   const basePath = normalizeBasePath(options.basePath);
-  const frames = new FrameEncoder(format, positiveIntOption('createSseHandler', 'maxEventSize', options.maxEventSize, DEFAULT_MAX_EVENT_SIZE));
-  const extraHeaders = options.headers ?? {};
+  const frames = new FrameEncoder(format, positiveIntOption('createSseHandler', 'maxEventSize', options.maxEventSize, DEFAULT_MAX_EVENT_BYTES));
+  // Built once: an invalid header name or value fails here, not on the first request.
+  const extraHeaders = new Headers(options.headers);
+  const allRuns = options.allRuns === true;
+  const corsPreflight = extraHeaders.has('access-control-allow-origin');
+
+  const text = (status: number, body: string, own?: Record<string, string>): Response =>
+    new Response(`${body}\n`, { status, headers: layeredHeaders(TEXT_HEADERS, extraHeaders, own) });
+
+  const refusal = (status: number): Response =>
+    status === 401
+      ? text(401, 'unauthorized: credentials required to read this stream', { 'www-authenticate': 'Bearer realm="agentbus"' })
+      : text(403, 'forbidden: not allowed to read this stream');
+
+  const preflight = (request: Request): Response => {
+    const headers = layeredHeaders({}, extraHeaders, { allow: ALLOWED_METHODS });
+    if (corsPreflight) {
+      if (!headers.has('access-control-allow-methods')) headers.set('access-control-allow-methods', ALLOWED_METHODS);
+      if (!headers.has('access-control-allow-headers')) {
+        headers.set('access-control-allow-headers', request.headers.get('access-control-request-headers') ?? 'authorization, last-event-id');
+      }
+    }
+    return new Response(null, { status: 204, headers });
+  };
 
   async function handle(request: Request): Promise<Response | undefined> {
     const url = new URL(request.url);
     if (basePath !== '' && !url.pathname.startsWith(basePath)) return undefined;
     const path = url.pathname.slice(basePath.length);
     const runMatch = EVENTS_ROUTE.exec(path);
-    if (runMatch === null && !ALL_EVENTS_ROUTE.test(path)) return undefined;
+    if (runMatch === null) {
+      if (!ALL_EVENTS_ROUTE.test(path)) return undefined;
+      // A run id of '..' arrives here too: URL parsing turned /runs/../events into /events.
+      if (!allRuns) return text(404, 'not found: the all-runs stream is not enabled (createSseHandler({ allRuns: true }))');
+    }
+    if (request.method === 'OPTIONS') return preflight(request);
     if (request.method !== 'GET') {
-      return text(405, `method ${request.method} not allowed: SSE streams are read with GET`, { allow: 'GET' });
+      return text(405, `method ${request.method} not allowed: SSE streams are read with GET`, { allow: ALLOWED_METHODS });
     }
 
     let runId: string | undefined;
     if (runMatch !== null) {
       try {
         runId = decodeURIComponent(runMatch[1] as string);
+        // A runtime that does not resolve dot segments could pass one on; it names no run.
+        if (runId === '.' || runId === '..') throw new TypeError(`runId must not be a dot segment, got ${JSON.stringify(runId)}`);
         assertRunId(runId);
       } catch (error) {
         return text(400, `bad run id in path: ${error instanceof Error ? error.message : String(error)}`);
@@ -183,17 +260,16 @@ export function createSseHandler(options: SseHandlerOptions = {}): SseHandler {
     const sub = runId === undefined ? bus.subscribeAll(subscribeOptions) : bus.subscribe(runId, { ...subscribeOptions, afterSeq });
     return new Response(eventStream(sub, frames, runId, heartbeatMs, retryMs), {
       status: 200,
-      headers: {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        'x-accel-buffering': 'no',
-        ...extraHeaders,
-      },
+      headers: layeredHeaders(STREAM_HEADERS, extraHeaders),
     });
   }
 
   const handler = (async (request: Request) => (await handle(request)) ?? text(404, 'not found')) as SseHandler;
   handler.handle = handle;
+  handlerFacts.set(handler, {
+    headers: extraHeaders,
+    underRoutes: (pathname) => (basePath === '' || pathname.startsWith(basePath)) && UNDER_ROUTES.test(pathname.slice(basePath.length)),
+  });
   return handler;
 }
 
@@ -201,6 +277,10 @@ export function createSseHandler(options: SseHandlerOptions = {}): SseHandler {
  * The response body: frames pulled from `sub` only when the reader asks.
  * Heartbeats are written only while the reader waits (never queued for a
  * reader that has stopped).
+ *
+ * It opens with a comment, and `retry:` is the first line of the first real
+ * frame: a block holding only `retry:` is surfaced by some parsers (Python's
+ * httpx-sse) as an event with empty data.
  */
 function eventStream(
   sub: Subscription,
@@ -211,22 +291,33 @@ function eventStream(
 ): ReadableStream<Uint8Array> {
   // Resume ids are per run, so only the single-run stream writes `id:` lines.
   const withId = runId !== undefined;
+  let retryLine = `retry: ${retryMs}\n`;
   let finished = false;
   let waiting = false;
   let wroteSinceTick = false;
   let heartbeat: ReturnType<typeof setInterval> | undefined;
 
+  const stopHeartbeat = () => {
+    if (heartbeat !== undefined) clearInterval(heartbeat);
+    heartbeat = undefined;
+  };
   const finish = () => {
     finished = true;
-    if (heartbeat !== undefined) clearInterval(heartbeat);
+    stopHeartbeat();
     sub.close();
   };
 
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
-        controller.enqueue(encoder.encode(`retry: ${retryMs}\n\n`));
+        controller.enqueue(encoder.encode(OPENING));
         heartbeat = setInterval(() => {
+          // A subscription ended from outside (the request's signal) while nobody reads
+          // the body would otherwise keep this timer for the life of the process.
+          if (sub.endReason !== undefined && !waiting) {
+            stopHeartbeat();
+            return;
+          }
           if (waiting && !wroteSinceTick && !finished) {
             try {
               controller.enqueue(encoder.encode(HEARTBEAT_FRAME));
@@ -241,31 +332,42 @@ function eventStream(
 
       async pull(controller) {
         if (finished) return;
-        waiting = true;
-        let result: IteratorResult<StreamEvent>;
+        // Whatever fails below (an encoder, an enqueue after cancel), the timer and the
+        // subscription are released here: with a fetch-style runtime nothing else would.
         try {
-          result = await sub.next();
-        } finally {
-          waiting = false;
-        }
-        let chunk = '';
-        for (;;) {
-          if (finished) return;
-          if (result.done) {
-            const reason = sub.endReason;
-            if (reason === 'closed' || reason === 'evicted') chunk += frames.end(reason, runId);
-            finish();
-            if (chunk !== '') controller.enqueue(encoder.encode(chunk));
-            controller.close();
-            return;
+          waiting = true;
+          let result: IteratorResult<StreamEvent>;
+          try {
+            result = await sub.next();
+          } finally {
+            waiting = false;
           }
-          chunk += frames.event(result.value, withId);
-          // Take what is already queued into the same chunk: one write per backlog, not per event.
-          if (chunk.length >= BATCH_CHARS || (sub.queued === 0 && sub.endReason === undefined)) break;
-          result = await sub.next();
+          let chunk = '';
+          for (;;) {
+            if (finished) return;
+            if (result.done) {
+              const reason = sub.endReason;
+              if (reason !== undefined && END_FRAME_REASONS.has(reason)) chunk += frames.end(reason, runId);
+              finish();
+              // Never a `retry:` block on its own: it would be the data-less event avoided above.
+              if (chunk !== '') controller.enqueue(encoder.encode(retryLine + chunk));
+              controller.close();
+              return;
+            }
+            chunk += frames.event(result.value, withId);
+            // Take what is already queued into the same chunk: one write per backlog, not per event.
+            if (chunk.length >= BATCH_CHARS || (sub.queued === 0 && sub.endReason === undefined)) break;
+            result = await sub.next();
+          }
+          wroteSinceTick = true;
+          controller.enqueue(encoder.encode(retryLine + chunk));
+          retryLine = '';
+        } catch (error) {
+          const wasFinished = finished;
+          finish();
+          // After a cancel the stream is already closed and the error has no one to reach.
+          if (!wasFinished) controller.error(error);
         }
-        wroteSinceTick = true;
-        controller.enqueue(encoder.encode(chunk));
       },
 
       cancel() {

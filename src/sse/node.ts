@@ -7,29 +7,80 @@
  * body is copied one chunk at a time and the next chunk is read only after
  * `res.write` has accepted the last one (or `'drain'` fired), so the socket's
  * backpressure reaches the subscription.
+ *
+ * Two answers are its own, because only it sees the request as sent: a
+ * `Host` that makes no URL (400), and a path under the SSE routes holding a
+ * dot segment or an encoded slash (400). URL parsing would resolve
+ * `/runs/%2e%2e/events` to `/events`, the all-runs stream, before the
+ * handler could tell.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createSseHandler, type SseHandler, type SseHandlerOptions } from './handler.js';
+import { ALLOWED_METHODS, createSseHandler, layeredHeaders, sseHandlerFacts, type SseHandler, type SseHandlerFacts, type SseHandlerOptions } from './handler.js';
 
 /** A `node:http` request listener that also works as Express/Connect middleware. */
 export type NodeSseListener = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
 
-function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
+// `.` and `..`, also percent-encoded in any case (`%2e`, `.%2E`): WHATWG URL parsing resolves them all.
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+// An encoded `/` or `\` would be decoded into the run id, where it names no run.
+const ENCODED_SEPARATOR = /%(?:2f|5c)/i;
+// URL parsing drops these anywhere in a URL, so `.<TAB>.` is a dot segment too.
+const URL_IGNORED = /[\t\n\r]/g;
+const TEXT_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
+// For handlers not built by createSseHandler: every path may be theirs, and no headers are known.
+const UNKNOWN_FACTS: SseHandlerFacts = { headers: new Headers(), underRoutes: () => true };
+
+/** The path of a request target as sent: no query, no fragment, nothing decoded or resolved. */
+function rawPath(target: string): string {
+  const end = target.search(/[?#]/);
+  return (end === -1 ? target : target.slice(0, end)).replace(URL_IGNORED, '');
+}
+
+/** Why a raw path must not be routed, or `undefined` when it is safe to parse. */
+function unsafePath(path: string): string | undefined {
+  // Special schemes such as http treat `\` as `/`.
+  for (const segment of path.split(/[/\\]/)) {
+    if (DOT_SEGMENT.test(segment)) return `dot segment ${JSON.stringify(segment)}`;
+    if (ENCODED_SEPARATOR.test(segment)) return `encoded slash in ${JSON.stringify(segment.slice(0, 140))}`;
+  }
+  return undefined;
+}
+
+function toHeaders(req: IncomingMessage): Headers {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined) continue;
     if (Array.isArray(value)) for (const v of value) headers.append(name, v);
     else headers.set(name, value);
   }
-  const host = req.headers.host ?? 'localhost';
-  // Express sets req.url relative to the mount point, so mounting at '/sse' needs no basePath.
-  return new Request(new URL(req.url ?? '/', `http://${host}`), { method: req.method ?? 'GET', headers, signal });
+  return headers;
 }
 
 function closed(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     if (res.destroyed || res.writableEnded) resolve();
     else res.once('close', resolve);
+  });
+}
+
+/**
+ * Resolves at the next `'drain'` or `'close'`, whichever comes first, and
+ * removes both listeners then: a slow reader makes thousands of these waits
+ * on one connection, and each must leave nothing behind.
+ */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    if (res.destroyed) {
+      resolve();
+      return;
+    }
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
   });
 }
 
@@ -46,10 +97,14 @@ async function pipeBody(body: ReadableStream<Uint8Array>, res: ServerResponse, g
       const { value, done } = await reader.read();
       if (done || clientGone) break;
       if (!res.write(value)) {
-        await Promise.race([new Promise((resolve) => res.once('drain', resolve)), gone]);
-        if (clientGone) break;
+        await drainedOrClosed(res);
+        if (clientGone || res.destroyed) break;
       }
     }
+  } catch (error) {
+    // Whatever failed, the body is told, so that its subscription and timer are released.
+    reader.cancel(error).catch(() => {});
+    throw error;
   } finally {
     reader.releaseLock();
   }
@@ -58,42 +113,72 @@ async function pipeBody(body: ReadableStream<Uint8Array>, res: ServerResponse, g
 
 /**
  * Adapts a Web-standard SSE handler to `node:http`. Paths that are not SSE
- * routes go to `next` when there is one (middleware), else get a 404.
+ * routes go to `next` when there is one (middleware), else get a 404. Every
+ * answer of its own carries the handler's `headers` option.
  */
 export function toNodeListener(handler: SseHandler): NodeSseListener {
+  const facts = sseHandlerFacts(handler) ?? UNKNOWN_FACTS;
+  const plain = (res: ServerResponse, status: number, body: string, own?: Record<string, string>): void => {
+    const headers: Record<string, string> = {};
+    layeredHeaders(TEXT_HEADERS, facts.headers, own).forEach((value, name) => {
+      headers[name] = value;
+    });
+    res.writeHead(status, headers).end(`${body}\n`);
+  };
+
   return (req, res, next) => {
     const abort = new AbortController();
     const gone = closed(res).then(() => abort.abort());
+    let body: ReadableStream<Uint8Array> | null = null;
     void (async () => {
+      // Express sets req.url relative to the mount point, so mounting at '/sse' needs no basePath.
+      const target = req.url ?? '/';
+      const path = rawPath(target);
+      let url: URL;
+      try {
+        url = new URL(target, `http://${req.headers.host ?? 'localhost'}`);
+      } catch {
+        if (next !== undefined && !facts.underRoutes(path)) return next();
+        plain(res, 400, `bad Host header: ${JSON.stringify(String(req.headers.host).slice(0, 100))} is not a host name`);
+        return;
+      }
+      const unsafe = unsafePath(path);
+      if (unsafe !== undefined && (facts.underRoutes(path) || facts.underRoutes(url.pathname))) {
+        plain(res, 400, `bad path: ${unsafe}; SSE routes take no dot segments ('.', '..', '%2e') and no encoded slashes`);
+        return;
+      }
       let request: Request;
       try {
-        request = toRequest(req, abort.signal);
+        request = new Request(url, { method: req.method ?? 'GET', headers: toHeaders(req), signal: abort.signal });
       } catch {
         // new Request() refuses methods such as CONNECT and TRACE; none of them can read a stream.
         if (next !== undefined) return next();
-        res.writeHead(405, { allow: 'GET', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
+        plain(res, 405, 'method not allowed: SSE streams are read with GET', { allow: ALLOWED_METHODS });
         return;
       }
       const response = await handler.handle(request);
       if (response === undefined) {
         if (next !== undefined) return next();
-        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+        plain(res, 404, 'not found');
         return;
       }
+      body = response.body;
       const headers: Record<string, string> = {};
       response.headers.forEach((value, name) => {
         headers[name] = value;
       });
       res.writeHead(response.status, headers);
-      if (response.body === null) {
+      if (body === null) {
         res.end();
         return;
       }
       res.flushHeaders();
-      await pipeBody(response.body, res, gone);
+      await pipeBody(body, res, gone);
     })().catch((error: unknown) => {
+      // A body not yet read is cancelled too: its subscription and heartbeat go with it.
+      if (body !== null && !body.locked) body.cancel(error).catch(() => {});
       if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('internal error\n');
+        plain(res, 500, 'internal error');
       } else {
         res.destroy(error instanceof Error ? error : undefined);
       }
