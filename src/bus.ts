@@ -6,9 +6,11 @@
  * the emitter: a slow subscriber loses its oldest events (and is told), a
  * throwing listener is caught and counted.
  */
-import { parseStreamEvent, type StreamEvent } from './events.js';
+import { EVENT_TYPE_PATTERN, isRunId, parseStreamEvent, RUN_ID_RULE, type StreamEvent } from './events.js';
 import { QueueSubscription, type EndReason, type Subscription } from './subscription.js';
 import { positiveIntOption } from './options.js';
+import { DEFAULT_MAX_EVENT_BYTES, plainJsonSize, writeJson } from './json.js';
+import { PastRuns } from './past-runs.js';
 
 export type { EndReason, Subscription } from './subscription.js';
 
@@ -22,6 +24,19 @@ export interface EventBusOptions {
   highWaterMark?: number;
   /** Validate every published event with the catalogue (development and tests). Default false. */
   validate?: boolean;
+  /**
+   * Largest payload kept for one event, in characters of its JSON (bytes for
+   * ASCII). A payload that is larger, or is not plain data (class instances,
+   * Proxies, cycles, BigInt, throwing getters), is replaced at publish by a
+   * plain copy written with `boundedJson` (cut where it overflows, with
+   * placeholders where it could not be read), so every consumer sees the
+   * same bounded value. Default 256 KiB.
+   */
+  maxEventBytes?: number;
+  /** History kept per run, in bytes (payload JSON plus a fixed envelope cost); oldest events go first. Default 8 MiB. */
+  maxRunBytes?: number;
+  /** History kept by the whole bus, in bytes; the oldest events of the least recently active runs go first. Default 64 MiB. */
+  maxBytes?: number;
   /** Told about listener errors and rejected events; it must not throw. Default: nothing (they are counted). */
   onError?: (error: unknown, event: StreamEvent) => void;
 }
@@ -55,8 +70,11 @@ export interface ListenerOptions {
    * or retention (`'evicted'`). Exporters use it to finish what the run left
    * open. Errors are caught and counted like the listener's.
    */
-  onStreamEnd?: (runId: string, reason: 'closed' | 'evicted') => void;
+  onStreamEnd?: (runId: string, reason: StreamEndReason) => void;
 }
+
+/** Why a run's stream ended without an event: closed, evicted by retention, or its history dropped on demand. */
+export type StreamEndReason = 'closed' | 'evicted' | 'dropped';
 
 /** Counters reported by {@link EventBus.stats}. */
 export interface EventBusStats {
@@ -74,42 +92,78 @@ export interface EventBusStats {
   listenerErrors: number;
   /** Runs evicted by the retention limit. */
   evictedRuns: number;
-  /** Events refused: invalid (with `validate`) or published to a closed run. */
+  /** Events refused: a malformed envelope or run id, invalid (with `validate`), or published to a closed run. */
   rejected: number;
+  /** Bytes of history retained (payload JSON plus a fixed envelope cost per event). */
+  bytes: number;
+  /** Events removed from history, oldest first, to keep within `maxRunBytes` and `maxBytes`. */
+  trimmed: number;
+  /** Events whose payload was cut to `maxEventBytes` or had unreadable parts replaced by placeholders. */
+  cut: number;
+  /** Events replaced whole by a `stream.placeholder` (their payload was not an object at all). */
+  placeholders: number;
 }
+
+/** Bytes charged per event for its envelope (ids, type, timestamp), on top of the payload's JSON. */
+export const EVENT_ENVELOPE_BYTES = 200;
 
 class RunRecord {
   readonly runId: string;
   readonly subscribers = new Set<QueueSubscription>();
-  seq = 0;
+  seq: number;
   closed = false;
+  /** `closeStream` was asked while the run executed: it closes when the run ends. */
+  closeWhenDone = false;
   lastActive = 0;
-  // Ring buffer of the last `capacity` events; `start` is the oldest slot.
-  readonly #ring: StreamEvent[] = [];
-  #start = 0;
+  /** Bytes of the events in history. */
+  bytes = 0;
+  // History: a ring of the last `capacity` events and their sizes; `#head`
+  // is the oldest. Seqs in it are contiguous, so lookups are arithmetic.
+  readonly #events: (StreamEvent | undefined)[] = [];
+  readonly #sizes: number[] = [];
+  #head = 0;
+  #length = 0;
   readonly #capacity: number;
 
-  constructor(runId: string, capacity: number) {
+  constructor(runId: string, capacity: number, seq: number) {
     this.runId = runId;
     this.#capacity = capacity;
+    this.seq = seq;
   }
 
-  remember(event: StreamEvent): void {
-    if (this.#ring.length < this.#capacity) {
-      this.#ring.push(event);
-      return;
-    }
-    this.#ring[this.#start] = event;
-    this.#start = this.#start + 1 === this.#capacity ? 0 : this.#start + 1;
+  get length(): number {
+    return this.#length;
   }
 
-  /** History with seq > afterSeq, oldest first. Seqs are contiguous, so the offset is arithmetic. */
+  /** Adds the newest event; returns the bytes of the oldest one it displaced (0 if none). */
+  remember(event: StreamEvent, size: number): number {
+    let freed = 0;
+    if (this.#length === this.#capacity) freed = this.dropOldest();
+    const at = (this.#head + this.#length) % this.#capacity;
+    this.#events[at] = event;
+    this.#sizes[at] = size;
+    this.#length++;
+    this.bytes += size;
+    return freed;
+  }
+
+  /** Removes the oldest event from history; returns its bytes. */
+  dropOldest(): number {
+    if (this.#length === 0) return 0;
+    const size = this.#sizes[this.#head] as number;
+    this.#events[this.#head] = undefined;
+    this.#head = this.#head + 1 === this.#capacity ? 0 : this.#head + 1;
+    this.#length--;
+    this.bytes -= size;
+    return size;
+  }
+
+  /** History with seq > afterSeq, oldest first. */
   historyAfter(afterSeq: number): StreamEvent[] {
-    const size = this.#ring.length;
-    const firstSeq = this.seq - size + 1;
-    const skip = Math.max(0, Math.min(size, afterSeq - firstSeq + 1));
+    const firstSeq = this.seq - this.#length + 1;
+    const skip = Math.max(0, Math.min(this.#length, afterSeq - firstSeq + 1));
     const out: StreamEvent[] = [];
-    for (let i = skip; i < size; i++) out.push(this.#ring[(this.#start + i) % size] as StreamEvent);
+    for (let i = skip; i < this.#length; i++) out.push(this.#events[(this.#head + i) % this.#capacity] as StreamEvent);
     return out;
   }
 }
@@ -117,7 +171,7 @@ class RunRecord {
 interface ListenerEntry {
   listener: BusListener;
   wrapStep: StepWrapper | undefined;
-  onStreamEnd: ((runId: string, reason: 'closed' | 'evicted') => void) | undefined;
+  onStreamEnd: ((runId: string, reason: StreamEndReason) => void) | undefined;
 }
 
 /**
@@ -130,10 +184,16 @@ export class EventBus {
   readonly #historySize: number;
   readonly #maxRuns: number;
   readonly #highWaterMark: number;
+  readonly #maxEventBytes: number;
+  readonly #maxRunBytes: number;
+  readonly #maxBytes: number;
   readonly #validate: boolean;
   readonly #onError: ((error: unknown, event: StreamEvent) => void) | undefined;
   readonly #runs = new Map<string, RunRecord>();
   readonly #all = new Set<QueueSubscription>();
+  // Runs executing now (a `runContext` is inside them), with how many contexts are.
+  readonly #executing = new Map<string, number>();
+  readonly #past: PastRuns;
   #listeners: readonly ListenerEntry[] = [];
   #wrappers: readonly StepWrapper[] = [];
   #tick = 0;
@@ -142,32 +202,72 @@ export class EventBus {
   #listenerErrors = 0;
   #evicted = 0;
   #rejected = 0;
+  #bytes = 0;
+  #trimmed = 0;
+  #cut = 0;
+  #placeholders = 0;
 
   constructor(options: EventBusOptions = {}) {
     this.#historySize = positiveIntOption('EventBus', 'historySize', options.historySize, 500);
     this.#maxRuns = positiveIntOption('EventBus', 'maxRuns', options.maxRuns, 200);
     this.#highWaterMark = positiveIntOption('EventBus', 'highWaterMark', options.highWaterMark, 1024);
+    this.#maxEventBytes = positiveIntOption('EventBus', 'maxEventBytes', options.maxEventBytes, DEFAULT_MAX_EVENT_BYTES);
+    this.#maxRunBytes = positiveIntOption('EventBus', 'maxRunBytes', options.maxRunBytes, 8 * 1024 * 1024);
+    this.#maxBytes = positiveIntOption('EventBus', 'maxBytes', options.maxBytes, 64 * 1024 * 1024);
+    if (this.#maxEventBytes < 1024) {
+      throw new RangeError(`EventBus: maxEventBytes must be at least 1024, got ${this.#maxEventBytes}`);
+    }
+    // The newest event always fits, so a run never loses the event it just published.
+    if (this.#maxRunBytes < this.#maxEventBytes + EVENT_ENVELOPE_BYTES || this.#maxBytes < this.#maxRunBytes) {
+      throw new RangeError(
+        `EventBus: byte limits must nest, maxEventBytes + ${EVENT_ENVELOPE_BYTES} <= maxRunBytes <= maxBytes; got ${this.#maxEventBytes}, ${this.#maxRunBytes}, ${this.#maxBytes}`,
+      );
+    }
     this.#validate = options.validate ?? false;
     this.#onError = options.onError;
+    this.#past = new PastRuns(Math.max(1000, 10 * this.#maxRuns));
   }
 
   /**
    * Publishes one event: the bus assigns its `seq` (1, 2, 3 ... per run) and
-   * its `eventId`, keeps it in the run's history, queues it for every
-   * subscriber and calls every listener. Never throws.
+   * its `eventId`, bounds its payload (see {@link EventBusOptions.maxEventBytes}),
+   * keeps it in the run's history, queues it for every subscriber and calls
+   * every listener. Never throws: a malformed event is refused and counted
+   * in `stats().rejected`.
    */
   publish(event: StreamEvent): void {
+    try {
+      this.#publish(event);
+    } catch (error) {
+      // Only a hostile event object (a throwing getter on the envelope) gets here.
+      this.#reject(error, event);
+    }
+  }
+
+  #publish(event: StreamEvent): void {
+    const problem = envelopeProblem(event);
+    if (problem !== undefined) {
+      this.#reject(new TypeError(`EventBus.publish: ${problem}; the event was not published`), event);
+      return;
+    }
     if (this.#validate && !this.#isValid(event)) return;
     let run = this.#runs.get(event.runId);
-    if (run === undefined) run = this.#createRun(event.runId);
-    else if (run.closed) {
+    if (run === undefined) {
+      if (!isRunId(event.runId)) {
+        this.#reject(new TypeError(`EventBus.publish: runId ${describeRunId(event.runId)} is not a run id (${RUN_ID_RULE}); the event was not published`), event);
+        return;
+      }
+      run = this.#createRun(event.runId);
+    } else if (run.closed) {
       this.#reject(new Error(`run ${event.runId} is closed; event ${event.eventType} was not published`), event);
       return;
     }
+    const size = this.#bound(event) + EVENT_ENVELOPE_BYTES;
     event.seq = ++run.seq;
     event.eventId = `${run.runId}:${event.seq}`;
     run.lastActive = ++this.#tick;
-    run.remember(event);
+    this.#bytes += size - run.remember(event, size);
+    if (run.bytes > this.#maxRunBytes || this.#bytes > this.#maxBytes) this.#trim(run);
     this.#published++;
     for (const sub of run.subscribers) sub.push(event);
     if (this.#all.size !== 0) for (const sub of this.#all) sub.push(event);
@@ -183,14 +283,61 @@ export class EventBus {
   }
 
   /**
+   * Makes `event.data` plain, bounded data and returns its size. The common
+   * case (a small plain object) is one walk and no copy; anything else is
+   * rewritten once here, so that no consumer ever meets the hostile value.
+   */
+  #bound(event: StreamEvent): number {
+    const data: unknown = event.data;
+    const size = plainJsonSize(data, this.#maxEventBytes);
+    if (size >= 0 && typeof data === 'object' && data !== null && !Array.isArray(data)) return size;
+    const { json, lossy } = writeJson(data, this.#maxEventBytes);
+    const copy: unknown = JSON.parse(json);
+    if (typeof copy === 'object' && copy !== null && !Array.isArray(copy)) {
+      if (lossy) this.#cut++;
+      event.data = copy;
+      return json.length;
+    }
+    // Not an object at all (a revoked Proxy, a toJSON returning a string):
+    // the event keeps its place in the sequence and says what it was.
+    this.#placeholders++;
+    const placeholder = {
+      eventType: event.eventType,
+      reason: `payload is not an object: ${json.length > 200 ? `${json.slice(0, 199)}…` : json}`,
+    };
+    event.eventType = 'stream.placeholder';
+    event.data = placeholder;
+    return 64 + placeholder.reason.length + placeholder.eventType.length;
+  }
+
+  /** Removes oldest history, first from the run over its own budget, then bus-wide by retention order. */
+  #trim(run: RunRecord): void {
+    while (run.bytes > this.#maxRunBytes && run.length > 1) {
+      this.#bytes -= run.dropOldest();
+      this.#trimmed++;
+    }
+    while (this.#bytes > this.#maxBytes) {
+      const victim = this.#pickVictim((r) => r.length > (r === run ? 1 : 0));
+      if (victim === undefined) return;
+      this.#bytes -= victim.dropOldest();
+      this.#trimmed++;
+    }
+  }
+
+  /**
    * Subscribes to one run: registered at once, so nothing published after
    * this call is missed. Yields the retained history after `afterSeq`, then
-   * live events, and ends when the run's stream is closed or evicted, on
-   * `signal`, or on `close()`.
+   * live events, and ends when the run's stream is closed, evicted or
+   * dropped, on `signal`, or on `close()`.
+   *
+   * @throws {TypeError} when `runId` is not a run id.
    */
   subscribe(runId: string, options: SubscribeOptions = {}): Subscription {
     let run = this.#runs.get(runId);
-    if (run === undefined) run = this.#createRun(runId);
+    if (run === undefined) {
+      if (!isRunId(runId)) throw new TypeError(`EventBus.subscribe: runId ${describeRunId(runId)} is not a run id (${RUN_ID_RULE})`);
+      run = this.#createRun(runId);
+    }
     run.lastActive = ++this.#tick;
     const record = run;
     const history = run.historyAfter(options.afterSeq ?? 0);
@@ -280,15 +427,67 @@ export class EventBus {
   }
 
   /**
+   * @internal A `runContext` enters the run: it counts as executing (evicted
+   * after finished runs, its sequence never forgotten) and, if its stream
+   * was closed, the stream opens again and the sequence continues.
+   */
+  runStarted(runId: string): void {
+    this.#executing.set(runId, (this.#executing.get(runId) ?? 0) + 1);
+    this.#past.pin(runId);
+    const run = this.#runs.get(runId);
+    if (run !== undefined && run.closed) {
+      run.closed = false;
+      run.closeWhenDone = false;
+    }
+  }
+
+  /**
+   * @internal A `runContext` left the run. When the last one leaves, the
+   * run's stream closes (unless `keepOpen`), or if `closeStream` was asked
+   * meanwhile, it closes now: after `run.completed`, never before.
+   */
+  runEnded(runId: string, keepOpen: boolean): void {
+    const count = (this.#executing.get(runId) ?? 1) - 1;
+    if (count > 0) {
+      this.#executing.set(runId, count);
+      return;
+    }
+    this.#executing.delete(runId);
+    this.#past.unpin(runId);
+    const run = this.#runs.get(runId);
+    if (run !== undefined && (!keepOpen || run.closeWhenDone)) this.closeStream(runId);
+  }
+
+  /**
    * Closes a run's stream: subscribers receive what is queued, then end.
-   * Later events for the run are rejected. Idempotent; unknown runs are ignored.
+   * Later events for the run are rejected until a `runContext` enters it
+   * again. Called while a `runContext` executes the run, it takes effect
+   * when the run ends, after `run.completed`. Idempotent; unknown runs are
+   * ignored.
    */
   closeStream(runId: string): void {
     const run = this.#runs.get(runId);
     if (run === undefined || run.closed) return;
+    if (this.#executing.has(runId)) {
+      run.closeWhenDone = true;
+      return;
+    }
     run.closed = true;
     for (const sub of [...run.subscribers]) sub.end('closed', true);
     this.#streamEnded(runId, 'closed');
+  }
+
+  /**
+   * Forgets a run's recorded events now (for a user who must delete what was
+   * recorded): its history is freed and its subscribers end with reason
+   * `'dropped'`. Its sequence is remembered, so if the run publishes again its
+   * event ids continue and are never reused. Returns false for unknown runs.
+   */
+  dropHistory(runId: string): boolean {
+    const run = this.#runs.get(runId);
+    if (run === undefined) return false;
+    this.#remove(run, 'dropped');
+    return true;
   }
 
   /** True when the bus retains the run (open or closed). */
@@ -331,37 +530,55 @@ export class EventBus {
       listenerErrors: this.#listenerErrors,
       evictedRuns: this.#evicted,
       rejected: this.#rejected,
+      bytes: this.#bytes,
+      trimmed: this.#trimmed,
+      cut: this.#cut,
+      placeholders: this.#placeholders,
     };
   }
 
   #createRun(runId: string): RunRecord {
-    if (this.#runs.size >= this.#maxRuns) this.#evictOne();
-    const run = new RunRecord(runId, this.#historySize);
+    if (this.#runs.size >= this.#maxRuns) {
+      const victim = this.#pickVictim(() => true);
+      if (victim !== undefined) {
+        this.#evicted++;
+        this.#remove(victim, 'evicted');
+      }
+    }
+    const run = new RunRecord(runId, this.#historySize, this.#past.take(runId));
     this.#runs.set(runId, run);
     return run;
   }
 
-  // O(maxRuns), paid only when a new run arrives at the limit.
-  #evictOne(): void {
+  /**
+   * The run to give up first among those `eligible`: closed runs, then
+   * finished ones, then runs still executing; least recently active first.
+   * O(runs), paid only at the retention or byte limit.
+   */
+  #pickVictim(eligible: (run: RunRecord) => boolean): RunRecord | undefined {
     let victim: RunRecord | undefined;
+    let victimRank = 3;
     for (const run of this.#runs.values()) {
-      if (
-        victim === undefined ||
-        (run.closed && !victim.closed) ||
-        (run.closed === victim.closed && run.lastActive < victim.lastActive)
-      ) {
+      if (!eligible(run)) continue;
+      const rank = run.closed ? 0 : this.#executing.has(run.runId) ? 2 : 1;
+      if (victim === undefined || rank < victimRank || (rank === victimRank && run.lastActive < victim.lastActive)) {
         victim = run;
+        victimRank = rank;
       }
     }
-    if (victim === undefined) return;
-    this.#runs.delete(victim.runId);
-    this.#evicted++;
-    for (const sub of [...victim.subscribers]) sub.end('evicted', true);
-    // A closed run was already reported when it closed.
-    if (!victim.closed) this.#streamEnded(victim.runId, 'evicted');
+    return victim;
   }
 
-  #streamEnded(runId: string, reason: 'closed' | 'evicted'): void {
+  #remove(run: RunRecord, reason: 'evicted' | 'dropped'): void {
+    this.#runs.delete(run.runId);
+    this.#bytes -= run.bytes;
+    this.#past.remember(run.runId, run.seq);
+    for (const sub of [...run.subscribers]) sub.end(reason, true);
+    // A closed run was already reported when it closed.
+    if (!run.closed) this.#streamEnded(run.runId, reason);
+  }
+
+  #streamEnded(runId: string, reason: StreamEndReason): void {
     for (const entry of this.#listeners) {
       if (entry.onStreamEnd === undefined) continue;
       try {
@@ -409,6 +626,34 @@ export class EventBus {
       // onError must not throw; if it does, the emitter is still protected.
     }
   }
+}
+
+const MAX_ID_LENGTH = 256;
+// Event types already checked against the pattern (bounded: custom types are few in practice).
+const checkedTypes = new Set<string>();
+
+/** What is wrong with an event's envelope (not its payload), or undefined. Cheap: typeof checks. */
+function envelopeProblem(event: StreamEvent): string | undefined {
+  if (typeof event !== 'object' || event === null) return `event must be an object, got ${event === null ? 'null' : typeof event}`;
+  const { eventType, timestamp, spanId, parentSpanId } = event;
+  if (typeof eventType !== 'string' || eventType.length === 0 || eventType.length > MAX_ID_LENGTH) {
+    return `eventType must be a non-empty string of at most ${MAX_ID_LENGTH} characters, got ${typeof eventType === 'string' ? `${eventType.length} characters` : typeof eventType}`;
+  }
+  if (!checkedTypes.has(eventType)) {
+    // Every reader validates the type (the SSE client, the bridge): one the pattern refuses would break them all.
+    if (!EVENT_TYPE_PATTERN.test(eventType)) return `eventType ${JSON.stringify(eventType)} is not a dotted lowercase name like "myapp.cache.miss"`;
+    if (checkedTypes.size < 10_000) checkedTypes.add(eventType);
+  }
+  if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) return `timestamp must be a finite number, got ${String(typeof timestamp === 'number' ? timestamp : typeof timestamp)}`;
+  if (spanId !== undefined && (typeof spanId !== 'string' || spanId.length === 0 || spanId.length > MAX_ID_LENGTH)) return 'spanId must be undefined or a non-empty string of at most 256 characters';
+  if (parentSpanId !== undefined && (typeof parentSpanId !== 'string' || parentSpanId.length === 0 || parentSpanId.length > MAX_ID_LENGTH)) {
+    return 'parentSpanId must be undefined or a non-empty string of at most 256 characters';
+  }
+  return undefined;
+}
+
+function describeRunId(runId: unknown): string {
+  return typeof runId === 'string' ? JSON.stringify(runId.length > 40 ? `${runId.slice(0, 40)}…` : runId) : `of type ${typeof runId}`;
 }
 
 let instance: EventBus | undefined;

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { getEventBus } from './bus.js';
 import { gate, runClosed, runOpened } from './gate.js';
 import { now } from './clock.js';
-import { errorText, type StreamEvent } from './events.js';
+import { errorText, isRunId, RUN_ID_RULE, type StreamEvent } from './events.js';
 
 /** @internal One run, shared by every frame of that run. */
 export interface RunState {
@@ -30,7 +30,7 @@ export const als = new AsyncLocalStorage<Frame>();
 
 /** Options of {@link runContext}. */
 export interface RunOptions {
-  /** The run's id; a random UUID when omitted. 1-128 characters of `[A-Za-z0-9._:-]`. */
+  /** The run's id; a random UUID when omitted. 1-128 characters of `[A-Za-z0-9._:-]`, not only dots. */
   runId?: string;
   /** A human-readable name, carried by `run.started`. */
   name?: string;
@@ -39,15 +39,21 @@ export interface RunOptions {
    * to 240 characters. Inherited by nested runs. Default false.
    */
   captureContent?: boolean;
+  /**
+   * Keep the run's stream open when `runContext` returns, for a caller that
+   * will add to the run later (then it closes the stream itself with
+   * `getEventBus().closeStream(runId)`, or the retention limit ends it).
+   * Default false: the stream closes after `run.completed`, and subscribers
+   * (SSE clients) end.
+   */
+  keepOpen?: boolean;
 }
-
-const RUN_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Throws a precise error unless `runId` is a usable run id. */
 export function assertRunId(runId: unknown): asserts runId is string {
-  if (typeof runId !== 'string' || !RUN_ID.test(runId)) {
+  if (!isRunId(runId)) {
     const shown = typeof runId === 'string' ? JSON.stringify(runId.slice(0, 40)) : typeof runId;
-    throw new TypeError(`runId must be 1-128 characters of letters, digits, '.', '_', ':' or '-', got ${shown}`);
+    throw new TypeError(`runId must be ${RUN_ID_RULE}, got ${shown}`);
   }
 }
 
@@ -60,8 +66,11 @@ export function isAbortError(error: unknown): boolean {
 /**
  * Runs `fn` as one observable run: its events, and those of everything it
  * calls, go to the bus under `runId`. Emits `run.started` and `run.completed`
- * (status `ok`, `error` or `aborted`; the error is rethrown). Called inside
- * another run, it makes a child run linked by `parentRunId`/`parentSpanId`.
+ * (status `ok`, `error` or `aborted`; the error is rethrown), then closes the
+ * run's stream unless `keepOpen` (subscribers and SSE clients end after
+ * `run.completed`). Called inside another run, it makes a child run linked
+ * by `parentRunId`/`parentSpanId`. Entering a run id whose stream was closed
+ * opens it again; its sequence continues.
  *
  * @returns what `fn` returns (awaited).
  */
@@ -75,6 +84,8 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
   };
   const frame: Frame = { run, spanId: undefined };
   const started = now();
+  const bus = getEventBus();
+  bus.runStarted(runId);
   runOpened();
   try {
     return await als.run(frame, async () => {
@@ -98,6 +109,7 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
     });
   } finally {
     runClosed();
+    bus.runEnded(runId, options.keepOpen === true);
   }
 }
 

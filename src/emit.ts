@@ -53,15 +53,35 @@ function emitInRun(eventType: string, data: object, options: EmitOptions | undef
   const frame = als.getStore();
   if (frame === undefined) return;
   if (!checkedTypes.has(eventType)) {
-    if (!EVENT_TYPE_PATTERN.test(eventType)) {
-      return reject(frame, eventType, data, `emit: eventType ${JSON.stringify(eventType)} is not a dotted lowercase name like "myapp.cache.miss"`);
+    if (typeof eventType !== 'string' || !EVENT_TYPE_PATTERN.test(eventType)) {
+      const shown = typeof eventType === 'string' ? JSON.stringify(eventType.slice(0, 80)) : `a ${typeof eventType}`;
+      return reject(frame, String(typeof eventType === 'string' ? eventType : typeof eventType), data, `emit: eventType ${shown} is not a dotted lowercase name like "myapp.cache.miss"`);
     }
     if (checkedTypes.size < 10_000) checkedTypes.add(eventType);
   }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    return reject(frame, eventType, data, `emit: data of ${eventType} must be a plain object, got ${data === null ? 'null' : Array.isArray(data) ? 'an array' : typeof data}`);
+  const shape = dataShape(data);
+  if (shape !== 'object') return reject(frame, eventType, data, `emit: data of ${eventType} must be a plain object, got ${shape}`);
+  let spanId: string | undefined;
+  let parentSpanId: string | undefined;
+  try {
+    spanId = options?.spanId;
+    parentSpanId = options?.parentSpanId ?? frame.spanId;
+  } catch (error) {
+    return reject(frame, eventType, data, `emit: options of ${eventType} could not be read: ${errorText(error)}`);
   }
-  record(frame, eventType, data, options?.spanId, options?.parentSpanId ?? frame.spanId);
+  record(frame, eventType, data, spanId, parentSpanId);
+}
+
+/** 'object' for an object payload, else what it is; never throws (a revoked Proxy is an object the bus will describe). */
+function dataShape(data: unknown): string {
+  if (data === null) return 'null';
+  if (typeof data !== 'object') return typeof data;
+  try {
+    return Array.isArray(data) ? 'an array' : 'object';
+  } catch {
+    // A revoked Proxy: the bus writes it as a placeholder event, in sequence.
+    return 'object';
+  }
 }
 
 // Span ids only need to be unique, not secret: a random 32-bit prefix (new
@@ -192,8 +212,14 @@ function startStepInRun<S extends StepStartType>(eventType: S, data: EventData<S
   return new RecordingStep(frame, eventType, data, options?.spanId ?? newSpanId(), options?.parentSpanId ?? frame.spanId);
 }
 
+/** True for a promise-like value; a value whose `then` cannot be read is treated as a plain result. */
 function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false;
+  try {
+    return typeof (value as { then?: unknown }).then === 'function';
+  } catch {
+    return false;
+  }
 }
 
 /** Options of {@link traceTool}. */
@@ -213,16 +239,21 @@ function traceToolInRun<R>(name: string, args: unknown, fn: () => R, options: Tr
     args: frame.run.captureContent ? args : undefined,
   }, newSpanId(), frame.spanId);
   // The duration comes from the events' own timestamps: one clock read per event.
+  // Telemetry never changes what the tool returns or throws: nothing here may throw.
   const finish = (success: boolean, outcome: unknown) => {
-    const at = now();
-    step.endAt(at, 'agent.tool.completed', {
-      toolName: name,
-      toolCallId,
-      success,
-      durationMs: at - step.startTime,
-      outputPreview: success ? preview(outcome) : undefined,
-      error: success ? undefined : errorText(outcome),
-    });
+    try {
+      const at = now();
+      step.endAt(at, 'agent.tool.completed', {
+        toolName: name,
+        toolCallId,
+        success,
+        durationMs: at - step.startTime,
+        outputPreview: success ? preview(outcome) : undefined,
+        error: success ? undefined : errorText(outcome),
+      });
+    } catch {
+      // preview, errorText and publish never throw; this guards the guarantee itself.
+    }
   };
   let result: R;
   try {
@@ -335,12 +366,17 @@ export async function traceModel<R extends ModelCallOutcome>(info: ModelCallInfo
     step.end('agent.model.completed', { stopReason: 'error', toolCallCount: 0, contentPreview: '', error: errorText(error) });
     throw error;
   }
-  if (result.usage !== undefined) recordTokens(step, info, result.usage);
-  step.end('agent.model.completed', {
-    stopReason: result.stopReason,
-    toolCallCount: result.toolCallCount,
-    contentPreview: preview(result.content),
-  });
+  // Reading the result is telemetry's business: a hostile result is still returned as is.
+  try {
+    if (result.usage !== undefined) recordTokens(step, info, result.usage);
+    step.end('agent.model.completed', {
+      stopReason: String(result.stopReason),
+      toolCallCount: result.toolCallCount,
+      contentPreview: preview(result.content),
+    });
+  } catch (error) {
+    step.end('agent.model.completed', { stopReason: 'unknown', toolCallCount: 0, contentPreview: '', error: `unreadable model result: ${errorText(error)}` });
+  }
   return result;
 }
 

@@ -7,6 +7,7 @@
  * `validate: true`); the emit and publish paths never call zod.
  */
 import { z } from 'zod';
+import { boundedJson, thrownMessage } from './json.js';
 
 /** Longest text kept in a `*Preview` field. */
 export const PREVIEW_MAX = 240;
@@ -105,6 +106,10 @@ export const eventDataSchemas = {
     iteration: count,
     backend: z.string(),
   }),
+  'stream.placeholder': z.object({
+    eventType: z.string(),
+    reason: z.string(),
+  }),
   'stream.dropped': z.object({
     count: z.number().int().positive(),
     fromSeq: count.optional(),
@@ -122,6 +127,20 @@ export type EventData<K extends CanonicalEventType> = z.infer<DataSchemas[K]>;
 
 /** Payload of a custom (non-canonical) event: free-form JSON-like data. */
 export type CustomEventData = Record<string, unknown>;
+
+const RUN_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const DOTS_ONLY = /^\.+$/;
+
+/** The rule a run id follows, for error messages. */
+export const RUN_ID_RULE = "1-128 characters of letters, digits, '.', '_', ':' or '-', not only dots";
+
+/**
+ * True for a usable run id: 1-128 characters of `[A-Za-z0-9._:-]`, and not
+ * only dots (`.` and `..` are path segments no URL can name).
+ */
+export function isRunId(runId: unknown): runId is string {
+  return typeof runId === 'string' && RUN_ID.test(runId) && !DOTS_ONLY.test(runId);
+}
 
 const envelopeShape = {
   eventId: z.string().min(1),
@@ -213,38 +232,75 @@ export function parseStreamEvent(value: unknown): StreamEvent {
 
 /**
  * Cuts any value to a preview string of at most `max` characters (default
- * {@link PREVIEW_MAX}), ending with `…` when cut. Non-strings are
- * JSON-encoded; values that cannot be encoded (cycles, BigInt) fall back to
- * `String(value)`.
+ * {@link PREVIEW_MAX}), ending with `…` when cut. Non-strings are written as
+ * bounded JSON (cycles, BigInt, Proxies and throwing getters become
+ * placeholders; only about `max` characters of the value are ever read), a
+ * function or symbol as its description. Never throws.
  */
 export function preview(value: unknown, max: number = PREVIEW_MAX): string {
   let text: string;
-  if (typeof value === 'string') text = value;
-  else if (value === undefined) text = '';
-  else {
-    try {
-      text = JSON.stringify(value) ?? String(value);
-    } catch {
-      text = String(value);
-    }
+  switch (typeof value) {
+    case 'string':
+      text = value;
+      break;
+    case 'undefined':
+      text = '';
+      break;
+    case 'symbol':
+    case 'bigint':
+      text = value.toString();
+      break;
+    case 'function':
+      text = `[Function ${safeName(value)}]`;
+      break;
+    default:
+      text = boundedJson(value, 2 * max + 256);
   }
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
-/**
- * The text of an error for an event's `error` field: `Name: message` for an
- * Error, the `message` of an error-like object, else its string form; cut to
- * a preview.
- */
-export function errorText(error: unknown): string {
-  if (error instanceof Error) return preview(`${error.name}: ${error.message}`);
-  if (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string') {
-    return preview((error as { message: string }).message);
+function safeName(fn: Function): string {
+  try {
+    return typeof fn.name === 'string' && fn.name !== '' ? fn.name : '(anonymous)';
+  } catch {
+    return '(anonymous)';
   }
-  return preview(String(error));
 }
 
-/** The `argKeys` of tool arguments: an object's own keys, else none. */
+/**
+ * The text of an error for an event's `error` field: `Name: message` for an
+ * Error, the `message` of an error-like object, else its preview; cut to a
+ * preview. Never throws, whatever was thrown (a Proxy, a null-prototype
+ * object, an object whose `message` getter throws).
+ */
+export function errorText(error: unknown): string {
+  try {
+    if (error instanceof Error) return preview(`${String(error.name)}: ${String(error.message)}`);
+    const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
+    if (typeof message === 'string') return preview(message);
+    if (typeof error === 'object' && error !== null) return preview(error);
+    return preview(String(error));
+  } catch (failure) {
+    return preview(`[unreadable error: ${thrownMessage(failure)}]`);
+  }
+}
+
+/** At most this many keys are listed in `argKeys`. */
+export const MAX_ARG_KEYS = 64;
+
+/**
+ * The `argKeys` of tool arguments: an object's own keys (at most
+ * {@link MAX_ARG_KEYS}, each cut to a preview), else none. Never throws:
+ * arguments whose keys cannot be read (a revoked Proxy) have none.
+ */
 export function argKeys(args: unknown): string[] {
-  return typeof args === 'object' && args !== null && !Array.isArray(args) ? Object.keys(args) : [];
+  try {
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) return [];
+    const keys = Object.keys(args);
+    const out = keys.length > MAX_ARG_KEYS ? keys.slice(0, MAX_ARG_KEYS) : keys;
+    for (let i = 0; i < out.length; i++) if ((out[i] as string).length > PREVIEW_MAX) out[i] = preview(out[i]);
+    return out;
+  } catch {
+    return [];
+  }
 }

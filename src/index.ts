@@ -7,7 +7,10 @@
  */
 export {
   EVENT_TYPE_PATTERN,
+  MAX_ARG_KEYS,
   PREVIEW_MAX,
+  RUN_ID_RULE,
+  isRunId,
   StreamEventError,
   envelopeSchema,
   eventDataSchemas,
@@ -22,6 +25,7 @@ export {
   type StreamEvent,
   type StreamEventOf,
 } from './events.js';
+export { CIRCULAR_PLACEHOLDER, DEFAULT_MAX_EVENT_BYTES, MAX_DEPTH, boundedJson } from './json.js';
 export { bindToRun, currentRunId, isRecording, runContext, type RunOptions } from './context.js';
 export {
   emit,
@@ -43,6 +47,7 @@ export {
   type TraceToolOptions,
 } from './emit.js';
 export {
+  EVENT_ENVELOPE_BYTES,
   EventBus,
   getEventBus,
   peekEventBus,
@@ -53,6 +58,7 @@ export {
   type EventBusStats,
   type ListenerOptions,
   type StepWrapper,
+  type StreamEndReason,
   type SubscribeOptions,
   type Subscription,
 } from './bus.js';

@@ -10,7 +10,7 @@ import { now } from './clock.js';
 import type { StreamEvent } from './events.js';
 
 /** Why a subscription ended. */
-export type EndReason = 'closed' | 'evicted' | 'aborted' | 'unsubscribed';
+export type EndReason = 'closed' | 'evicted' | 'dropped' | 'aborted' | 'unsubscribed';
 
 /** A live view of one run (or of every run): history first, then live events. */
 export interface Subscription extends AsyncIterableIterator<StreamEvent> {

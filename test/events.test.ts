@@ -95,7 +95,7 @@ describe('preview', () => {
     expect(preview({ a: 1 })).toBe('{"a":1}');
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    expect(preview(cyclic)).toBe('[object Object]');
+    expect(preview(cyclic)).toBe('{"self":"[Circular]"}');
     expect(preview(10n)).toBe('10');
     expect(preview(undefined)).toBe('');
   });

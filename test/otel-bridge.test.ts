@@ -338,6 +338,19 @@ describe('instrumentOtel unfinished spans', () => {
     expect(bridge!.stats()).toEqual({ runs: 0, openSpans: 0 });
   });
 
+  it('defers closeStream called inside a run until run.completed, so the last event is kept', async () => {
+    attach();
+    await runContext(async (runId) => {
+      startStep('agent.model.started', modelInfo);
+      getEventBus().closeStream(runId);
+      expect(tel.spans()).toHaveLength(0);
+      emit('demo.after_close', {});
+    }, { runId: 'closed-inside' });
+    expect(historyOf('closed-inside').map((e) => e.eventType)).toEqual(['run.started', 'agent.model.started', 'demo.after_close', 'run.completed']);
+    expect(getEventBus().isClosed('closed-inside')).toBe(true);
+    expect(byName(tel.spans(), 'chat gpt-4o').attributes[ATTR_ERROR_TYPE]).toBe('unfinished');
+  });
+
   it('ignores a closing event that arrives after the run ended the span', async () => {
     attach();
     let release!: () => void;
@@ -347,7 +360,8 @@ describe('instrumentOtel unfinished spans', () => {
     await runContext(async () => {
       late = traceTool('slow', {}, () => new Promise((r) => (release = () => r('done'))));
       throw aborted;
-    }, { runId: 'run-aborted' }).catch(() => {});
+      // Kept open, so the late closing event still reaches the bus (and the bridge).
+    }, { runId: 'run-aborted', keepOpen: true }).catch(() => {});
     release();
     await late;
     expect(historyOf('run-aborted').map((e) => e.eventType)).toEqual(['run.started', 'agent.tool.started', 'run.completed', 'agent.tool.completed']);
@@ -357,13 +371,16 @@ describe('instrumentOtel unfinished spans', () => {
     expect([...tel.endCalls.values()]).toEqual([1]);
   });
 
-  it('ends open spans when the run stream is closed before the run completes', async () => {
+  it('ends open spans when a run stream is closed without run.completed', async () => {
     attach();
-    await runContext(async (runId) => {
-      startStep('agent.model.started', modelInfo);
-      getEventBus().closeStream(runId);
-      expect(tel.spans()).toHaveLength(1);
-    });
+    // A producer publishing straight to the bus (no runContext) closes the stream mid-step.
+    const bus = getEventBus();
+    const at = performance.timeOrigin + performance.now();
+    bus.publish({ eventId: '', runId: 'direct', seq: 0, eventType: 'run.started', timestamp: at, data: {} });
+    bus.publish({ eventId: '', runId: 'direct', seq: 0, eventType: 'agent.model.started', timestamp: at, spanId: '00000000000000a1', data: modelInfo });
+    expect(tel.spans()).toHaveLength(0);
+    bus.closeStream('direct');
+    expect(tel.spans()).toHaveLength(1);
     const chat = byName(tel.spans(), 'chat gpt-4o');
     expect(chat.attributes[ATTR_ERROR_TYPE]).toBe('unfinished');
     expect(tel.endCalls.get(chat.spanContext().spanId)).toBe(1);

@@ -66,7 +66,8 @@ describe('subscribeSse', () => {
   });
 
   it('refills from history when it fell behind and the server dropped events, yielding nothing twice', async () => {
-    const bus = new EventBus({ highWaterMark: 16, historySize: 50_000 });
+    // History large enough, in count and bytes, to refill the whole gap.
+    const bus = new EventBus({ highWaterMark: 16, historySize: 50_000, maxRunBytes: 128 << 20, maxBytes: 128 << 20 });
     const served = await serve({ bus, public: true });
     bus.publish(event('run', 'demo.step', { i: 1 }));
     const payload = 'p'.repeat(2048);
@@ -152,10 +153,10 @@ describe('subscribeSse', () => {
     expect((error as Error).message).toContain('unknown run "nope"');
   });
 
-  it('rejects a stream that carries invalid events, naming the field', async () => {
+  it('rejects a stream whose events are not agentbus envelopes, naming the field', async () => {
     const served = await serve({ public: true }, (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.end('id: 1\nevent: agent.tool.completed\ndata: {"eventId":"r:1","runId":"r","seq":1,"eventType":"agent.tool.completed","timestamp":1,"data":{"toolName":"t"}}\n\n');
+      res.end('id: 1\nevent: agent.tool.completed\ndata: {"eventId":"r:1","runId":"r","eventType":"agent.tool.completed","timestamp":1,"data":{}}\n\n');
     });
     const error = await (async () => {
       for await (const _ of subscribeSse(`${served.base}/runs/r/events`)) {
@@ -163,7 +164,23 @@ describe('subscribeSse', () => {
       }
     })().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SseProtocolError);
-    expect((error as Error).message).toMatch(/data\.toolCallId/);
+    expect((error as Error).message).toMatch(/seq/);
+  });
+
+  it('turns an event whose canonical payload is invalid into a stream.placeholder naming the field, and goes on', async () => {
+    const served = await serve({ public: true }, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(
+        'id: 1\nevent: agent.tool.completed\ndata: {"eventId":"r:1","runId":"r","seq":1,"eventType":"agent.tool.completed","timestamp":1,"data":{"toolName":"t"}}\n\n' +
+          'id: 2\nevent: demo.step\ndata: {"eventId":"r:2","runId":"r","seq":2,"eventType":"demo.step","timestamp":2,"data":{}}\n\n' +
+          'event: end\ndata: {"runId":"r","reason":"closed"}\n\n',
+      );
+    });
+    const seen: StreamEvent[] = [];
+    for await (const e of subscribeSse(`${served.base}/runs/r/events`)) seen.push(e);
+    expect(seen.map((e) => [e.seq, e.eventType])).toEqual([[1, 'stream.placeholder'], [2, 'demo.step']]);
+    expect(seen[0]!.eventId).toBe('r:1');
+    expect(seen[0]!.data).toMatchObject({ eventType: 'agent.tool.completed', reason: expect.stringMatching(/data\.toolCallId/) });
   });
 
   it('ends quietly when its signal aborts, and the server drops the subscriber', async () => {

@@ -37,7 +37,8 @@ describe('SSE server (node:http)', () => {
     expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
     expect(response.headers.get('cache-control')).toContain('no-cache');
     const { text, messages } = await readAll(response);
-    expect(text.startsWith('retry: 1234\n\n')).toBe(true);
+    // A comment opens the stream; retry: rides on the first event, never in a block of its own.
+    expect(text.startsWith(': agentbus\n\nretry: 1234\nid: 1\nevent: run.started\n')).toBe(true);
     expect(text).toContain('id: 1\nevent: run.started\ndata: {');
     expect(messages.map((m) => [m.id, m.event])).toEqual([
       ['1', 'run.started'],
@@ -79,7 +80,7 @@ describe('SSE server (node:http)', () => {
     expect((await fetch(`${base}/somewhere/else`)).status).toBe(404);
     const post = await fetch(`${base}/runs/known/events`, { method: 'POST', body: '{}' });
     expect(post.status).toBe(405);
-    expect(post.headers.get('allow')).toBe('GET');
+    expect(post.headers.get('allow')).toBe('GET, OPTIONS');
     expect(bus.stats().subscribers).toBe(0);
   });
 
@@ -119,11 +120,12 @@ describe('SSE server (node:http)', () => {
     expect(bus.stats().subscribers).toBe(0);
   });
 
-  it('streams every run live on /events behind the same authorization', async () => {
+  it('streams every run live on /events behind the same authorization, when built with allRuns: true', async () => {
     const bus = new EventBus();
     const asked: Array<string | undefined> = [];
     const { base } = await serve({
       bus,
+      allRuns: true,
       authorize: (request, runId) => {
         asked.push(runId);
         return request.headers.get('authorization') === 'Bearer good';
@@ -206,12 +208,15 @@ describe('SSE server (node:http)', () => {
     const { messages } = await readAll(await fetch(`${base}/runs/weird/events`));
     const first = messages[0] as EventSourceMessage;
     expect(first.data.length).toBeLessThan(64 * 1024);
-    expect(JSON.parse(first.data).data).toEqual({
+    const written = JSON.parse(first.data).data as { huge: string };
+    expect(written).toEqual({
       big: '100000000000000000000',
-      huge: '[truncated: 2000002 chars]',
+      huge: expect.stringMatching(/^x{1000,}…\[Truncated: \d+ chars\]$/),
       ok: 'kept',
       self: '[Circular]',
     });
+    // Cut once by the bus (maxEventBytes) and again for this handler's smaller maxEventSize.
+    expect(written.huge.length).toBeLessThan(64 * 1024);
   });
 
   it('keeps a client that stops reading from growing memory: its queue drops the oldest and it is told with an id-less stream.dropped', async () => {

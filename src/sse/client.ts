@@ -9,7 +9,7 @@
  * ends on `event: end`.
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { parseStreamEvent, type StreamEvent } from '../events.js';
+import { envelopeSchema, parseStreamEvent, type StreamEvent } from '../events.js';
 
 /** Options of {@link subscribeSse}. */
 export interface SubscribeSseOptions {
@@ -236,7 +236,17 @@ function decode(message: EventSourceMessage, url: string): StreamEvent {
   try {
     return parseStreamEvent(json);
   } catch (error) {
-    throw new SseProtocolError(`SSE ${url}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    const envelope = envelopeSchema.safeParse(json);
+    if (!envelope.success) throw new SseProtocolError(`SSE ${url}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    // A sound envelope whose canonical payload does not match the catalogue
+    // (a producer published it unchecked): the event keeps its place in the
+    // sequence as a placeholder that says why, and the stream goes on.
+    const { data: _data, ...rest } = envelope.data;
+    return {
+      ...rest,
+      eventType: 'stream.placeholder',
+      data: { eventType: envelope.data.eventType, reason: error instanceof Error ? error.message : String(error) },
+    };
   }
 }
 

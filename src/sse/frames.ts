@@ -14,7 +14,7 @@
  */
 import type { EndReason } from '../subscription.js';
 import type { StreamEvent } from '../events.js';
-import { boundedEventJson, DEFAULT_MAX_EVENT_SIZE } from './json.js';
+import { boundedJson, DEFAULT_MAX_EVENT_BYTES, thrownMessage } from '../json.js';
 
 /** Wire framing of a stream: agentbus's own, or Locus's snake_case envelope. */
 export type SseFormat = 'agentbus' | 'locus';
@@ -47,17 +47,32 @@ export function pythonIsoTimestamp(epochMs: number): string {
   return `${iso.slice(0, 19)}.${pad((whole % 1000 + 1000) % 1000, 3)}${pad(micros, 3)}+00:00`;
 }
 
+/** A JSON string token for an envelope field; anything but a short string is written bounded. */
+function str(value: unknown): string {
+  return typeof value === 'string' && value.length <= 1024 ? JSON.stringify(value) : boundedJson(value, 1024);
+}
+
+/** A JSON number token; anything else is null. */
+function num(value: unknown): string {
+  return typeof value === 'number' && Number.isFinite(value) ? String(value) : 'null';
+}
+
 /**
  * Encodes events as SSE frames. One encoder serves every connection of a
  * handler: an event fanned out to a thousand subscribers is serialized once
  * (cached per event object; the bus never changes an event after publishing).
+ *
+ * Encoding never throws: the payload is written with `boundedJson` (one
+ * pass, at most `maxEventSize` characters), and an event that still cannot
+ * be written (a hostile object handed to the encoder directly) becomes a
+ * `stream.placeholder` frame with the same id, whose data says why.
  */
 export class FrameEncoder {
   readonly format: SseFormat;
   readonly #maxEventSize: number;
   readonly #cache = new WeakMap<StreamEvent, string>();
 
-  constructor(format: SseFormat, maxEventSize = DEFAULT_MAX_EVENT_SIZE) {
+  constructor(format: SseFormat, maxEventSize = DEFAULT_MAX_EVENT_BYTES) {
     this.format = format;
     this.#maxEventSize = maxEventSize;
   }
@@ -74,7 +89,7 @@ export class FrameEncoder {
       body = this.#body(event);
       if (event.seq > 0) this.#cache.set(event, body);
     }
-    return withId && event.seq > 0 ? `id: ${event.seq}\n${body}` : body;
+    return withId && event.seq > 0 ? `id: ${num(event.seq)}\n${body}` : body;
   }
 
   /** The closing frame: `event: end` (agentbus) or `event: done` (Locus), with the reason. */
@@ -84,23 +99,41 @@ export class FrameEncoder {
   }
 
   #body(event: StreamEvent): string {
-    const json =
-      this.format === 'locus'
-        ? boundedEventJson(
-            {
-              event_id: event.eventId,
-              run_id: event.runId,
-              event_type: event.eventType,
-              timestamp: pythonIsoTimestamp(event.timestamp),
-              data: event.data,
-            },
-            'data',
-            this.#maxEventSize,
-          )
-        : boundedEventJson(event as unknown as Record<string, unknown> & { data: object }, 'data', this.#maxEventSize);
+    try {
+      return this.#frame(event.eventType, this.#json(event, event.eventType, boundedJson(event.data, this.#maxEventSize)));
+    } catch (error) {
+      const data = `{"eventType":${str(safeRead(event, 'eventType'))},"reason":${str(`could not be written: ${thrownMessage(error)}`)}}`;
+      try {
+        return this.#frame('stream.placeholder', this.#json(event, 'stream.placeholder', data));
+      } catch {
+        return this.#frame('stream.placeholder', `{"eventType":"stream.placeholder","data":${data}}`);
+      }
+    }
+  }
+
+  /** The envelope around an already written payload, field by field (the payload is the only costly part). */
+  #json(event: StreamEvent, eventType: unknown, data: string): string {
+    if (this.format === 'locus') {
+      return `{"event_id":${str(event.eventId)},"run_id":${str(event.runId)},"event_type":${str(eventType)},"timestamp":${str(pythonIsoTimestamp(event.timestamp))},"data":${data}}`;
+    }
+    const span = event.spanId === undefined ? '' : `,"spanId":${str(event.spanId)}`;
+    const parent = event.parentSpanId === undefined ? '' : `,"parentSpanId":${str(event.parentSpanId)}`;
+    return `{"eventId":${str(event.eventId)},"runId":${str(event.runId)},"seq":${num(event.seq)},"eventType":${str(eventType)},"timestamp":${num(event.timestamp)}${span}${parent},"data":${data}}`;
+  }
+
+  #frame(eventType: unknown, json: string): string {
     // JSON escapes CR/LF, so data is one line; an event type published
     // straight to the bus is not checked, so a line break in it is replaced.
-    const type = LINE_BREAK.test(event.eventType) ? event.eventType.replace(LINE_BREAKS, '_') : event.eventType;
+    const text = typeof eventType === 'string' ? eventType : 'stream.placeholder';
+    const type = LINE_BREAK.test(text) ? text.replace(LINE_BREAKS, '_') : text;
     return `event: ${type}\ndata: ${json}\n\n`;
+  }
+}
+
+function safeRead(event: StreamEvent, key: keyof StreamEvent): unknown {
+  try {
+    return event[key];
+  } catch {
+    return undefined;
   }
 }

@@ -12,4 +12,3 @@ export { createSseHandler, type SseAuthorize, type SseHandler, type SseHandlerOp
 export { createNodeSseListener, toNodeListener, type NodeSseListener } from './node.js';
 export { SseHttpError, SseProtocolError, subscribeSse, type SubscribeSseOptions } from './client.js';
 export { END_EVENT, FrameEncoder, pythonIsoTimestamp, type SseFormat } from './frames.js';
-export { CIRCULAR_PLACEHOLDER, DEFAULT_MAX_EVENT_SIZE, boundedEventJson, safeStringify } from './json.js';
