@@ -138,13 +138,15 @@ describe('backpressure in the node:http bridge', () => {
     await vi.waitFor(() => expect(text).toContain(`id: ${total}\n`), { timeout: 10_000 });
     sample();
 
-    expect(drains).toBeGreaterThan(100);
+    // Enough waits to tell a per-wait leak (one reaction each) from none; the count depends on how writes batch.
+    expect(drains).toBeGreaterThan(30);
     // One wait at a time, its listeners gone once it is over.
     expect(drainMax).toBeLessThanOrEqual(drainIdle + 1);
     expect(closeMax).toBeLessThanOrEqual(closeIdle + 1);
     expect(counts()).toEqual([drainIdle, closeIdle]);
     // Racing each wait against a promise that settles only at disconnect left one pending reaction per wait.
-    expect(pending.size - pendingBefore).toBeLessThan(drains / 10);
+    // (a few pending promises belong to node:http itself, whatever the number of waits).
+    expect(pending.size - pendingBefore).toBeLessThan(drains / 2);
 
     bus.closeStream('slow');
     await new Promise((resolve) => response.on('end', resolve));
