@@ -11,6 +11,7 @@ import { QueueSubscription, type EndReason, type Subscription } from './subscrip
 import { positiveIntOption } from './options.js';
 import { DEFAULT_MAX_EVENT_BYTES, plainJsonSize, writeJson } from './json.js';
 import { PastRuns } from './past-runs.js';
+import { warnOnce } from './warnings.js';
 
 export type { EndReason, Subscription } from './subscription.js';
 
@@ -259,7 +260,7 @@ export class EventBus {
       }
       run = this.#createRun(event.runId);
     } else if (run.closed) {
-      this.#reject(new Error(`run ${event.runId} is closed; event ${event.eventType} was not published`), event);
+      this.#reject(new Error(`run ${event.runId} is closed; event ${event.eventType} was not published`), event, `closed:${event.eventType}`);
       return;
     }
     const size = this.#bound(event) + EVENT_ENVELOPE_BYTES;
@@ -613,8 +614,15 @@ export class EventBus {
     this.#reject(error, event);
   }
 
-  #reject(error: unknown, event: StreamEvent): void {
+  // With no onError to tell, the developer is told once per distinct problem
+  // (`key`, by default the message) through a process warning.
+  #reject(error: unknown, event: StreamEvent, key?: string): void {
     this.#rejected++;
+    if (this.#onError === undefined) {
+      const message = warningText(error);
+      warnOnce(key ?? message, message);
+      return;
+    }
     this.#report(error, event);
   }
 
@@ -625,6 +633,16 @@ export class EventBus {
     } catch {
       // onError must not throw; if it does, the emitter is still protected.
     }
+  }
+}
+
+/** An error's message for a warning; never throws (the error may come from a hostile getter). */
+function warningText(error: unknown): string {
+  try {
+    const text = error instanceof Error ? error.message : String(error);
+    return text.length > 400 ? `${text.slice(0, 399)}…` : text;
+  } catch {
+    return 'an event was refused (its error could not be read)';
   }
 }
 

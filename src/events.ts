@@ -87,6 +87,10 @@ export const eventDataSchemas = {
     totalToolCalls: count,
     finalMessagePreview: previewText,
   }),
+  'agent.handoff': z.object({
+    fromAgent: z.string(),
+    toAgent: z.string(),
+  }),
   'multiagent.fanout.started': z.object({
     agentCount: count,
     mergeStrategy: z.string(),

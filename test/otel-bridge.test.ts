@@ -115,18 +115,24 @@ describe('instrumentOtel spans', () => {
     expect(tool.status.code).toBe(SpanStatusCode.UNSET);
   });
 
-  it('takes span start and end times from the events timestamps', async () => {
+  it('times spans from the events: on the wall clock the SDK reads, durations exact', async () => {
     attach();
     await runContext(() => agentTurn(), { runId: 'run-times' });
     const events = historyOf('run-times');
     const tool = byName(tel.spans(), 'execute_tool add');
     const started = events.find((e) => e.eventType === 'agent.tool.started')!;
     const completed = events.find((e) => e.eventType === 'agent.tool.completed')!;
-    expect(Math.abs(ms(tool.startTime) - started.timestamp)).toBeLessThan(0.01);
-    expect(Math.abs(ms(tool.endTime) - completed.timestamp)).toBeLessThan(0.01);
+    // Placed as the SDK places its own spans: the wall clock (Date.now) read at creation.
+    const drift = Date.now() - (performance.timeOrigin + performance.now());
+    expect(Math.abs(ms(tool.startTime) - (started.timestamp + drift))).toBeLessThan(2);
+    expect(Math.abs(ms(tool.endTime) - ms(tool.startTime) - (completed.timestamp - started.timestamp))).toBeLessThan(0.01);
     const agent = byName(tel.spans(), 'invoke_agent planner');
+    const invoked = events.find((e) => e.eventType === 'agent.invocation.started')!;
     const terminate = events.find((e) => e.eventType === 'agent.terminate')!;
-    expect(Math.abs(ms(agent.endTime) - terminate.timestamp)).toBeLessThan(0.01);
+    // A parent ends no earlier than its children, whose starts read the wall clock a little later: up to 1 ms longer.
+    const stretch = ms(agent.endTime) - ms(agent.startTime) - (terminate.timestamp - invoked.timestamp);
+    expect(stretch).toBeGreaterThan(-0.01);
+    expect(stretch).toBeLessThan(1.01);
     // Children inside their parent.
     for (const span of tel.spans()) {
       if (span === agent) continue;
@@ -274,8 +280,10 @@ describe('instrumentOtel spans', () => {
     expect(span.events.map((e) => e.name)).toEqual(['agent.think', 'memory.checkpoint.saved']);
     expect(span.events[0]!.attributes).toEqual({ 'agentbus.iteration': 1, 'agentbus.has_tool_calls': false, 'agentbus.tool_call_count': 0 });
     expect(span.events[1]!.attributes).toMatchObject({ 'agentbus.checkpoint.thread_id': 't-1', 'agentbus.checkpoint.backend': 'memory' });
-    const thinkEvent = historyOf('run-events').find((e) => e.eventType === 'agent.think')!;
-    expect(Math.abs(ms(span.events[0]!.time) - thinkEvent.timestamp)).toBeLessThan(0.01);
+    const history = historyOf('run-events');
+    const thinkEvent = history.find((e) => e.eventType === 'agent.think')!;
+    const invoked = history.find((e) => e.eventType === 'agent.invocation.started')!;
+    expect(Math.abs(ms(span.events[0]!.time) - ms(span.startTime) - (thinkEvent.timestamp - invoked.timestamp))).toBeLessThan(0.01);
   });
 
   it('keeps two interleaved runs in two separate traces', async () => {
@@ -332,9 +340,16 @@ describe('instrumentOtel unfinished spans', () => {
     const span = byName(tel.spans(), 'execute_tool hang');
     expect(span.status.code).toBe(SpanStatusCode.ERROR);
     expect(span.attributes[ATTR_ERROR_TYPE]).toBe('unfinished');
-    const completed = historyOf('run-unfinished').find((e) => e.eventType === 'run.completed')!;
-    expect(Math.abs(ms(span.endTime) - completed.timestamp)).toBeLessThan(0.01);
+    const history = historyOf('run-unfinished');
+    const started = history.find((e) => e.eventType === 'agent.tool.started')!;
+    const completed = history.find((e) => e.eventType === 'run.completed')!;
+    expect(Math.abs(ms(span.endTime) - ms(span.startTime) - (completed.timestamp - started.timestamp))).toBeLessThan(0.01);
     expect(tel.endCalls.get(span.spanContext().spanId)).toBe(1);
+    // The run had no agent at its top: the run itself is the root, and it completed fine.
+    const root = byName(tel.spans(), 'invoke_workflow');
+    expect(parentOf(span)).toBe(root.spanContext().spanId);
+    expect(root.status.code).toBe(SpanStatusCode.UNSET);
+    expect(tel.endCalls.get(root.spanContext().spanId)).toBe(1);
     expect(bridge!.stats()).toEqual({ runs: 0, openSpans: 0 });
   });
 
@@ -366,9 +381,12 @@ describe('instrumentOtel unfinished spans', () => {
     await late;
     expect(historyOf('run-aborted').map((e) => e.eventType)).toEqual(['run.started', 'agent.tool.started', 'run.completed', 'agent.tool.completed']);
     const spans = tel.spans();
-    expect(spans).toHaveLength(1);
+    expect(spans.map((s) => s.name)).toEqual(['execute_tool slow', 'invoke_workflow']);
     expect(spans[0]!.attributes[ATTR_ERROR_TYPE]).toBe('unfinished');
-    expect([...tel.endCalls.values()]).toEqual([1]);
+    // The run's own root span carries how the run ended.
+    expect(spans[1]!.attributes[ATTR_ERROR_TYPE]).toBe('aborted');
+    expect(spans[1]!.attributes['agentbus.run.status']).toBe('aborted');
+    expect([...tel.endCalls.values()]).toEqual([1, 1]);
   });
 
   it('ends open spans when a run stream is closed without run.completed', async () => {
@@ -380,9 +398,10 @@ describe('instrumentOtel unfinished spans', () => {
     bus.publish({ eventId: '', runId: 'direct', seq: 0, eventType: 'agent.model.started', timestamp: at, spanId: '00000000000000a1', data: modelInfo });
     expect(tel.spans()).toHaveLength(0);
     bus.closeStream('direct');
-    expect(tel.spans()).toHaveLength(1);
+    expect(tel.spans().map((s) => s.name)).toEqual(['chat gpt-4o', 'invoke_workflow']);
     const chat = byName(tel.spans(), 'chat gpt-4o');
     expect(chat.attributes[ATTR_ERROR_TYPE]).toBe('unfinished');
+    expect(byName(tel.spans(), 'invoke_workflow').attributes[ATTR_ERROR_TYPE]).toBe('unfinished');
     expect(tel.endCalls.get(chat.spanContext().spanId)).toBe(1);
   });
 
@@ -425,10 +444,13 @@ describe('instrumentOtel unfinished spans', () => {
         const open = new Set<number>();
         let closed = false;
         let expectedSpans = 0;
+        let rooted = false;
         for (const o of ops) {
           const spanId = `s${'step' in o ? o.step : 0}`;
           const parent = 'step' in o && o.step > 0 ? `s${o.step - 1}` : undefined;
           if (o.kind === 'start') {
+            // The first top-level tool (no agent above it) opens the run's own root span.
+            if (!closed && parent === undefined && !rooted) (rooted = true), expectedSpans++;
             if (!closed && !open.has(o.step)) expectedSpans++;
             if (!closed) open.add(o.step);
             publish('agent.tool.started', { toolName: `t${o.step}`, toolCallId: spanId, argKeys: [] }, spanId, parent);
@@ -510,7 +532,8 @@ describe('instrumentOtel bounds and options', () => {
     const b = attach();
     for (let i = 0; i < 300; i++) await runContext(() => traceTool('t', {}, () => i));
     expect(b.stats()).toEqual({ runs: 0, openSpans: 0 });
-    expect(tel.spans()).toHaveLength(300);
+    // Each run: its tool and its own root span.
+    expect(tel.spans()).toHaveLength(600);
   });
 
   it('caps open spans per run by ending the oldest as unfinished', async () => {
@@ -520,7 +543,7 @@ describe('instrumentOtel bounds and options', () => {
       expect(b.stats().openSpans).toBe(3);
       expect(tel.spans().map((s) => s.name)).toEqual(['execute_tool t0', 'execute_tool t1']);
     });
-    expect(tel.spans()).toHaveLength(5);
+    expect(tel.spans()).toHaveLength(6);
     expect([...tel.endCalls.values()].every((n) => n === 1)).toBe(true);
   });
 

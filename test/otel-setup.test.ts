@@ -34,6 +34,8 @@ const ENV_KEYS = [
   'OTEL_RESOURCE_ATTRIBUTES',
   'OTEL_SDK_DISABLED',
   'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_TIMEOUT',
+  'OTEL_METRIC_EXPORT_INTERVAL',
 ];
 const savedEnv = new Map<string, string | undefined>();
 
@@ -121,7 +123,8 @@ describe('setupOtlp', () => {
     expect(attr(resource, 'team')).toBe('agents');
     expect(attr(resource, 'deployment.environment.name')).toBe('test');
     const names = resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans.map((sp) => sp.name)));
-    expect(names.sort()).toEqual(['chat m1', 'execute_tool echo']);
+    // Helpers with no agent: the run is their root span.
+    expect(names.sort()).toEqual(['chat m1', 'execute_tool echo', 'invoke_workflow']);
 
     const body = JSON.stringify(metricsPosts.map((m) => m.body));
     expect(body).toContain('gen_ai.client.token.usage');
@@ -169,10 +172,27 @@ describe('setupOtlp', () => {
     expect(results).toHaveLength(20);
   });
 
+  it('exports metrics at OTEL_METRIC_EXPORT_INTERVAL, not after the default minute', async () => {
+    process.env.OTEL_METRIC_EXPORT_INTERVAL = '100';
+    const otel = await setupOtlp({ endpoint });
+    const bridge = instrumentOtel();
+    try {
+      await runContext(() => traceTool('t', {}, () => 1));
+      // No flush: only the periodic reader can deliver this.
+      const deadline = Date.now() + 10_000;
+      while (!received.some((r) => r.path === '/v1/metrics') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(received.some((r) => r.path === '/v1/metrics')).toBe(true);
+    } finally {
+      bridge.shutdown();
+      await otel.shutdown();
+    }
+  });
+
   it('rejects a bad endpoint or interval with a message naming the option', async () => {
     await expect(setupOtlp({ endpoint: 'localhost:4318' })).rejects.toThrow(/setupOtlp: endpoint must use http or https|setupOtlp: endpoint must be an absolute/);
     await expect(setupOtlp({ endpoint: 'not a url' })).rejects.toThrow('setupOtlp: endpoint must be an absolute http(s) URL');
     await expect(setupOtlp({ exportIntervalMillis: 0 })).rejects.toThrow('setupOtlp: exportIntervalMillis must be a positive number of milliseconds, got 0');
+    await expect(setupOtlp({ shutdownTimeoutMillis: -1 })).rejects.toThrow('setupOtlp: shutdownTimeoutMillis must be a positive number of milliseconds, got -1');
   });
 
   it('without the SDK installed, says which packages to install', async () => {
@@ -195,5 +215,90 @@ describe('setupOtlp', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('agentbus/otel without @opentelemetry/api', () => {
+  it('says which package to install; the core runs without it', async () => {
+    const root = join(import.meta.dirname, '..');
+    const dir = mkdtempSync(join(tmpdir(), 'agentbus-no-api-'));
+    try {
+      cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+      mkdirSync(join(dir, 'node_modules'), { recursive: true });
+      symlinkSync(join(root, 'node_modules', 'zod'), join(dir, 'node_modules', 'zod'));
+      const run = promisify(execFile);
+      const esm = `try { await import('./dist/otel/index.js'); console.log('no error'); } catch (error) { console.log(error.message); }`;
+      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', esm], { cwd: dir, timeout: 60_000 });
+      expect(stdout).toMatch(/^agentbus\/otel needs @opentelemetry\/api, an optional peer dependency of agentbus: npm install @opentelemetry\/api@~1\.9\.0 \(Cannot find module '@opentelemetry\/api'/);
+      // The core does not need it at all.
+      const core = `const { runContext, emit } = await import('./dist/index.js'); await runContext(() => emit('app.ok', {})); console.log('core ok');`;
+      expect((await run(process.execPath, ['--input-type=module', '-e', core], { cwd: dir, timeout: 60_000 })).stdout.trim()).toBe('core ok');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// A collector that is down (connection refused) or hung (accepts, never
+// answers) must not hold the process: shutdown is bounded and, once it
+// returns, no socket or retry keeps the event loop alive. Checked in a child
+// process, whose natural exit is the thing to observe.
+describe('setupOtlp shutdown with an unreachable collector', () => {
+  const root = join(import.meta.dirname, '..');
+  const script = (endpointExpr: string, options: string) => `
+    import net from 'node:net';
+    const { setupOtlp, instrumentOtel } = await import(${JSON.stringify(join(root, 'dist', 'otel', 'index.js'))});
+    const { runContext, traceTool } = await import(${JSON.stringify(join(root, 'dist', 'index.js'))});
+    const hung = net.createServer(() => {});
+    await new Promise((r) => hung.listen(0, '127.0.0.1', r));
+    hung.unref();
+    const otel = await setupOtlp({ endpoint: ${endpointExpr}, ${options} });
+    const bridge = instrumentOtel();
+    await runContext(() => traceTool('t', {}, async () => 1));
+    bridge.shutdown();
+    const started = performance.now();
+    await otel.shutdown();
+    const shutdownMs = performance.now() - started;
+    process.on('exit', () => console.log(JSON.stringify({ shutdownMs, exitMs: performance.now() - started })));
+  `;
+
+  async function measure(endpointExpr: string, options: string, env: Record<string, string> = {}): Promise<{ shutdownMs: number; exitMs: number }> {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script(endpointExpr, options)], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      timeout: 30_000,
+    });
+    return JSON.parse(stdout.trim()) as { shutdownMs: number; exitMs: number };
+  }
+
+  // The exporters' own timeout is 10 s, and the SDK's shutdown waits for it:
+  // each bound below is far under that, and far over the timeout asked for.
+  it('a hung collector: shutdown returns at shutdownTimeoutMillis and the process exits right after', async () => {
+    const { shutdownMs, exitMs } = await measure('`http://127.0.0.1:${hung.address().port}`', 'shutdownTimeoutMillis: 300');
+    expect(shutdownMs).toBeGreaterThanOrEqual(250);
+    expect(shutdownMs).toBeLessThan(3_000);
+    expect(exitMs - shutdownMs).toBeLessThan(1_000);
+  });
+
+  it('a hung collector and no option: bounded by default, and OTEL_EXPORTER_OTLP_TIMEOUT is honoured', async () => {
+    const byDefault = await measure('`http://127.0.0.1:${hung.address().port}`', '');
+    expect(byDefault.shutdownMs).toBeLessThan(5_000);
+    expect(byDefault.exitMs).toBeLessThan(6_000);
+    const fromEnv = await measure('`http://127.0.0.1:${hung.address().port}`', '', { OTEL_EXPORTER_OTLP_TIMEOUT: '200' });
+    expect(fromEnv.shutdownMs).toBeLessThan(1_500);
+  });
+
+  it('a collector that refuses connections: bounded too', async () => {
+    // A port that was just free: listened on, then closed.
+    const refused = `await (async () => {
+      const s = net.createServer();
+      await new Promise((r) => s.listen(0, '127.0.0.1', r));
+      const { port } = s.address();
+      await new Promise((r) => s.close(r));
+      return 'http://127.0.0.1:' + port;
+    })()`;
+    const { shutdownMs, exitMs } = await measure(refused, 'shutdownTimeoutMillis: 300');
+    expect(shutdownMs).toBeLessThan(3_000);
+    expect(exitMs).toBeLessThan(7_000);
   });
 });

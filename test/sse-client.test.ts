@@ -65,6 +65,18 @@ describe('subscribeSse', () => {
     expect(served.requests[0]?.['last-event-id']).toBe('6');
   });
 
+  it('ends quietly when resuming a finished run it has read to the end (204)', async () => {
+    const bus = new EventBus();
+    bus.publish(event('fin', 'demo.step'));
+    bus.publish(event('fin', 'demo.step'));
+    bus.closeStream('fin');
+    const { base, requests } = await serve({ bus, public: true });
+    const seen: StreamEvent[] = [];
+    for await (const e of subscribeSse(`${base}/runs/fin/events`, { lastEventId: 2 })) seen.push(e);
+    expect(seen).toEqual([]);
+    expect(requests).toHaveLength(1);
+  });
+
   it('refills from history when it fell behind and the server dropped events, yielding nothing twice', async () => {
     // History large enough, in count and bytes, to refill the whole gap.
     const bus = new EventBus({ highWaterMark: 16, historySize: 50_000, maxRunBytes: 128 << 20, maxBytes: 128 << 20 });

@@ -79,6 +79,25 @@ describe('SSE server read by the eventsource package', () => {
     expect(served.requests[1]?.['last-event-id']).toBe('15');
   });
 
+  it('stops a page that forgot close(): the reconnect to a finished run it has read is answered 204', async () => {
+    const bus = new EventBus();
+    const { base, requests } = await serve({ bus, public: true, retryMs: 50 });
+    bus.publish(event('done', 'run.started', {}));
+    bus.publish(event('done', 'demo.step', {}));
+    bus.closeStream('done');
+    const source = new EventSource(`${base}/runs/done/events`);
+    sources.push(source);
+    const ids: string[] = [];
+    source.addEventListener('demo.step', (message) => ids.push(message.lastEventId));
+    // No close() on `end`: EventSource reconnects with Last-Event-ID 2, gets 204, and closes for good.
+    await vi.waitFor(() => expect(source.readyState).toBe(EventSource.CLOSED), { timeout: 5_000 });
+    expect(ids).toEqual(['2']);
+    expect(requests.map((r) => r['last-event-id'])).toEqual([undefined, '2']);
+    // And stays closed: no third request after several retry periods.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(requests).toHaveLength(2);
+  });
+
   it('gets 401, 403 and 404 as errors that close the source without data', async () => {
     const bus = new EventBus();
     bus.publish(event('run', 'demo.step'));

@@ -411,10 +411,46 @@ describe('the first bytes of a stream', () => {
     const bus = new EventBus();
     bus.publish(event('r', 'demo.step'));
     bus.publish(event('r', 'demo.step'));
-    bus.closeStream('r');
     const { base } = await serve({ bus, public: true, retryMs: 500 });
-    const body = await (await fetch(`${base}/runs/r/events`, { headers: { 'last-event-id': '2' } })).text();
+    // Caught up on a run still open; it then closes with nothing new.
+    const response = await fetch(`${base}/runs/r/events`, { headers: { 'last-event-id': '2' } });
+    bus.closeStream('r');
+    const body = await response.text();
     expectNoDataLessEvents(body, 500);
     expect(body).toBe(': agentbus\n\nretry: 500\nevent: end\ndata: {"runId":"r","reason":"closed"}\n\n');
+  });
+
+  it('answers a path it does not serve with the routes it does, and the basePath hint when mounted under a prefix', async () => {
+    const bus = new EventBus();
+    bus.publish(event('r', 'demo.step'));
+    // As a router mount that strips nothing would pass it: /sse/... to a handler built without basePath.
+    const { base } = await serve({ bus, public: true });
+    const response = await fetch(`${base}/sse/runs/r/events`);
+    expect(response.status).toBe(404);
+    expect(await response.text()).toBe(
+      'not found: "/sse/runs/r/events"; this handler serves GET /runs/:runId/events. Mounted under a path prefix? Pass it as createSseHandler({ basePath })\n',
+    );
+    const withBase = await serve({ bus, public: true, basePath: '/sse', allRuns: true });
+    expect(await (await fetch(`${withBase.base}/other`)).text()).toBe(
+      'not found: "/other"; this handler serves GET /sse/runs/:runId/events and GET /sse/events\n',
+    );
+  });
+
+  it('answers 204 to a resume of a finished run with nothing after the last id, and streams it otherwise', async () => {
+    const bus = new EventBus();
+    bus.publish(event('r', 'demo.step'));
+    bus.publish(event('r', 'demo.step'));
+    bus.closeStream('r');
+    const { base } = await serve({ bus, public: true, headers: { 'access-control-allow-origin': 'https://app.example' } });
+    const done = await fetch(`${base}/runs/r/events`, { headers: { 'last-event-id': '2' } });
+    expect(done.status).toBe(204);
+    expect(await done.text()).toBe('');
+    expect(done.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    // Past the end too (a client that counted wrong): still nothing to send.
+    expect((await fetch(`${base}/runs/r/events?lastEventId=99`)).status).toBe(204);
+    // One event still unread: the stream, then end.
+    const behind = await fetch(`${base}/runs/r/events`, { headers: { 'last-event-id': '1' } });
+    expect(behind.status).toBe(200);
+    expect(await behind.text()).toContain('id: 2\n');
   });
 });

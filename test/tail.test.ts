@@ -1,27 +1,27 @@
 // `agentbus tail`, run as the built bin (dist/cli/tail.js, so `npm run build`
 // first, as `npm test` does) in a child process against a real server.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, ScriptedModel, defineTool } from '../src/agent/index.js';
-import { getEventBus } from '../src/bus.js';
+import { EventBus, getEventBus } from '../src/bus.js';
 import { runContext } from '../src/context.js';
 import { emit, traceTool } from '../src/emit.js';
 import { createNodeSseListener } from '../src/sse/index.js';
+import { event, serve } from './sse-harness.js';
 
 const BIN = fileURLToPath(new URL('../dist/cli/tail.js', import.meta.url));
-const run = promisify(execFile);
+const AUTH = 'Authorization: Bearer letmein';
 
 let server: http.Server;
 let base: string;
 
 beforeAll(async () => {
-  const listener = createNodeSseListener({ authorize: (req) => req.headers.get('authorization') === 'Bearer letmein' });
+  const listener = createNodeSseListener({ authorize: (req) => req.headers.get('authorization') === 'Bearer letmein', allRuns: true });
   server = http.createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -32,7 +32,70 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-function startRun(runId: string): Promise<unknown> {
+/** The environment of the CLI: this one without its colour settings, plus `extra`. */
+function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ['FORCE_COLOR', 'NO_COLOR', 'NODE_DISABLE_COLORS', 'TERM']) delete env[name];
+  return { ...env, ...extra };
+}
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to its end; never rejects on a non-zero exit. */
+function tail(args: readonly string[], env: Record<string, string> = {}): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [BIN, ...args], { env: cliEnv(env), timeout: 20_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+      if (error !== null && code === null) reject(error);
+      else resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The CLI following a stream that does not end: read its lines as they come, then Ctrl-C it. */
+function follow(args: readonly string[]) {
+  const child = spawn(process.execPath, [BIN, ...args], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return {
+    lines: () => stdout.split('\n').filter((line) => line !== ''),
+    stderr: () => stderr,
+    /** Resolves once `done(lines)` holds; rejects if the CLI exits first. */
+    async until(done: (lines: string[]) => boolean): Promise<void> {
+      for (const deadline = Date.now() + 15_000; !done(this.lines()); ) {
+        if (child.exitCode !== null) throw new Error(`tail exited ${child.exitCode}: ${stderr}`);
+        if (Date.now() > deadline) throw new Error(`timed out; tail printed:\n${stdout}\n${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    interrupt(): Promise<number | null> {
+      child.kill('SIGINT');
+      return exited;
+    },
+    /** Closes the reading end of the CLI's stdout, as `| head` does when it has enough. */
+    stopReading(): Promise<number | null> {
+      child.stdout.destroy();
+      return exited;
+    },
+  };
+}
+
+/** Resolves once `bus` has more subscribers than `before`: the CLI's stream is live. */
+async function subscribed(bus: EventBus, before: number): Promise<void> {
+  for (const deadline = Date.now() + 15_000; bus.stats().subscribers <= before; ) {
+    if (Date.now() > deadline) throw new Error('tail never subscribed');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function startRun(runId: string, name = 'tail demo'): Promise<unknown> {
   const lookup = defineTool({
     name: 'lookup',
     description: 'Looks a word up',
@@ -47,7 +110,23 @@ function startRun(runId: string): Promise<unknown> {
     { content: 'A tail is a small example.', delayMs: 60, usage: { inputTokens: 45, outputTokens: 9 } },
   ]);
   const agent = new Agent({ name: 'lexicon', model, tools: [lookup] });
-  return runContext(() => agent.run('what is a tail?'), { runId, name: 'tail demo' }).finally(() => getEventBus().closeStream(runId));
+  return runContext(() => agent.run('what is a tail?'), { runId, name }).finally(() => getEventBus().closeStream(runId));
+}
+
+/** Publishes `events` ([type, data]) as one finished run, so that its stream replays them and ends. */
+function publishRun(runId: string, events: ReadonlyArray<readonly [string, object]>): void {
+  const bus = getEventBus();
+  for (const [type, data] of events) bus.publish(event(runId, type, data));
+  bus.closeStream(runId);
+}
+
+/** A port on 127.0.0.1 that nothing listens on. */
+async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
 
 describe('agentbus tail', () => {
@@ -56,101 +135,329 @@ describe('agentbus tail', () => {
     expect(readFileSync(BIN, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
 
-  it('prints a live run as an indented tree with durations and token totals, and exits 0 when the run ends', async () => {
-    const finished = startRun('tail-run-1');
-    const { stdout, stderr } = await run(
-      process.execPath,
-      [BIN, 'tail', `${base}/runs/tail-run-1/events`, '--header', 'Authorization: Bearer letmein'],
-      { timeout: 20_000 },
-    );
-    await finished;
-    expect(stderr).toBe('');
-    const lines = stdout.trimEnd().split('\n');
-    expect(lines[0]).toBe('▶ run tail-run-1 "tail demo"');
-    expect(lines[1]).toBe('  ▶ agent lexicon (scripted)');
-    expect(lines).toContainEqual(expect.stringMatching(/^ {4}▶ model scripted 1 messages, 1 tools$/));
-    expect(lines).toContainEqual(expect.stringMatching(/^ {4}✓ model \d+ ms · 30 in \/ 7 out tokens · tool_calls$/));
-    expect(lines).toContainEqual('    💭 Look it up first.');
-    expect(lines).toContainEqual('    ▶ tool lookup(word)');
-    expect(lines).toContainEqual(expect.stringMatching(/^ {4}✓ tool lookup \d+ ms → tail: a small example$/));
-    expect(lines).toContainEqual(expect.stringMatching(/^ {2}✓ agent \d+ ms · completed, 2 iterations, 1 tool calls$/));
-    expect(lines.at(-1)).toMatch(/^✓ run ok \d+ ms · tokens 75 in \/ 16 out \(91 total\)$/);
-  });
-
-  it('escapes control characters from event data, so a stream cannot drive the terminal or forge lines', async () => {
-    // Sets the window title, clears the screen, writes the clipboard (OSC 52),
-    // forges a line with CR LF, opens a C1 CSI, flips text with a bidi override.
-    const evil = '\u001b]0;pwned\u0007\u001b[2J\u001b]52;c;ZXZpbA==\u0007\r\nFORGED\u009b31m\u202eevil\u2028x\u0000\u007f\t';
-    const escaped = String.raw`\x1b]0;pwned\x07\x1b[2J\x1b]52;c;ZXZpbA==\x07\r\nFORGED\u009b31m\u202eevil\u2028x\x00\x7f\t`;
-    const runId = 'tail-run-evil';
-    const lookup = defineTool({
-      name: 'lookup',
-      description: 'Looks a word up',
-      input: z.object({ word: z.string() }),
-      execute: async () => `out${evil}`,
+  describe('one run (/runs/:runId/events)', () => {
+    it('prints a live run as an indented tree with durations and token totals, and exits 0 when the run ends', async () => {
+      const finished = startRun('tail-run-1');
+      const { code, stdout, stderr } = await tail(['tail', `${base}/runs/tail-run-1/events`, '--header', AUTH]);
+      await finished;
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+      const lines = stdout.trimEnd().split('\n');
+      expect(lines[0]).toBe('▶ run tail-run-1 "tail demo"');
+      expect(lines[1]).toBe('  ▶ agent lexicon (scripted)');
+      expect(lines).toContainEqual(expect.stringMatching(/^ {4}▶ model scripted 1 message, 1 tool$/));
+      expect(lines).toContainEqual(expect.stringMatching(/^ {4}✓ model \d+ ms · 30 in \/ 7 out tokens · tool_calls$/));
+      expect(lines).toContainEqual('    💭 Look it up first.');
+      expect(lines).toContainEqual('    ▶ tool lookup(word)');
+      expect(lines).toContainEqual(expect.stringMatching(/^ {4}✓ tool lookup \d+ ms → tail: a small example$/));
+      expect(lines).toContainEqual(expect.stringMatching(/^ {4}▶ model scripted 3 messages, 1 tool$/));
+      expect(lines).toContainEqual(expect.stringMatching(/^ {2}✓ agent \d+ ms · completed, 2 iterations, 1 tool call$/));
+      expect(lines.at(-1)).toMatch(/^✓ run ok \d+ ms · tokens 75 in \/ 16 out \(91 total\)$/);
     });
-    const model = new ScriptedModel(
-      [
-        { reasoning: `think${evil}`, stopReason: `stop${evil}`, toolCalls: [{ name: 'lookup', arguments: { word: 'x' } }], delayMs: 60 },
-        { error: `model${evil}` },
-      ],
-      { name: `m${evil}` },
-    );
-    const agent = new Agent({ name: `lex${evil}`, model, tools: [lookup] });
-    const finished = runContext(async () => {
-      await new Promise((resolve) => setTimeout(resolve, 60));
-      emit('myapp.note', { text: evil, nested: { list: [evil, 7, null] }, [`key${evil}`]: true });
-      await traceTool(`tool${evil}`, { [`key${evil}`]: 1 }, async () => `out${evil}`);
-      await traceTool(`bad${evil}`, {}, async () => {
-        throw new Error(`err${evil}`);
-      }).catch(() => undefined);
-      await agent.run('hi');
-    }, { runId, name: `demo${evil}` })
-      .catch(() => undefined)
-      .finally(() => getEventBus().closeStream(runId));
-    const { stdout, stderr } = await run(process.execPath, [BIN, 'tail', `${base}/runs/${runId}/events`, '--header', 'Authorization: Bearer letmein'], {
-      timeout: 20_000,
+
+    it('writes a count of one in the singular and every other count in the plural', async () => {
+      const model = { model: 'm', provider: 'p' };
+      publishRun('tail-plural', [
+        ['run.started', { name: 'plural' }],
+        ['agent.model.started', { ...model, messageCount: 1, toolCount: 1 }],
+        ['agent.model.started', { ...model, messageCount: 2, toolCount: 0 }],
+        ['agent.terminate', { reason: 'completed', iterationsUsed: 1, totalToolCalls: 1, finalMessagePreview: '' }],
+        ['agent.terminate', { reason: 'completed', iterationsUsed: 2, totalToolCalls: 0, finalMessagePreview: '' }],
+        ['multiagent.fanout.started', { agentCount: 1, mergeStrategy: 'all' }],
+        ['multiagent.fanout.started', { agentCount: 3, mergeStrategy: 'all' }],
+        ['stream.dropped', { count: 1 }],
+        ['stream.dropped', { count: 2 }],
+        ['run.completed', { status: 'ok', durationMs: 3 }],
+      ]);
+      const { code, stdout } = await tail([`${base}/runs/tail-plural/events`, '-H', AUTH]);
+      expect(code).toBe(0);
+      expect(stdout.trimEnd().split('\n')).toEqual([
+        '▶ run tail-plural "plural"',
+        '  ▶ model m 1 message, 1 tool',
+        '  ▶ model m 2 messages, 0 tools',
+        '  ✓ agent 0 ms · completed, 1 iteration, 1 tool call',
+        '  ✓ agent 0 ms · completed, 2 iterations, 0 tool calls',
+        '  ▶ fan-out 1 agent all',
+        '  ▶ fan-out 3 agents all',
+        '  ⚠ 1 event lost (the terminal fell behind)',
+        '  ⚠ 2 events lost (the terminal fell behind)',
+        '✓ run ok 3 ms · tokens 0 in / 0 out (0 total)',
+      ]);
     });
-    await finished;
-    expect(stderr).toBe('');
-    // Not a TTY, so colour is off: no ESC at all, and no control but the line ends.
-    const controls = [...stdout]
-      .filter((c) => c !== '\n' && /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(c))
-      .map((c) => `U+${c.codePointAt(0)!.toString(16).padStart(4, '0')}`);
-    expect(controls).toEqual([]);
-    const lines = stdout.trimEnd().split('\n');
-    expect(lines[0]).toBe(`▶ run ${runId} "demo${escaped}"`);
-    expect(lines).toContain('  · myapp.note');
-    expect(lines).toContain(`  ▶ tool tool${escaped}(key${escaped})`);
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ {2}✓ tool tool${re(escaped)} \\d+ ms → out${re(escaped)}$`)));
-    expect(lines).toContain(`  ▶ tool bad${escaped}()`);
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ {2}✗ tool bad${re(escaped)} \\d+ ms Error: err${re(escaped)}$`)));
-    expect(lines).toContain(`  ▶ agent lex${escaped} (m${escaped})`);
-    expect(lines).toContain(`    ▶ model m${escaped} 1 messages, 1 tools`);
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ {4}✓ model \\d+ ms · .*stop${re(escaped)}$`)));
-    expect(lines).toContain(`    💭 think${escaped}`);
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ {4}✓ tool lookup \\d+ ms → out${re(escaped)}$`)));
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ {4}✗ model \\d+ ms · .*error Error: model${re(escaped)}$`)));
-    expect(lines.at(-1)).toMatch(new RegExp(`^✗ run error \\d+ ms · .* · Error: model${re(escaped)}$`));
-    // run, note, 2 x (tool start, end), agent start, 2 x (model start, end), think, lookup start, end, agent end, run end.
-    expect(lines).toHaveLength(16);
+
+    it('escapes control characters from event data, so a stream cannot drive the terminal or forge lines', async () => {
+      // Sets the window title, clears the screen, writes the clipboard (OSC 52),
+      // forges a line with CR LF, opens a C1 CSI, flips text with a bidi override.
+      const evil = '\u001b]0;pwned\u0007\u001b[2J\u001b]52;c;ZXZpbA==\u0007\r\nFORGED\u009b31m\u202eevil\u2028x\u0000\u007f\t';
+      const escaped = String.raw`\x1b]0;pwned\x07\x1b[2J\x1b]52;c;ZXZpbA==\x07\r\nFORGED\u009b31m\u202eevil\u2028x\x00\x7f\t`;
+      const runId = 'tail-run-evil';
+      const lookup = defineTool({
+        name: 'lookup',
+        description: 'Looks a word up',
+        input: z.object({ word: z.string() }),
+        execute: async () => `out${evil}`,
+      });
+      const model = new ScriptedModel(
+        [
+          { reasoning: `think${evil}`, stopReason: `stop${evil}`, toolCalls: [{ name: 'lookup', arguments: { word: 'x' } }], delayMs: 60 },
+          { error: `model${evil}` },
+        ],
+        { name: `m${evil}` },
+      );
+      const agent = new Agent({ name: `lex${evil}`, model, tools: [lookup] });
+      const finished = runContext(async () => {
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        emit('myapp.note', { text: evil, nested: { list: [evil, 7, null] }, [`key${evil}`]: true });
+        await traceTool(`tool${evil}`, { [`key${evil}`]: 1 }, async () => `out${evil}`);
+        await traceTool(`bad${evil}`, {}, async () => {
+          throw new Error(`err${evil}`);
+        }).catch(() => undefined);
+        await agent.run('hi');
+      }, { runId, name: `demo${evil}` })
+        .catch(() => undefined)
+        .finally(() => getEventBus().closeStream(runId));
+      const { stdout, stderr } = await tail(['tail', `${base}/runs/${runId}/events`, '--header', AUTH]);
+      await finished;
+      expect(stderr).toBe('');
+      // Not a TTY, so colour is off: no ESC at all, and no control but the line ends.
+      const controls = [...stdout]
+        .filter((c) => c !== '\n' && /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(c))
+        .map((c) => `U+${c.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+      expect(controls).toEqual([]);
+      const lines = stdout.trimEnd().split('\n');
+      expect(lines[0]).toBe(`▶ run ${runId} "demo${escaped}"`);
+      expect(lines).toContain('  · myapp.note');
+      expect(lines).toContain(`  ▶ tool tool${escaped}(key${escaped})`);
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ {2}✓ tool tool${re(escaped)} \\d+ ms → out${re(escaped)}$`)));
+      expect(lines).toContain(`  ▶ tool bad${escaped}()`);
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ {2}✗ tool bad${re(escaped)} \\d+ ms Error: err${re(escaped)}$`)));
+      expect(lines).toContain(`  ▶ agent lex${escaped} (m${escaped})`);
+      expect(lines).toContain(`    ▶ model m${escaped} 1 message, 1 tool`);
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ {4}✓ model \\d+ ms · .*stop${re(escaped)}$`)));
+      expect(lines).toContain(`    💭 think${escaped}`);
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ {4}✓ tool lookup \\d+ ms → out${re(escaped)}$`)));
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ {4}✗ model \\d+ ms · .*error Error: model${re(escaped)}$`)));
+      expect(lines.at(-1)).toMatch(new RegExp(`^✗ run error \\d+ ms · .* · Error: model${re(escaped)}$`));
+      // run, note, 2 x (tool start, end), agent start, 2 x (model start, end), think, lookup start, end, agent end, run end.
+      expect(lines).toHaveLength(16);
+    });
   });
 
-  it('exits 1 with the HTTP status when the server refuses it', async () => {
-    await startRun('tail-run-2');
-    const failure = await run(process.execPath, [BIN, 'tail', `${base}/runs/tail-run-2/events`], { timeout: 20_000 }).catch(
-      (error: { code: number; stderr: string }) => error,
-    );
-    expect(failure).toMatchObject({ code: 1 });
-    expect((failure as { stderr: string }).stderr).toMatch(/answered 401: credentials required/);
+  describe('every run (/events)', () => {
+    it('draws interleaved runs as separate trees, each line labelled with its run and each run with its own token totals', async () => {
+      const bus = getEventBus();
+      const before = bus.stats().subscribers;
+      const cli = follow(['tail', `${base}/events`, '--header', AUTH]);
+      await subscribed(bus, before);
+      // Started together, so their events interleave; each run uses 75 + 16 tokens.
+      await Promise.all([startRun('tail-all-a', 'alpha'), startRun('tail-all-b', 'bravo')]);
+      await cli.until((lines) => lines.filter((line) => / run ok /.test(line)).length === 2);
+      expect(await cli.interrupt()).toBe(130);
+      expect(cli.stderr()).toBe('');
+
+      const lines = cli.lines();
+      const byRun = (label: string) => lines.filter((line) => line.startsWith(`[${label}] `)).map((line) => line.slice(label.length + 3));
+      // Every line carries its run's label, and none is lost or shared.
+      expect(byRun('alpha').length + byRun('bravo').length).toBe(lines.length);
+      for (const [label, runId] of [['alpha', 'tail-all-a'], ['bravo', 'tail-all-b']] as const) {
+        const tree = byRun(label);
+        expect(tree[0]).toBe(`▶ run ${runId} "${label}"`);
+        expect(tree[1]).toBe('  ▶ agent lexicon (scripted)');
+        expect(tree).toContainEqual(expect.stringMatching(/^ {4}✓ model \d+ ms · 30 in \/ 7 out tokens · tool_calls$/));
+        expect(tree).toContainEqual(expect.stringMatching(/^ {4}✓ tool lookup \d+ ms → tail: a small example$/));
+        expect(tree).toContainEqual(expect.stringMatching(/^ {2}✓ agent \d+ ms · completed, 2 iterations, 1 tool call$/));
+        // Not 182 for whichever ends second: totals never carry over between runs.
+        expect(tree.at(-1)).toMatch(/^✓ run ok \d+ ms · tokens 75 in \/ 16 out \(91 total\)$/);
+      }
+    });
+
+    it('tells two live runs of the same name apart, and labels a run without a name by its id', async () => {
+      const bus = new EventBus();
+      const served = await serve({ bus, public: true, allRuns: true });
+      const cli = follow([`${served.base}/events`]);
+      await subscribed(bus, 0);
+      const uuid = '0c4e6f1a-9b2d-4c3e-8f70-1a2b3c4d5e6f';
+      bus.publish(event('twin-1', 'run.started', { name: 'twin' }));
+      bus.publish(event('twin-2', 'run.started', { name: 'twin' }));
+      bus.publish(event(uuid, 'myapp.step'));
+      bus.publish(event('twin-2', 'run.completed', { status: 'ok', durationMs: 1 }));
+      bus.publish(event('twin-1', 'run.completed', { status: 'ok', durationMs: 2 }));
+      await cli.until((lines) => lines.length === 5);
+      expect(await cli.interrupt()).toBe(130);
+      // Labels are padded to the widest so far, so the trees line up.
+      expect(cli.lines()).toEqual([
+        '[twin] ▶ run twin-1 "twin"',
+        '[twin#2] ▶ run twin-2 "twin"',
+        '[0c4e6f1a…]   · myapp.step',
+        '[twin#2]    ✓ run ok 1 ms · tokens 0 in / 0 out (0 total)',
+        '[twin]      ✓ run ok 2 ms · tokens 0 in / 0 out (0 total)',
+      ]);
+    });
+
+    it('follows at most 1000 runs at once: a completed run frees its place, and past the bound the least recently active is let go, saying so', async () => {
+      const bus = new EventBus({ maxRuns: 5000 });
+      const served = await serve({ bus, public: true, allRuns: true, highWaterMark: 10_000 });
+      const cli = follow([`${served.base}/events`]);
+      await subscribed(bus, 0);
+      for (let i = 0; i < 1000; i++) {
+        bus.publish(event(`done-${i}`, 'run.started'));
+        bus.publish(event(`done-${i}`, 'run.completed', { status: 'ok', durationMs: 1 }));
+      }
+      for (let i = 0; i < 1000; i++) bus.publish(event(`open-${i}`, 'run.started'));
+      bus.publish(event('open-0', 'myapp.step')); // now open-1 is the least recently active
+      bus.publish(event('one-too-many', 'run.started'));
+      await cli.until((lines) => lines.some((line) => line.includes('one-too-many')));
+      expect(await cli.interrupt()).toBe(130);
+      const lines = cli.lines();
+      expect(lines).toHaveLength(2000 + 1000 + 1 + 2);
+      expect(lines.filter((line) => line.includes('no longer followed'))).toEqual([
+        expect.stringMatching(/^\[open-1\] +⚠ no longer followed: more than 1000 runs open at once$/),
+      ]);
+      expect(lines.at(-1)).toMatch(/^\[one-too-many\] +▶ run one-too-many$/);
+    });
   });
 
-  it('exits 2 with usage on bad arguments', async () => {
-    const failure = await run(process.execPath, [BIN, 'tail', 'not a url'], { timeout: 20_000 }).catch(
-      (error: { code: number; stderr: string }) => error,
-    );
-    expect(failure).toMatchObject({ code: 2 });
-    expect((failure as { stderr: string }).stderr).toContain('<url> must be an http(s) URL, got "not a url"');
+  describe('failures', () => {
+    it('ends quietly with 0 when the reader of its output goes away, as `| head` does', async () => {
+      const bus = new EventBus();
+      const served = await serve({ bus, public: true, allRuns: true });
+      const cli = follow([`${served.base}/events`]);
+      await subscribed(bus, 0);
+      bus.publish(event('piped', 'run.started'));
+      await cli.until((lines) => lines.length === 1);
+      const exited = cli.stopReading();
+      // Written into a closed pipe: EPIPE.
+      for (let i = 0; i < 50 && bus.stats().subscribers > 0; i++) {
+        bus.publish(event('piped', 'myapp.step'));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await exited).toBe(0);
+      expect(cli.stderr()).toBe('');
+    });
+
+    it('exits 1 naming the --header flag when the server asks for credentials', async () => {
+      await startRun('tail-run-2');
+      const { code, stderr } = await tail(['tail', `${base}/runs/tail-run-2/events`]);
+      expect(code).toBe(1);
+      expect(stderr).toBe(
+        `agentbus tail: SSE GET ${base}/runs/tail-run-2/events answered 401: credentials required; send them with --header "authorization: Bearer <token>"\n`,
+      );
+    });
+
+    it('exits 1 at once naming host, port and cause when nothing listens there', async () => {
+      const port = await freePort();
+      const { code, stdout, stderr } = await tail([`http://127.0.0.1:${port}/runs/r/events`]);
+      expect({ code, stdout }).toEqual({ code: 1, stdout: '' });
+      expect(stderr).toBe(`agentbus tail: cannot connect to 127.0.0.1:${port}: connection refused (ECONNREFUSED); is the server running, on that port?\n`);
+    });
+  });
+
+  describe('command line', () => {
+    it.each([
+      [['tail'], 'missing <url>'],
+      [['tail', 'not a url'], '<url> must be an http(s) URL, got "not a url"'],
+      [['tail', 'ftp://host/events'], '<url> must be an http(s) URL, got "ftp://host/events"'],
+      [['tail', 'http://a/events', 'http://b/events'], 'unexpected argument "http://b/events" (one <url> only)'],
+      [['tail', '--bogus', 'http://a/events'], 'unknown option --bogus'],
+      [['tail', '-x', 'http://a/events'], 'unknown option -x'],
+      [['tail', 'http://a/events', '--header'], '--header expects a value: "Name: value"'],
+      [['tail', 'http://a/events', '-H', 'no colon'], '-H expects "Name: value", got "no colon"'],
+      [['tail', 'http://a/events', '--last-event-id'], '--last-event-id expects a sequence number (a non-negative integer), got ""'],
+      [['tail', 'http://a/events', '--last-event-id=abc'], '--last-event-id expects a sequence number (a non-negative integer), got "abc"'],
+      [['tail', 'http://a/events', '--help=yes'], '--help takes no value'],
+    ])('exits 2 on %j with one readable line, the synopsis and where help is', async (args, message) => {
+      const { code, stdout, stderr } = await tail(args);
+      expect({ code, stdout }).toEqual({ code: 2, stdout: '' });
+      expect(stderr.split('\n')).toEqual([
+        `agentbus tail: ${message}`,
+        'usage: agentbus tail <url> [--header "Name: value"]... [--last-event-id N]',
+        'Help: agentbus tail --help',
+        '',
+      ]);
+    });
+
+    it('prints the help and exits 0 on -h or --help, even beside a mistake', async () => {
+      for (const args of [['-h'], ['tail', '--bogus', '--help']]) {
+        const { code, stdout, stderr } = await tail(args);
+        expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+        expect(stdout).toMatch(/^usage: agentbus tail <url> /);
+        expect(stdout).toContain('Exit status: 0 when the stream ended, 1 on an error, 2 on bad usage, 130 on Ctrl-C.');
+      }
+    });
+
+    it('takes the option forms parseArgs reads: -Hvalue, --name=value and -- before the url', async () => {
+      await startRun('tail-run-3');
+      const { code, stdout, stderr } = await tail(['tail', `-H${AUTH}`, '--last-event-id=3', '--', `${base}/runs/tail-run-3/events`]);
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+      // Resumed after event 3: the run's first lines are not replayed.
+      expect(stdout).not.toContain('▶ run tail-run-3');
+      expect(stdout).not.toContain('▶ agent lexicon');
+      expect(stdout.trimEnd().split('\n').at(-1)).toMatch(/^✓ run ok \d+ ms · tokens /);
+    });
+  });
+
+  describe('colour', () => {
+    const colourRun = 'tail-colour';
+    const plain = ['▶ run tail-colour "colours"', '  ▶ agent lexicon (m1)', '✓ run ok 5 ms · tokens 0 in / 0 out (0 total)'];
+    // Byte for byte what every supported Node writes: styleText's SGR codes.
+    const coloured = [
+      '▶ run tail-colour "colours"',
+      '  ▶ \u001b[36magent lexicon\u001b[39m\u001b[2m (m1)\u001b[22m',
+      '\u001b[32m✓\u001b[39m run ok \u001b[2m5 ms\u001b[22m · tokens 0 in / 0 out (0 total)',
+    ];
+
+    beforeAll(() => {
+      publishRun(colourRun, [
+        ['run.started', { name: 'colours' }],
+        ['agent.invocation.started', { agentName: 'lexicon', model: 'm1' }],
+        ['run.completed', { status: 'ok', durationMs: 5 }],
+      ]);
+    });
+
+    it('into a pipe colours only when FORCE_COLOR asks, and FORCE_COLOR wins over NO_COLOR', async () => {
+      const cases: Array<[Record<string, string>, string[]]> = [
+        [{}, plain],
+        [{ NO_COLOR: '1' }, plain],
+        [{ FORCE_COLOR: '1' }, coloured],
+        [{ FORCE_COLOR: '' }, coloured],
+        [{ FORCE_COLOR: '1', NO_COLOR: '1' }, coloured],
+        [{ FORCE_COLOR: '0' }, plain],
+        [{ FORCE_COLOR: 'false' }, plain],
+      ];
+      for (const [env, expected] of cases) {
+        const { code, stdout } = await tail([`${base}/runs/${colourRun}/events`, '-H', AUTH], env);
+        expect(code).toBe(0);
+        expect(stdout.trimEnd().split('\n'), JSON.stringify(env)).toEqual(expected);
+      }
+    });
+
+    // util-linux `script` runs the CLI on a real pseudo-terminal.
+    const hasScript = (() => {
+      try {
+        return execFileSync('script', ['--version'], { encoding: 'utf8' }).includes('util-linux');
+      } catch {
+        return false;
+      }
+    })();
+
+    it.skipIf(!hasScript)('on a terminal colours unless a non-empty NO_COLOR, FORCE_COLOR=0 or TERM=dumb says no', async () => {
+      const cases: Array<[Record<string, string>, string[]]> = [
+        [{}, coloured],
+        [{ NO_COLOR: '1' }, plain],
+        [{ NO_COLOR: '' }, coloured],
+        [{ FORCE_COLOR: '0' }, plain],
+        [{ TERM: 'dumb' }, plain],
+      ];
+      const command = [process.execPath, BIN, `${base}/runs/${colourRun}/events`, '-H', AUTH].map((arg) => `'${arg}'`).join(' ');
+      for (const [env, expected] of cases) {
+        const stdout = await new Promise<string>((resolve, reject) => {
+          execFile('script', ['-qec', command, '/dev/null'], { env: cliEnv({ TERM: 'xterm-256color', ...env }), timeout: 20_000 }, (error, out) =>
+            error === null ? resolve(out) : reject(error),
+          );
+        });
+        // The terminal writes each line end as CR LF.
+        expect(stdout.replaceAll('\r\n', '\n').trimEnd().split('\n'), JSON.stringify(env)).toEqual(expected);
+      }
+    });
   });
 });
 

@@ -298,7 +298,7 @@ export class Agent {
       throw new Error(`unknown tool "${call.name}"; available tools: ${known.length > 0 ? known.join(', ') : '(none)'}`);
     }
     if (call.argumentsError !== undefined) throw new TypeError(`invalid arguments for tool "${call.name}": ${call.argumentsError}`);
-    const args = parseToolArguments(tool, call.arguments);
+    const args = await parseToolArguments(tool, call.arguments);
     signal?.throwIfAborted();
     return tool.execute(args, { signal: signal ?? NEVER_ABORTED });
   }

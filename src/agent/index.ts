@@ -45,7 +45,9 @@ export {
   ToolArgumentsError,
   defineTool,
   parseToolArguments,
+  type StandardSchemaV1,
   type Tool,
+  type ToolArgs,
   type ToolContext,
   type ToolDefinition,
 } from './tool.js';

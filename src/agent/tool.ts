@@ -1,12 +1,22 @@
 /**
- * Tools: a name, a description, a zod schema for the arguments and a
- * function. The schema does double duty: its JSON Schema (from zod 4's
- * `z.toJSONSchema`) is what the model is shown, and it validates what the
- * model sends back, so a malformed call becomes an error the model can read
- * and correct instead of a crash.
+ * Tools: a name, a description, a schema for the arguments and a function.
+ * The schema is any Standard Schema (zod 4 or 3.24+, valibot, arktype, ...)
+ * and does double duty: its JSON Schema is what the model is shown, and it
+ * validates what the model sends back, so a malformed call becomes an error
+ * the model can read and correct instead of a crash.
+ *
+ * The JSON Schema comes from zod 4 itself, from the schema's Standard JSON
+ * Schema (`~standard.jsonSchema`), or, for libraries without one (zod 3,
+ * valibot without its converter), from `parameters` given with the tool.
  */
 import { z } from 'zod';
 import type { ToolSpec } from './model.js';
+import { isStandardSchema, type StandardSchemaV1 } from './standard-schema.js';
+
+export type { StandardSchemaV1 } from './standard-schema.js';
+
+/** What a schema validates to. */
+export type ToolArgs<S extends StandardSchemaV1> = StandardSchemaV1.InferOutput<S>;
 
 /** What a tool's `execute` receives besides its arguments. */
 export interface ToolContext {
@@ -15,23 +25,30 @@ export interface ToolContext {
 }
 
 /** Definition accepted by {@link defineTool}. */
-export interface ToolDefinition<S extends z.ZodType, O> {
+export interface ToolDefinition<S extends StandardSchemaV1, O> {
   /** 1-64 characters of letters, digits, `_` and `-` (what model APIs accept). */
   name: string;
   /** What the tool does, for the model. */
   description: string;
-  /** Schema of the arguments object. */
+  /** Schema of the arguments object: any Standard Schema (zod 4 or 3.24+, valibot, arktype, ...). */
   input: S;
+  /**
+   * The JSON Schema of the arguments object, shown to the model. Needed only
+   * when `input` cannot describe itself (zod 3: `zod-to-json-schema`;
+   * valibot: `@valibot/to-json-schema`); zod 4 and schemas with Standard JSON
+   * Schema describe themselves, and this, when given, wins.
+   */
+  parameters?: Record<string, unknown>;
   /** Runs the tool with validated arguments. Its return value is shown to the model (JSON unless a string). */
-  execute(args: z.output<S>, context: ToolContext): O | Promise<O>;
+  execute(args: ToolArgs<S>, context: ToolContext): O | Promise<O>;
 }
 
 /** A tool an {@link Agent} can call. Build one with {@link defineTool}. */
-export interface Tool<S extends z.ZodType = z.ZodType, O = unknown> extends ToolSpec {
+export interface Tool<S extends StandardSchemaV1 = StandardSchemaV1, O = unknown> extends ToolSpec {
   /** Schema of the arguments object. */
   readonly input: S;
   /** Runs the tool with validated arguments. */
-  execute(args: z.output<S>, context: ToolContext): O | Promise<O>;
+  execute(args: ToolArgs<S>, context: ToolContext): O | Promise<O>;
 }
 
 /** The model called a tool with arguments that do not match its schema. */
@@ -58,7 +75,7 @@ const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
  *
  * @throws {TypeError} naming the field when the definition is unusable.
  */
-export function defineTool<S extends z.ZodType, O>(definition: ToolDefinition<S, O>): Tool<S, O> {
+export function defineTool<S extends StandardSchemaV1, O>(definition: ToolDefinition<S, O>): Tool<S, O> {
   const { name, description, input, execute } = definition;
   if (typeof name !== 'string' || !TOOL_NAME.test(name)) {
     throw new TypeError(`defineTool: name must be 1-64 letters, digits, '_' or '-', got ${JSON.stringify(name)}`);
@@ -66,36 +83,71 @@ export function defineTool<S extends z.ZodType, O>(definition: ToolDefinition<S,
   if (typeof description !== 'string') {
     throw new TypeError(`defineTool(${name}): description must be a string, got ${typeof description}`);
   }
-  if (!(input instanceof z.ZodType)) {
-    throw new TypeError(`defineTool(${name}): input must be a zod schema (for example z.object({...}))`);
+  if (!isStandardSchema(input)) {
+    throw new TypeError(
+      `defineTool(${name}): input must be a Standard Schema (zod 4 or 3.24+, valibot, arktype, ...; for example z.object({...})), got ${describe(input)}`,
+    );
   }
   if (typeof execute !== 'function') {
     throw new TypeError(`defineTool(${name}): execute must be a function, got ${typeof execute}`);
   }
-  let parameters: Record<string, unknown>;
-  try {
-    // `$schema` is noise to model APIs; some reject unknown top-level keys.
-    const { $schema: _ignored, ...schema } = z.toJSONSchema(input) as Record<string, unknown>;
-    parameters = schema;
-  } catch (error) {
-    throw new TypeError(`defineTool(${name}): input cannot be expressed as JSON Schema: ${(error as Error).message}`);
-  }
+  const parameters = jsonSchemaOf(name, input, definition.parameters);
   if (parameters.type !== 'object') {
     throw new TypeError(`defineTool(${name}): input must describe an object (use z.object), got JSON Schema type ${JSON.stringify(parameters.type)}`);
   }
   return Object.freeze({ name, description, parameters, input, execute });
 }
 
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  return Array.isArray(value) ? 'an array' : 'an object without a "~standard" property of version 1';
+}
+
+// `$schema` is noise to model APIs; some reject unknown top-level keys.
+function withoutDialect(schema: Record<string, unknown>): Record<string, unknown> {
+  const { $schema: _ignored, ...rest } = schema;
+  return rest;
+}
+
+/** The JSON Schema shown to the model, by the precedence documented on {@link ToolDefinition.parameters}. */
+function jsonSchemaOf(name: string, input: StandardSchemaV1, given: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (given !== undefined) {
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+      throw new TypeError(`defineTool(${name}): parameters must be a JSON Schema object, got ${given === null ? 'null' : Array.isArray(given) ? 'an array' : typeof given}`);
+    }
+    return withoutDialect(given);
+  }
+  try {
+    if (input instanceof z.ZodType) return withoutDialect(z.toJSONSchema(input) as Record<string, unknown>);
+    const converter = input['~standard'].jsonSchema;
+    if (converter !== undefined) return withoutDialect(converter.input({ target: 'draft-2020-12' }));
+  } catch (error) {
+    throw new TypeError(`defineTool(${name}): input cannot be expressed as JSON Schema: ${(error as Error).message}`);
+  }
+  throw new TypeError(
+    `defineTool(${name}): input (a ${input['~standard'].vendor} schema) cannot describe itself as JSON Schema, which the model needs: ` +
+      'pass parameters (for zod 3: zodToJsonSchema(input) from zod-to-json-schema; for valibot: toJsonSchema(input) from @valibot/to-json-schema), ' +
+      'or use a schema with Standard JSON Schema (zod 4, arktype)',
+  );
+}
+
 /**
- * Validates a model's arguments against the tool's schema.
+ * Validates a model's arguments against the tool's schema (asynchronously:
+ * a Standard Schema may validate asynchronously).
  *
  * @throws {ToolArgumentsError} naming each offending argument and the problem.
  */
-export function parseToolArguments<S extends z.ZodType>(tool: Tool<S, unknown>, args: unknown): z.output<S> {
-  const result = tool.input.safeParse(args);
-  if (result.success) return result.data;
+export async function parseToolArguments<S extends StandardSchemaV1>(tool: Tool<S, unknown>, args: unknown): Promise<ToolArgs<S>> {
+  const result = await tool.input['~standard'].validate(args);
+  if (result.issues === undefined) return result.value as ToolArgs<S>;
   throw new ToolArgumentsError(
     tool.name,
-    result.error.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message })),
+    result.issues.map((issue) => ({ path: pathText(issue.path), message: issue.message })),
   );
+}
+
+function pathText(path: StandardSchemaV1.Issue['path']): string {
+  if (path === undefined) return '';
+  return path.map((segment) => String(typeof segment === 'object' && segment !== null ? segment.key : segment)).join('.');
 }

@@ -4,10 +4,14 @@
  *
  * It needs only `@opentelemetry/api` and uses the global providers unless
  * given its own, so it drops into an application that already runs the
- * OpenTelemetry Node SDK. Span times come from the events' timestamps; the
- * parent of a run's top-level spans is the OTel context active where
- * `runContext` was called (read synchronously while `run.started` is
- * published, which happens in the caller's context).
+ * OpenTelemetry Node SDK. Span times come from the events' timestamps, on the
+ * SDK's own time base (see span-time.ts); the parent of a run is the OTel
+ * context active where `runContext` was called (read synchronously while
+ * `run.started` is published, which happens in the caller's context).
+ *
+ * One run is one trace: an agent invocation at the top of a run is its root;
+ * a run whose first top-level step is anything else (helpers with no agent)
+ * gets a root span of its own, `invoke_workflow <run name>`.
  */
 import {
   SpanKind,
@@ -21,7 +25,7 @@ import {
   type MeterProvider,
   type Tracer,
   type TracerProvider,
-} from '@opentelemetry/api';
+} from './api.js';
 import { getEventBus, now, preview, type EventBus, type EventData, type StreamEvent } from '../index.js';
 import {
   ATTR_AGENTBUS,
@@ -42,6 +46,7 @@ import {
   ATTR_GEN_AI_USAGE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
   ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+  ATTR_GEN_AI_WORKFLOW_NAME,
   ERROR_TYPE_OTHER,
   ERROR_TYPE_UNFINISHED,
   GEN_AI_OPERATION,
@@ -56,6 +61,7 @@ import {
   TOKEN_USAGE_BUCKETS,
 } from './semconv.js';
 import { BoundedSet, RunTrace, SpanEntry, type StepKind } from './span-table.js';
+import { wallStart } from './span-time.js';
 import { positiveIntOption } from '../options.js';
 
 /** Options of {@link instrumentOtel}. */
@@ -144,7 +150,7 @@ class Bridge implements OtelBridge {
     this.#remove();
     this.#remove = undefined;
     const at = now();
-    for (const run of [...this.#runs.values()]) this.#finishRun(run, at);
+    for (const run of [...this.#runs.values()]) this.#finishRun(run, at, undefined);
     this.#finished.clear();
   }
 
@@ -170,7 +176,7 @@ class Bridge implements OtelBridge {
         return this.#runStarted(event, event.data as EventData<'run.started'>);
       case 'run.completed': {
         const run = this.#runs.get(event.runId);
-        if (run !== undefined) this.#finishRun(run, event.timestamp);
+        if (run !== undefined) this.#finishRun(run, event.timestamp, event.data as EventData<'run.completed'>);
         return;
       }
       case 'agent.invocation.started':
@@ -193,6 +199,8 @@ class Bridge implements OtelBridge {
         return this.#fanoutEnded(event, event.data as EventData<'multiagent.fanout.completed'>);
       case 'agent.think':
         return this.#think(event, event.data as EventData<'agent.think'>);
+      case 'agent.handoff':
+        return this.#handoff(event, event.data as EventData<'agent.handoff'>);
       case 'memory.checkpoint.saved':
       case 'memory.checkpoint.loaded':
         return this.#checkpoint(event, event.data as EventData<'memory.checkpoint.saved'>);
@@ -206,9 +214,9 @@ class Bridge implements OtelBridge {
   #runStarted(event: StreamEvent, data: EventData<'run.started'>): void {
     this.#refreshProviders();
     const existing = this.#runs.get(event.runId);
-    if (existing !== undefined) this.#finishRun(existing, event.timestamp);
+    if (existing !== undefined) this.#finishRun(existing, event.timestamp, undefined);
     this.#finished.delete(event.runId);
-    this.#addRun(event.runId, this.#runParent(data));
+    this.#addRun(event.runId, this.#runParent(data), data.name, event.timestamp);
   }
 
   // A nested run hangs under the step of its parent run that started it;
@@ -217,32 +225,70 @@ class Bridge implements OtelBridge {
     if (data.parentRunId !== undefined) {
       const parentRun = this.#runs.get(data.parentRunId);
       if (parentRun !== undefined) {
-        return data.parentSpanId === undefined ? parentRun.parentCtx : this.#contextOf(parentRun, data.parentSpanId);
+        return data.parentSpanId === undefined ? (parentRun.top ?? parentRun.parentCtx) : this.#contextOf(parentRun, data.parentSpanId);
       }
     }
     return context.active();
   }
 
-  #addRun(runId: string, parentCtx: Context): RunTrace {
+  #addRun(runId: string, parentCtx: Context, name: string | undefined, startTime: number): RunTrace {
     if (this.#runs.size >= this.#maxRuns) {
       const oldest = this.#runs.values().next().value;
-      if (oldest !== undefined) this.#finishRun(oldest, now());
+      if (oldest !== undefined) this.#finishRun(oldest, now(), undefined);
     }
-    const run = new RunTrace(runId, parentCtx);
+    const run = new RunTrace(runId, parentCtx, name, startTime);
     this.#runs.set(runId, run);
     return run;
   }
 
-  /** Ends every span the run left open, once, as unfinished, and forgets the run. */
-  #finishRun(run: RunTrace, at: number): void {
+  /**
+   * Ends every span the run left open, once, as unfinished, then the run's
+   * own root span (with the run's status when it completed), and forgets the run.
+   */
+  #finishRun(run: RunTrace, at: number, completed: EventData<'run.completed'> | undefined): void {
     this.#runs.delete(run.runId);
     this.#finished.add(run.runId);
     for (const [spanId, entry] of [...run.open]) this.#abandon(run, spanId, entry, at);
+    const root = run.root;
+    if (root === undefined) return;
+    run.root = undefined;
+    if (completed === undefined) {
+      this.#fail(root, ERROR_TYPE_UNFINISHED, UNFINISHED_MESSAGE);
+      return this.#end(root, at, ERROR_TYPE_UNFINISHED);
+    }
+    root.span.setAttribute(ATTR_AGENTBUS.runStatus, completed.status);
+    if (completed.status !== 'ok') {
+      const failure = completed.status === 'aborted' ? 'aborted' : errorType(completed.error);
+      this.#fail(root, failure, completed.error);
+    }
+    this.#end(root, at, undefined);
+  }
+
+  // The first top-level step of a run decides the run's root (see the file
+  // comment); every later top-level step hangs under the same one.
+  #topParent(run: RunTrace, kind: StepKind): Context {
+    if (run.top !== undefined || kind === 'agent') return run.top ?? run.parentCtx;
+    const name = run.name;
+    const attributes: Attributes = {
+      [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.invokeWorkflow,
+      [ATTR_AGENTBUS.runId]: run.runId,
+    };
+    if (name !== undefined) attributes[ATTR_GEN_AI_WORKFLOW_NAME] = name;
+    const start = wallStart(run.startTime);
+    const span = this.#tracer.startSpan(
+      name === undefined ? GEN_AI_OPERATION.invokeWorkflow : `${GEN_AI_OPERATION.invokeWorkflow} ${name}`,
+      { kind: SpanKind.INTERNAL, attributes, startTime: start },
+      run.parentCtx,
+    );
+    const root = new SpanEntry(span, trace.setSpan(run.parentCtx, span), 'workflow', run.startTime, start, undefined, undefined, undefined, undefined);
+    run.root = root;
+    run.top = root.ctx;
+    return root.ctx;
   }
 
   #streamEnded(runId: string): void {
     const run = this.#runs.get(runId);
-    if (run !== undefined) this.#finishRun(run, now());
+    if (run !== undefined) this.#finishRun(run, now(), undefined);
   }
 
   // ---------------------------------------------------------------- spans
@@ -251,7 +297,7 @@ class Bridge implements OtelBridge {
     const open = run.open.get(spanId);
     if (open !== undefined) return open.ctx;
     const ended = run.endedSpanContext(spanId);
-    return ended === undefined ? run.parentCtx : trace.setSpanContext(run.parentCtx, ended);
+    return ended === undefined ? (run.top ?? run.parentCtx) : trace.setSpanContext(run.parentCtx, ended);
   }
 
   #open(
@@ -269,28 +315,31 @@ class Bridge implements OtelBridge {
     if (run === undefined) {
       // A run that began before the bridge was attached: follow it from here.
       if (this.#finished.has(event.runId)) return;
-      run = this.#addRun(event.runId, context.active());
+      run = this.#addRun(event.runId, context.active(), undefined, event.timestamp);
     }
     if (run.open.has(spanId)) return;
-    let parentCtx = run.parentCtx;
-    let agent: SpanEntry | undefined;
+    let parentCtx: Context;
+    let parent: SpanEntry | undefined;
     const parentSpanId = event.parentSpanId;
-    if (parentSpanId !== undefined) {
-      const parent = run.open.get(parentSpanId);
-      if (parent !== undefined) {
-        parentCtx = parent.ctx;
-        agent = parent.agent;
-      } else {
-        parentCtx = this.#contextOf(run, parentSpanId);
-      }
+    if (parentSpanId === undefined) {
+      parentCtx = this.#topParent(run, kind);
+      parent = run.root;
+    } else {
+      parent = run.open.get(parentSpanId);
+      parentCtx = parent !== undefined ? parent.ctx : this.#contextOf(run, parentSpanId);
     }
+    // Never before the enclosing step: each span reads the wall clock itself.
+    let start = wallStart(event.timestamp);
+    if (parent !== undefined && start < parent.wallStart) start = parent.wallStart;
     attributes[ATTR_AGENTBUS.runId] = run.runId;
-    const span = this.#tracer.startSpan(name, { kind: spanKind, attributes, startTime: event.timestamp }, parentCtx);
+    const span = this.#tracer.startSpan(name, { kind: spanKind, attributes, startTime: start }, parentCtx);
     if (run.open.size >= this.#maxSpansPerRun) {
       const [oldestId, oldest] = run.open.entries().next().value as [string, SpanEntry];
       this.#abandon(run, oldestId, oldest, event.timestamp);
     }
-    run.open.set(spanId, new SpanEntry(span, trace.setSpan(parentCtx, span), kind, event.timestamp, agent, provider, model));
+    const entry = new SpanEntry(span, trace.setSpan(parentCtx, span), kind, event.timestamp, start, parent, parent?.agent, provider, model);
+    run.open.set(spanId, entry);
+    if (parentSpanId === undefined && run.top === undefined) run.top = entry.ctx;
   }
 
   /** Takes the step's entry out of the open table; undefined when it is not open (never seen, or already ended). */
@@ -318,8 +367,14 @@ class Bridge implements OtelBridge {
         span.setAttribute(ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, entry.reasoningOutputTokens);
       }
     }
-    span.end(at);
-    if (entry.kind === 'fanout') return;
+    // Never before its start nor before a child it outlived by microseconds.
+    let end = entry.wallTime(at);
+    if (end < entry.childEnd) end = entry.childEnd;
+    if (end < entry.wallStart) end = entry.wallStart;
+    span.end(end);
+    const parent = entry.parent;
+    if (parent !== undefined && end > parent.childEnd) parent.childEnd = end;
+    if (entry.kind === 'fanout' || entry.kind === 'workflow') return;
     const operation =
       entry.kind === 'chat' ? GEN_AI_OPERATION.chat : entry.kind === 'tool' ? GEN_AI_OPERATION.executeTool : GEN_AI_OPERATION.invokeAgent;
     const attributes: Attributes = { [ATTR_GEN_AI_OPERATION_NAME]: operation };
@@ -490,7 +545,17 @@ class Bridge implements OtelBridge {
       [ATTR_AGENTBUS.toolCallCount]: data.toolCallCount,
     };
     if (this.#captureContent) attributes[ATTR_AGENTBUS.reasoning] = this.#content(data.reasoningPreview);
-    target.span.addEvent(SPAN_EVENT.think, attributes, event.timestamp);
+    target.span.addEvent(SPAN_EVENT.think, attributes, target.wallTime(event.timestamp));
+  }
+
+  #handoff(event: StreamEvent, data: EventData<'agent.handoff'>): void {
+    const target = this.#enclosing(event);
+    if (target === undefined) return;
+    target.span.addEvent(
+      SPAN_EVENT.handoff,
+      { [ATTR_AGENTBUS.handoffFrom]: data.fromAgent, [ATTR_AGENTBUS.handoffTo]: data.toAgent },
+      target.wallTime(event.timestamp),
+    );
   }
 
   #checkpoint(event: StreamEvent, data: EventData<'memory.checkpoint.saved'>): void {
@@ -503,7 +568,7 @@ class Bridge implements OtelBridge {
         [ATTR_AGENTBUS.iteration]: data.iteration,
         [ATTR_AGENTBUS.backend]: data.backend,
       },
-      event.timestamp,
+      target.wallTime(event.timestamp),
     );
   }
 

@@ -50,7 +50,11 @@ export const GEN_AI_OPERATION = {
   chat: 'chat',
   executeTool: 'execute_tool',
   invokeAgent: 'invoke_agent',
+  invokeWorkflow: 'invoke_workflow',
 } as const;
+
+/** `gen_ai.workflow.name` (development): the name of a run that is its own root span. */
+export const ATTR_GEN_AI_WORKFLOW_NAME = 'gen_ai.workflow.name';
 
 /** Well-known values of `gen_ai.token.type`. */
 export const GEN_AI_TOKEN_TYPE = { input: 'input', output: 'output' } as const;
@@ -71,6 +75,7 @@ export const SPAN_EVENT = {
   think: 'agent.think',
   checkpointSaved: 'memory.checkpoint.saved',
   checkpointLoaded: 'memory.checkpoint.loaded',
+  handoff: 'agent.handoff',
 } as const;
 
 /** Attributes of our own, outside the GenAI namespace. */
@@ -94,6 +99,11 @@ export const ATTR_AGENTBUS = {
   toolCallCount: 'agentbus.tool_call_count',
   /** Reasoning text on `agent.think` events: content, opt-in only. */
   reasoning: 'agentbus.reasoning',
+  /** On `agent.handoff` span events: the agents that pass and take the conversation. */
+  handoffFrom: 'agentbus.handoff.from_agent',
+  handoffTo: 'agentbus.handoff.to_agent',
+  /** How a run ended (`ok`, `error`, `aborted`), on a run's own root span. */
+  runStatus: 'agentbus.run.status',
   /** On checkpoint span events. */
   threadId: 'agentbus.checkpoint.thread_id',
   backend: 'agentbus.checkpoint.backend',

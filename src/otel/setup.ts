@@ -9,7 +9,8 @@
  * through the OpenTelemetry diagnostics logger (silent unless one is set):
  * exports run off the agent's path and never throw into it.
  */
-import { diag, metrics, trace, type MeterProvider, type TracerProvider } from '@opentelemetry/api';
+import { diag, metrics, trace, type MeterProvider, type TracerProvider } from './api.js';
+import { ClosableAgents } from './closable-agent.js';
 
 /** Options of {@link setupOtlp}. Each falls back to the standard `OTEL_*` environment variable, then to the SDK default. */
 export interface OtlpSetupOptions {
@@ -25,8 +26,15 @@ export interface OtlpSetupOptions {
   headers?: Record<string, string>;
   /** Metric export interval in ms. Default: `OTEL_METRIC_EXPORT_INTERVAL`, then 60000. */
   exportIntervalMillis?: number;
-  /** Give up on one export after this many ms. Default: the exporters' own (10000). */
+  /** Give up on one export (retries included) after this many ms. Default: `OTEL_EXPORTER_OTLP_TIMEOUT`, then 10000. */
   exportTimeoutMillis?: number;
+  /**
+   * Longest `shutdown()` waits for the last export, in ms. After it, pending
+   * exports are abandoned (their sockets closed, no more retries), so a
+   * collector that is down or hung cannot keep the process from exiting.
+   * Default: 2000, or the export timeout when that is shorter.
+   */
+  shutdownTimeoutMillis?: number;
   /** Extra resource attributes (merged over the environment's). */
   resourceAttributes?: Record<string, string | number | boolean>;
 }
@@ -41,7 +49,11 @@ export interface OtlpSetup {
   readonly meterProvider: MeterProvider | undefined;
   /** Exports everything buffered now; never rejects. */
   forceFlush(): Promise<void>;
-  /** Flushes, shuts both providers down and unregisters the providers this call registered. Never rejects; idempotent. */
+  /**
+   * Flushes, shuts both providers down and unregisters the providers this
+   * call registered, within `shutdownTimeoutMillis` (see there). Never
+   * rejects; idempotent.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -69,6 +81,19 @@ export function otlpSignalUrl(signal: 'traces' | 'metrics', endpoint?: string): 
   const specific = envValue(signal === 'traces' ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT');
   if (specific !== undefined) return specific;
   return signalUrl(envValue('OTEL_EXPORTER_OTLP_ENDPOINT') ?? 'http://localhost:4318', path);
+}
+
+/** Default bound of `shutdown()`: ample for a collector that answers (tens of ms), short for one that does not. */
+const DEFAULT_SHUTDOWN_TIMEOUT_MILLIS = 2000;
+
+/** A positive number of milliseconds from the environment; anything else is ignored with a diagnostic, as the SDK does. */
+function envMillis(name: string): number | undefined {
+  const raw = envValue(name);
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (Number.isFinite(value) && value > 0) return value;
+  diag.warn(`agentbus setupOtlp: ${name} must be a positive number of milliseconds, got ${JSON.stringify(raw)}; ignored`);
+  return undefined;
 }
 
 function positiveMillis(name: string, value: number | undefined): number | undefined {
@@ -126,7 +151,8 @@ async function loadSdk() {
  * (OpenTelemetry JS SDK 2.x), honouring the standard environment variables:
  * `OTEL_EXPORTER_OTLP_ENDPOINT` and the per-signal `_TRACES_ENDPOINT` /
  * `_METRICS_ENDPOINT`, `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_SERVICE_NAME`,
- * `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_METRIC_EXPORT_INTERVAL`, and
+ * `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_METRIC_EXPORT_INTERVAL`,
+ * `OTEL_EXPORTER_OTLP_TIMEOUT`, and
  * `OTEL_SDK_DISABLED=true` (then it loads nothing and returns a no-op).
  * Metrics use cumulative temporality unless
  * `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` says otherwise.
@@ -147,11 +173,13 @@ async function loadSdk() {
  */
 export async function setupOtlp(options: OtlpSetupOptions = {}): Promise<OtlpSetup> {
   checkEndpoint(options.endpoint);
-  const timeoutMillis = positiveMillis('exportTimeoutMillis', options.exportTimeoutMillis);
-  const envInterval = envValue('OTEL_METRIC_EXPORT_INTERVAL');
+  // Given to the exporters only when set: they read OTEL_EXPORTER_OTLP[_TRACES|_METRICS]_TIMEOUT themselves.
+  const exporterTimeoutMillis = positiveMillis('exportTimeoutMillis', options.exportTimeoutMillis);
+  const timeoutMillis = exporterTimeoutMillis ?? envMillis('OTEL_EXPORTER_OTLP_TIMEOUT') ?? 10_000;
   const exportIntervalMillis =
-    positiveMillis('exportIntervalMillis', options.exportIntervalMillis) ??
-    (envInterval !== undefined && Number(envInterval) > 0 ? Number(envInterval) : 60_000);
+    positiveMillis('exportIntervalMillis', options.exportIntervalMillis) ?? envMillis('OTEL_METRIC_EXPORT_INTERVAL') ?? 60_000;
+  const shutdownTimeoutMillis =
+    positiveMillis('shutdownTimeoutMillis', options.shutdownTimeoutMillis) ?? Math.min(DEFAULT_SHUTDOWN_TIMEOUT_MILLIS, timeoutMillis);
   if (envValue('OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return DISABLED;
 
   const [traceNode, sdkMetrics, resources, traceExporter, metricExporter] = await loadSdk();
@@ -164,6 +192,7 @@ export async function setupOtlp(options: OtlpSetupOptions = {}): Promise<OtlpSet
     .merge(resources.detectResources({ detectors: [resources.envDetector] }))
     .merge(resources.resourceFromAttributes(extra));
 
+  const agents = new ClosableAgents();
   const tracerProvider = new traceNode.NodeTracerProvider({
     resource,
     spanProcessors: [
@@ -171,7 +200,8 @@ export async function setupOtlp(options: OtlpSetupOptions = {}): Promise<OtlpSet
         new traceExporter.OTLPTraceExporter({
           url: otlpSignalUrl('traces', options.endpoint),
           headers: options.headers,
-          timeoutMillis,
+          timeoutMillis: exporterTimeoutMillis,
+          httpAgentOptions: agents.factory,
         }),
       ),
     ],
@@ -184,12 +214,13 @@ export async function setupOtlp(options: OtlpSetupOptions = {}): Promise<OtlpSet
         exporter: new metricExporter.OTLPMetricExporter({
           url: otlpSignalUrl('metrics', options.endpoint),
           headers: options.headers,
-          timeoutMillis,
+          timeoutMillis: exporterTimeoutMillis,
+          httpAgentOptions: agents.factory,
           temporalityPreference: temporalityFromEnv ? undefined : metricExporter.AggregationTemporalityPreference.CUMULATIVE,
         }),
         exportIntervalMillis,
         // The reader's timeout must not exceed its interval.
-        exportTimeoutMillis: Math.min(timeoutMillis ?? 30_000, exportIntervalMillis),
+        exportTimeoutMillis: Math.min(timeoutMillis, exportIntervalMillis),
       }),
     ],
   });
@@ -214,7 +245,14 @@ export async function setupOtlp(options: OtlpSetupOptions = {}): Promise<OtlpSet
     },
     shutdown() {
       done ??= (async () => {
-        await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]);
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, shutdownTimeoutMillis);
+        });
+        await Promise.race([Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]), deadline]);
+        clearTimeout(timer);
+        // Whatever is still in flight is abandoned: nothing may hold the process open.
+        agents.close();
         // The context manager and propagators stay: other code may rely on them,
         // and a later setupOtlp works with them as they are.
         if (ownsTracing) trace.disable();

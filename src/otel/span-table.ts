@@ -7,10 +7,10 @@
  * when the run ends; the number of runs, of open spans per run and of ended
  * spans remembered per run are all capped.
  */
-import type { Context, Span, SpanContext } from '@opentelemetry/api';
+import type { Context, Span, SpanContext } from './api.js';
 
 /** What kind of step a span stands for. */
-export type StepKind = 'agent' | 'chat' | 'tool' | 'fanout';
+export type StepKind = 'agent' | 'chat' | 'tool' | 'fanout' | 'workflow';
 
 /** One open span and what its closing event needs to finish it. */
 export class SpanEntry {
@@ -18,8 +18,14 @@ export class SpanEntry {
   /** The span's own context (its parent's context with this span set): parent of its children, and where its body runs. */
   readonly ctx: Context;
   readonly kind: StepKind;
-  /** Start time, epoch ms (the opening event's timestamp). */
+  /** Start time, epoch ms (the opening event's timestamp, our clock). */
   readonly startTime: number;
+  /** Start time on the wall clock the SDK uses (see span-time.ts); later times of the span are exact offsets from it. */
+  readonly wallStart: number;
+  /** The enclosing step's entry while it is open, whose end must not come before this one's. */
+  readonly parent: SpanEntry | undefined;
+  /** Latest wall-clock end of an ended child: the span ends no earlier. */
+  childEnd = 0;
   /** The nearest enclosing `invoke_agent` (this entry itself for an agent), where token usage is summed. */
   readonly agent: SpanEntry | undefined;
   /** Provider and model known at the start, for metric attributes. */
@@ -36,6 +42,8 @@ export class SpanEntry {
     ctx: Context,
     kind: StepKind,
     startTime: number,
+    wallStart: number,
+    parent: SpanEntry | undefined,
     agent: SpanEntry | undefined,
     provider: string | undefined,
     model: string | undefined,
@@ -44,9 +52,16 @@ export class SpanEntry {
     this.ctx = ctx;
     this.kind = kind;
     this.startTime = startTime;
+    this.wallStart = wallStart;
+    this.parent = parent;
     this.agent = kind === 'agent' ? this : agent;
     this.provider = provider;
     this.model = model;
+  }
+
+  /** The wall-clock time of `eventTime` (our clock) on this span's time base. */
+  wallTime(eventTime: number): number {
+    return this.wallStart + (eventTime - this.startTime);
   }
 }
 
@@ -60,6 +75,16 @@ export class RunTrace {
   readonly parentCtx: Context;
   /** Open spans by our span id, oldest first. */
   readonly open = new Map<string, SpanEntry>();
+  /** The run's name and start (epoch ms), for a root span of its own. */
+  readonly name: string | undefined;
+  readonly startTime: number;
+  /**
+   * Parent of the run's top-level steps once the first one decided it: that
+   * agent invocation's context, or the run's own root span's.
+   */
+  top: Context | undefined;
+  /** The run's own root span, when its first top-level step was not an agent invocation. */
+  root: SpanEntry | undefined;
   // Ended spans as a ring of (span id, span context) pairs, newest last.
   // Written on every span end (two array stores), searched only on the rare
   // miss of a child whose parent already ended.
@@ -67,9 +92,11 @@ export class RunTrace {
   readonly #endedContexts: SpanContext[] = [];
   #endedNext = 0;
 
-  constructor(runId: string, parentCtx: Context) {
+  constructor(runId: string, parentCtx: Context, name: string | undefined, startTime: number) {
     this.runId = runId;
     this.parentCtx = parentCtx;
+    this.name = name;
+    this.startTime = startTime;
   }
 
   /** Remembers an ended span's identity (not the span: its attributes and events can be collected). */

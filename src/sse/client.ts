@@ -150,6 +150,8 @@ export async function* subscribeSse(url: string | URL, options: SubscribeSseOpti
           }
           throw new SseHttpError(target, response.status, response.statusText, body);
         }
+        // The server's "nothing more, ever" (a finished run whose last event we have), as for EventSource.
+        if (response.status === 204) return;
         const type = response.headers.get('content-type') ?? '';
         if (!type.startsWith('text/event-stream')) {
           await response.body?.cancel();

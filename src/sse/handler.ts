@@ -255,6 +255,12 @@ export function createSseHandler(options: SseHandlerOptions = {}): SseHandler {
     const bus = options.bus ?? getEventBus();
     // Checked after authorization, so that unauthorized callers cannot probe which runs exist.
     if (runId !== undefined && !bus.hasRun(runId)) return text(404, `unknown run ${JSON.stringify(runId)}`);
+    // A reconnect to a finished run that already has every event: 204 is the one
+    // answer that makes a browser's EventSource stop reconnecting (every 3 s, forever,
+    // for a page that did not close() on `end`).
+    if (runId !== undefined && afterSeq > 0 && bus.isClosed(runId) && bus.history(runId, afterSeq).length === 0) {
+      return new Response(null, { status: 204, headers: layeredHeaders({ 'cache-control': 'no-store' }, extraHeaders) });
+    }
 
     const subscribeOptions = { signal: request.signal, ...(highWaterMark === undefined ? {} : { highWaterMark }) };
     const sub = runId === undefined ? bus.subscribeAll(subscribeOptions) : bus.subscribe(runId, { ...subscribeOptions, afterSeq });
@@ -264,7 +270,23 @@ export function createSseHandler(options: SseHandlerOptions = {}): SseHandler {
     });
   }
 
-  const handler = (async (request: Request) => (await handle(request)) ?? text(404, 'not found')) as SseHandler;
+  // Mounted under a prefix it was not told about (hono's app.mount('/sse', handler), an
+  // Express router), the handler sees paths it cannot place: say what it serves.
+  const routes = `GET ${basePath}/runs/:runId/events${allRuns ? ` and GET ${basePath}/events` : ''}`;
+  const notFound = (request: Request): Response => {
+    let pathname = '?';
+    try {
+      pathname = new URL(request.url).pathname.slice(0, 200);
+    } catch {
+      // An unparsable URL: the message still names the routes.
+    }
+    return text(
+      404,
+      `not found: ${JSON.stringify(pathname)}; this handler serves ${routes}` +
+        (basePath === '' ? '. Mounted under a path prefix? Pass it as createSseHandler({ basePath })' : ''),
+    );
+  };
+  const handler = (async (request: Request) => (await handle(request)) ?? notFound(request)) as SseHandler;
   handler.handle = handle;
   handlerFacts.set(handler, {
     headers: extraHeaders,

@@ -156,11 +156,11 @@ export function toNodeListener(handler: SseHandler): NodeSseListener {
         plain(res, 405, 'method not allowed: SSE streams are read with GET', { allow: ALLOWED_METHODS });
         return;
       }
-      const response = await handler.handle(request);
+      let response = await handler.handle(request);
       if (response === undefined) {
         if (next !== undefined) return next();
-        plain(res, 404, 'not found');
-        return;
+        // The handler's own 404, which names the routes it serves.
+        response = await handler(request);
       }
       body = response.body;
       const headers: Record<string, string> = {};

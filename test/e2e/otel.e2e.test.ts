@@ -205,6 +205,31 @@ describe('spans through the collector into Jaeger', () => {
     expect(parentId(agent)).toBe(callerSpanId);
   });
 
+  it('a run of helpers is one trace under its own root, and SDK spans inside a tool never start before it', async () => {
+    const runId = unique('run');
+    const app = trace.getTracer('app');
+    await runContext(async () => {
+      for (let i = 0; i < 200; i++) {
+        await traceTool(`fetch${i}`, {}, async () => {
+          // What an instrumented HTTP client does inside a tool: a span of the SDK's own.
+          app.startSpan(`GET /${i}`).end();
+        });
+      }
+    }, { runId, name: 'crawl' });
+    await flush();
+    const traces = await queryJaegerTraces(be.jaegerQueryUrl, service, { until: (t) => runSpans(t, runId).length === 201 });
+    const ours = runSpans(traces, runId);
+    const root = ours.find((s) => s.operationName === 'invoke_workflow crawl')!;
+    expect(root).toBeDefined();
+    expect(new Set(ours.map((s) => s.traceID))).toEqual(new Set([root.traceID]));
+    const byId = new Map(traces.flatMap((t) => t.spans).map((s) => [s.spanID, s]));
+    const children = traces.flatMap((t) => t.spans).filter((s) => s.operationName.startsWith('GET /') && s.traceID === root.traceID);
+    expect(children).toHaveLength(200);
+    // Jaeger keeps microseconds; the SDK stamps whole milliseconds: no tolerance needed.
+    const early = children.filter((child) => child.startTime < byId.get(parentId(child)!)!.startTime);
+    expect(early).toHaveLength(0);
+  });
+
   it('a run aborted mid-tool exports every span exactly once, the cut-off ones marked', async () => {
     const runId = unique('run');
     const controller = new AbortController();
@@ -225,18 +250,21 @@ describe('spans through the collector into Jaeger', () => {
     release();
     await late;
     await flush();
-    const traces = await queryJaegerTraces(be.jaegerQueryUrl, service, { until: (t) => runSpans(t, runId).length >= 4 });
+    const traces = await queryJaegerTraces(be.jaegerQueryUrl, service, { until: (t) => runSpans(t, runId).length >= 5 });
     await new Promise((r) => setTimeout(r, 1_000)); // a duplicate would arrive in a later batch
     await flush();
-    const spans = runSpans(await queryJaegerTraces(be.jaegerQueryUrl, service, { until: (t) => runSpans(t, runId).length >= 4 }), runId);
+    const spans = runSpans(await queryJaegerTraces(be.jaegerQueryUrl, service, { until: (t) => runSpans(t, runId).length >= 5 }), runId);
     expect(traces.length).toBeGreaterThan(0);
     const names = spans.map((s) => s.operationName).sort();
-    expect(names).toEqual(['chat scripted', 'execute_tool ignores_abort', 'execute_tool wait_for_abort', 'invoke_agent waiter']);
-    expect(new Set(spans.map((s) => s.spanID)).size).toBe(4);
+    // The run's first top-level step is a helper, so the run is the root of its one trace.
+    expect(names).toEqual(['chat scripted', 'execute_tool ignores_abort', 'execute_tool wait_for_abort', 'invoke_agent waiter', 'invoke_workflow']);
+    expect(new Set(spans.map((s) => s.spanID)).size).toBe(5);
+    expect(new Set(spans.map((s) => s.traceID)).size).toBe(1);
     const byName = (n: string) => spans.find((s) => s.operationName === n)!;
     expect(tagOf(byName('execute_tool ignores_abort'), 'error.type')).toBe('unfinished');
     expect(tagOf(byName('execute_tool wait_for_abort'), 'error.type')).toBe('AbortError');
     expect(tagOf(byName('invoke_agent waiter'), 'error.type')).toBe('aborted');
+    expect(tagOf(byName('invoke_workflow'), 'error.type')).toBe('aborted');
     for (const span of spans) expect(span.duration).toBeGreaterThanOrEqual(0);
   });
 });

@@ -142,7 +142,7 @@ export class AgentbusTraceProcessor {
       case 'pass':
         if (data.type === 'handoff' && data.to_agent !== undefined) {
           this.#handoffs.set(span.traceId, { toAgent: data.to_agent, fromSpanId: entry.parentSpanId });
-          emit('agent.handoff', { fromAgent: data.from_agent, toAgent: data.to_agent }, { parentSpanId: entry.parentSpanId });
+          emit('agent.handoff', { fromAgent: data.from_agent ?? 'unknown', toAgent: data.to_agent }, { parentSpanId: entry.parentSpanId });
         }
     }
   }

@@ -1,0 +1,33 @@
+/**
+ * Mistakes made visible: one `process.emitWarning` per distinct problem.
+ *
+ * A refused event is never thrown into the agent (telemetry must not crash
+ * it), but a refusal nobody sees is a silent bug: `emit('BadType', {})` only
+ * bumped a counter. So the first time each distinct problem happens the
+ * process gets a warning, as Node does for its own deprecations; repeats are
+ * only counted. The set of problems warned about is bounded, so a hostile
+ * stream of distinct mistakes costs a fixed amount of memory and output.
+ */
+const MAX_DISTINCT = 64;
+const warned = new Set<string>();
+
+/** The warning type, for `process.on('warning')` filters and `--disable-warning=AgentbusWarning`. */
+export const WARNING_TYPE = 'AgentbusWarning';
+
+/**
+ * Emits `message` as a process warning unless a warning with the same `key`
+ * was emitted before. Never throws.
+ */
+export function warnOnce(key: string, message: string): void {
+  if (warned.has(key) || warned.size > MAX_DISTINCT) return;
+  warned.add(key);
+  const text =
+    warned.size > MAX_DISTINCT
+      ? `${message} (agentbus warns about ${MAX_DISTINCT} distinct problems at most; later ones are only counted in stats().rejected)`
+      : message;
+  try {
+    process.emitWarning(text, { type: WARNING_TYPE, code: 'AGENTBUS_EVENT_REFUSED' });
+  } catch {
+    // A process without emitWarning (an odd runtime) still must not throw into the agent.
+  }
+}
