@@ -218,6 +218,79 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
     expect(telemetry.openCalls).toBe(0);
   });
 
+  it('closes the model step with the error a stream reports in-band and the invocation as failed', async () => {
+    // Providers report a failure mid-answer as an `error` part, with or without a closing `finish` part.
+    const failing = (withFinish: boolean) => streamTurn([
+      { type: 'stream-start', warnings: [] },
+      { type: 'text-start', id: 't1' },
+      { type: 'text-delta', id: 't1', delta: 'partial' },
+      { type: 'error', error: withFinish ? new Error('upstream 500') : { message: 'upstream 500' } },
+      ...(withFinish ? [{ type: 'finish', finishReason: { unified: 'error', raw: undefined }, usage: usage(5, 2) }] : []),
+    ]);
+    for (const withFinish of [true, false]) {
+      const model = new aiTest.MockLanguageModelV4({ doStream: [streamTurn(streamedToolTurn), failing(withFinish)] as never });
+      const { events, result } = await recordRun(async () => {
+        const answer = ai.streamText({ model, tools: tools(), prompt: 'go', stopWhen: ai.stepCountIs(5), toolCallConcurrency: 1, onError: () => {} });
+        return answer.text;
+      });
+      // The SDK resolves such a stream: the caller gets the partial text, so the run itself ends ok.
+      expect(result).toBe('partial');
+      expect(outline(events).slice(9), `withFinish ${withFinish}`).toEqual([
+        'agent.model.started mock-model-id',
+        ...(withFinish ? ['agent.tokens.used mock-model-id'] : []),
+        'agent.model.completed error',
+        'agent.terminate error',
+        'run.completed ok',
+      ]);
+      expectWellFormedSteps(events);
+      const completed = events.filter((e) => e.eventType === 'agent.model.completed').at(-1)!;
+      expect(completed.data).toMatchObject({ stopReason: 'error', contentPreview: 'partial', error: withFinish ? 'Error: upstream 500' : 'upstream 500' });
+      expect(events.at(-2)!.data).toMatchObject({ reason: 'error', iterationsUsed: 2, finalMessagePreview: 'partial' });
+      expect(telemetry.openCalls).toBe(0);
+    }
+  });
+
+  it('records the usage a provider reports as a stream is aborted', async () => {
+    const controller = new AbortController();
+    // A provider that, once cancelled, flushes its last part with the usage of the answer so far.
+    const model = new aiTest.MockLanguageModelV4({
+      doStream: async () => ({
+        stream: new ReadableStream({
+          start(c) {
+            c.enqueue({ type: 'stream-start', warnings: [] });
+            c.enqueue({ type: 'text-start', id: 't1' });
+            c.enqueue({ type: 'text-delta', id: 't1', delta: 'partial' });
+            controller.signal.addEventListener('abort', () => {
+              c.enqueue({ type: 'finish', finishReason: { unified: 'stop', raw: 'stop' }, usage: usage(30, 9) });
+              c.close();
+            });
+          },
+        }),
+      }),
+    });
+    const { events } = await recordRun(async () => {
+      const result = ai.streamText({ model, prompt: 'go', abortSignal: controller.signal });
+      for await (const part of result.fullStream) {
+        if (part.type === 'text-delta') controller.abort();
+      }
+    });
+    expect(outline(events)).toEqual([
+      'run.started',
+      'agent.invocation.started ai-sdk',
+      'agent.model.started mock-model-id',
+      'agent.tokens.used mock-model-id',
+      'agent.model.completed stop',
+      'agent.terminate aborted',
+      'run.completed ok',
+    ]);
+    expectWellFormedSteps(events);
+    expect(events[3]!.data).toEqual({ model: 'mock-model-id', provider: 'mock-provider', inputTokens: 30, outputTokens: 9, totalTokens: 39 });
+    // The provider finished the answer before the SDK saw the abort: the step closes as the provider said.
+    expect(events[4]!.data).toEqual({ stopReason: 'stop', toolCallCount: 0, contentPreview: 'partial' });
+    expect(events[5]!.data).toMatchObject({ reason: 'aborted' });
+    expect(telemetry.openCalls).toBe(0);
+  });
+
   it('closes the invocation as aborted when generateText is aborted during a tool', async () => {
     const controller = new AbortController();
     const model = new aiTest.MockLanguageModelV4({ doGenerate: [toolTurn, answerTurn] });

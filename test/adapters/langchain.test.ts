@@ -7,6 +7,8 @@ import { BaseChatModel, type BaseChatModelCallOptions } from '@langchain/core/la
 import { AIMessage, type BaseMessage } from '@langchain/core/messages';
 import type { ChatResult } from '@langchain/core/outputs';
 import { tool } from '@langchain/core/tools';
+import { FakeListChatModel } from '@langchain/core/utils/testing';
+import { END, MessagesAnnotation, START, StateGraph } from '@langchain/langgraph';
 import { createAgent } from 'langchain';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -135,6 +137,59 @@ describe('agentbus/langchain', () => {
     const researcherStart = events.find((e) => e.eventType === 'agent.invocation.started' && (e.data as { agentName: string }).agentName === 'researcher')!;
     expect(parentOf(researcherStart, opened)?.data).toMatchObject({ toolName: 'ask_researcher' });
     expect(handler.openRuns).toBe(0);
+  });
+
+  it('names each createAgent agent by its own name, also inside an unnamed graph', async () => {
+    const researcher = createAgent({ model: new FakeListChatModel({ responses: ['Oslo has 700k people.'] }), tools: [], name: 'researcher' });
+    const writer = createAgent({ model: new FakeListChatModel({ responses: ['Oslo is big.'] }), tools: [], name: 'writer' });
+    // A two-agent workflow: an unnamed LangGraph graph running each agent as a node.
+    const workflow = new StateGraph(MessagesAnnotation)
+      .addNode('research', async (state, config) => researcher.invoke({ messages: state.messages }, config))
+      .addNode('write', async (state, config) => writer.invoke({ messages: state.messages }, config))
+      .addEdge(START, 'research')
+      .addEdge('research', 'write')
+      .addEdge('write', END)
+      .compile();
+    const handler = new AgentbusCallbackHandler();
+    const { events, error } = await recordRun(() => workflow.invoke({ messages: [{ role: 'user', content: 'Write about Oslo.' }] }, { callbacks: [handler] }));
+    expect(error).toBeUndefined();
+    expect(outline(events).filter((line) => /invocation|terminate|model\.started/.test(line))).toEqual([
+      'agent.invocation.started langchain',
+      'agent.invocation.started researcher',
+      'agent.model.started FakeListChatModel',
+      'agent.terminate completed',
+      'agent.invocation.started writer',
+      'agent.model.started FakeListChatModel',
+      'agent.terminate completed',
+      'agent.terminate completed',
+    ]);
+    const opened = expectWellFormedSteps(events);
+    const started = (name: string) => events.find((e) => e.eventType === 'agent.invocation.started' && (e.data as { agentName: string }).agentName === name)!;
+    expect(parentOf(started('researcher'), opened)).toBe(started('langchain'));
+    expect(parentOf(started('writer'), opened)).toBe(started('langchain'));
+    // Each agent counts its own model call; the workflow counts none.
+    const terminates = events.filter((e) => e.eventType === 'agent.terminate').map((e) => e.data);
+    expect(terminates).toEqual([
+      expect.objectContaining({ iterationsUsed: 1, finalMessagePreview: 'Oslo has 700k people.' }),
+      expect.objectContaining({ iterationsUsed: 1, finalMessagePreview: 'Oslo is big.' }),
+      expect.objectContaining({ iterationsUsed: 0 }),
+    ]);
+    expect(handler.openRuns).toBe(0);
+  });
+
+  it('names an unnamed agent by the handler option, not by a placeholder', async () => {
+    const unnamed = createAgent({ model: new FakeListChatModel({ responses: ['hi'] }), tools: [] });
+    const { events } = await recordRun(() => unnamed.invoke(
+      { messages: [{ role: 'user', content: 'go' }] },
+      { callbacks: [new AgentbusCallbackHandler({ agentName: 'support-bot' })] },
+    ));
+    expect(outline(events)[1]).toBe('agent.invocation.started support-bot');
+    const named = createAgent({ model: new FakeListChatModel({ responses: ['hi'] }), tools: [], name: 'greeter' });
+    const again = await recordRun(() => named.invoke(
+      { messages: [{ role: 'user', content: 'go' }] },
+      { callbacks: [new AgentbusCallbackHandler({ agentName: 'support-bot' })] },
+    ));
+    expect(outline(again.events)[1]).toBe('agent.invocation.started greeter');
   });
 
   it('closes the model step and the agent with an error when the model fails', async () => {

@@ -1,11 +1,17 @@
 /**
  * The OpenAI Agents SDK adapter against the real `@openai/agents`: real
- * Agents and Runner, driven by a scripted model object that implements the
- * SDK's Model interface and, like the SDK's own OpenAI models, records a
- * generation span per call. No network.
+ * Agents and Runner, driven by scripted model objects that implement the
+ * SDK's Model interface: one that, like the SDK's own OpenAI models, records
+ * a generation span per call, and plain ones that trace nothing (as most
+ * Model implementations). No network.
  */
+import * as agents from '@openai/agents';
 import {
+  addTraceProcessor,
   Agent,
+  BatchTraceProcessor,
+  getGlobalTraceProvider,
+  OpenAITracingExporter,
   run,
   setTraceProcessors,
   setTracingDisabled,
@@ -15,10 +21,11 @@ import {
   type Model,
   type ModelRequest,
   type ModelResponse,
+  type StreamEvent,
 } from '@openai/agents';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { AgentbusTraceProcessor } from '../../src/adapters/openai-agents/index.js';
+import { AgentbusTraceProcessor, instrumentOpenAIAgents } from '../../src/adapters/openai-agents/index.js';
 import { getEventBus, resetEventBus } from '../../src/bus.js';
 import { expectWellFormedSteps, outline, parentOf, recordRun } from './run-events.js';
 
@@ -58,6 +65,41 @@ class ScriptedModel implements Model {
     throw new Error('not scripted');
   }
 }
+
+/** A Model that answers from a script and traces nothing, like most Model implementations. */
+class PlainModel implements Model {
+  readonly #turns: OutputItem[][];
+  readonly requests: ModelRequest[] = [];
+  constructor(...turns: OutputItem[][]) {
+    this.#turns = turns;
+  }
+  async getResponse(request: ModelRequest): Promise<ModelResponse> {
+    this.requests.push(request);
+    const output = this.#turns.shift();
+    if (output === undefined) throw new Error('script exhausted');
+    return { usage: plainUsage(), output, responseId: 'plain' };
+  }
+  async *getStreamedResponse(request: ModelRequest): AsyncIterable<StreamEvent> {
+    const { output, usage } = await this.getResponse(request);
+    for (const item of output) {
+      if (item.type === 'message') yield { type: 'output_text_delta', delta: 'streamed ' };
+    }
+    yield {
+      type: 'response_done',
+      response: {
+        id: 'plain', output,
+        usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens, inputTokensDetails: usage.inputTokensDetails, outputTokensDetails: usage.outputTokensDetails },
+      },
+    } as StreamEvent;
+  }
+}
+const plainUsage = () => new Usage({
+  requests: 1, inputTokens: 20, outputTokens: 5, totalTokens: 25,
+  inputTokensDetails: { cached_tokens: 8 }, outputTokensDetails: { reasoning_tokens: 2 },
+});
+const plainTokens = {
+  model: 'plain-model', provider: 'acme', inputTokens: 20, outputTokens: 5, totalTokens: 25, cacheReadInputTokens: 8, reasoningOutputTokens: 2,
+};
 
 const add = tool({
   name: 'add',
@@ -183,6 +225,126 @@ describe('agentbus/openai-agents', () => {
     expect(processor.openSpans).toBe(0);
   });
 
+  it('records model and token events, call ids and counts for a model that traces nothing', async () => {
+    const plain = new PlainModel(
+      [call('call_add', 'add', { a: 2, b: 3 }), call('call_lookup', 'lookup', { city: 'Oslo' })],
+      [say('The sum is 5; the lookup failed.')],
+    );
+    const agent = new Agent({
+      name: 'Plain agent',
+      tools: [add, lookup],
+      model: processor.instrumentModel(plain, { model: 'plain-model', provider: 'acme' }),
+      modelSettings: { parallelToolCalls: false },
+    });
+    const { events, result } = await recordRun(() => run(agent, 'Add 2 and 3, then look up Oslo.'));
+    expect(result?.finalOutput).toBe('The sum is 5; the lookup failed.');
+    const lines = outline(events);
+    expect(lines.slice(0, 5)).toEqual([
+      'run.started',
+      'agent.invocation.started Plain agent',
+      'agent.model.started plain-model',
+      'agent.tokens.used plain-model',
+      'agent.model.completed tool_calls',
+    ]);
+    expect(lines.slice(9)).toEqual([
+      'agent.model.started plain-model',
+      'agent.tokens.used plain-model',
+      'agent.model.completed stop',
+      'agent.terminate completed',
+      'run.completed ok',
+    ]);
+    const opened = expectWellFormedSteps(events);
+    for (const e of events.slice(2, -2)) expect(parentOf(e, opened), e.eventType).toBe(events[1]);
+    // The counts are the request's: the input items so far, the tools offered.
+    const modelStarts = events.filter((e) => e.eventType === 'agent.model.started').map((e) => e.data);
+    expect(modelStarts).toEqual([
+      { model: 'plain-model', provider: 'acme', messageCount: 1, toolCount: 2 },
+      { model: 'plain-model', provider: 'acme', messageCount: plain.requests[1]!.input.length, toolCount: 2 },
+    ]);
+    expect(plain.requests[1]!.input.length).toBe(5);
+    expect(events.filter((e) => e.eventType === 'agent.tokens.used').map((e) => e.data)).toEqual([plainTokens, plainTokens]);
+    // Tool steps carry the model's call ids.
+    const toolStarts = events.filter((e) => e.eventType === 'agent.tool.started').map((e) => e.data);
+    expect(toolStarts).toEqual(expect.arrayContaining([
+      { toolName: 'add', toolCallId: 'call_add', argKeys: ['a', 'b'] },
+      { toolName: 'lookup', toolCallId: 'call_lookup', argKeys: ['city'] },
+    ]));
+    const toolEnds = events.filter((e) => e.eventType === 'agent.tool.completed').map((e) => e.data as Record<string, unknown>);
+    expect(toolEnds.map((d) => d['toolCallId']).sort()).toEqual(['call_add', 'call_lookup']);
+    expect(events.at(-2)!.data).toEqual({
+      reason: 'completed', iterationsUsed: 2, totalToolCalls: 2, finalMessagePreview: 'The sum is 5; the lookup failed.',
+    });
+    expect(processor.openSpans).toBe(0);
+  });
+
+  it('records a streamed run of a model that traces nothing', async () => {
+    const plain = new PlainModel([call('call_add', 'add', { a: 1, b: 1 })], [say('2')]);
+    const agent = new Agent({ name: 'Streamer', tools: [add], model: processor.instrumentModel(plain, { model: 'plain-model', provider: 'acme' }) });
+    const { events } = await recordRun(async () => {
+      const streamed = await run(agent, 'go', { stream: true });
+      for await (const event of streamed) void event;
+      await streamed.completed;
+      return streamed.finalOutput;
+    });
+    expect(outline(events)).toEqual([
+      'run.started',
+      'agent.invocation.started Streamer',
+      'agent.model.started plain-model',
+      'agent.tokens.used plain-model',
+      'agent.model.completed tool_calls',
+      'agent.tool.started add',
+      'agent.tool.completed add',
+      'agent.model.started plain-model',
+      'agent.tokens.used plain-model',
+      'agent.model.completed stop',
+      'agent.terminate completed',
+      'run.completed ok',
+    ]);
+    expectWellFormedSteps(events);
+    expect(events[3]!.data).toEqual(plainTokens);
+    expect(events[5]!.data).toMatchObject({ toolCallId: 'call_add' });
+    expect(processor.openSpans).toBe(0);
+  });
+
+  it('counts each call once when an instrumented model traces its calls too', async () => {
+    const traced = new ScriptedModel([call('c1', 'add', { a: 2, b: 3 })], [say('5')]);
+    const agent = new Agent({ name: 'Twice traced', tools: [add], model: processor.instrumentModel(traced, { model: 'scripted-model' }) });
+    const { events } = await recordRun(() => run(agent, 'go'));
+    expect(outline(events)).toEqual([
+      'run.started',
+      'agent.invocation.started Twice traced',
+      'agent.model.started scripted-model',
+      'agent.tokens.used scripted-model',
+      'agent.model.completed tool_calls',
+      'agent.tool.started add',
+      'agent.tool.completed add',
+      'agent.model.started scripted-model',
+      'agent.tokens.used scripted-model',
+      'agent.model.completed stop',
+      'agent.terminate completed',
+      'run.completed ok',
+    ]);
+    expectWellFormedSteps(events);
+    expect(events[2]!.data).toEqual({ model: 'scripted-model', provider: 'openai', messageCount: 1, toolCount: 1 });
+    expect(events[5]!.data).toMatchObject({ toolCallId: 'c1' });
+    expect(events.at(-2)!.data).toMatchObject({ iterationsUsed: 2 });
+    expect(processor.openSpans).toBe(0);
+  });
+
+  it('takes the call ids and the offered tools of a model that traces its calls from its spans', async () => {
+    const agent = new Agent({
+      name: 'Traced', tools: [add, lookup],
+      model: new ScriptedModel([call('c1', 'add', { a: 2, b: 3 }), call('c2', 'lookup', { city: 'Oslo' })], [say('done')]),
+    });
+    const { events } = await recordRun(() => run(agent, 'go'));
+    expectWellFormedSteps(events);
+    expect(events.find((e) => e.eventType === 'agent.model.started')!.data).toEqual({
+      model: 'scripted-model', provider: 'openai', messageCount: 1, toolCount: 2,
+    });
+    const ids = events.filter((e) => e.eventType === 'agent.tool.started').map((e) => (e.data as { toolCallId: string }).toolCallId);
+    expect(ids.sort()).toEqual(['c1', 'c2']);
+  });
+
   it('closes the agent with an error when the model fails', async () => {
     const agent = new Agent({ name: 'Broken', tools: [add], model: new ScriptedModel() });
     const { events, error } = await recordRun(() => run(agent, 'go'));
@@ -206,5 +368,71 @@ describe('agentbus/openai-agents', () => {
     expect(result.finalOutput).toBe('3');
     expect(getEventBus().stats().published).toBe(0);
     expect(processor.openSpans).toBe(0);
+  });
+});
+
+describe('instrumentOpenAIAgents', () => {
+  // What importing '@openai/agents' installs: a batch exporter to OpenAI's dashboard.
+  let defaultExporter: BatchTraceProcessor;
+  beforeAll(() => {
+    vi.stubEnv('OPENAI_API_KEY', '');
+  });
+  afterEach(async () => {
+    await defaultExporter?.shutdown();
+    setTraceProcessors([processor]);
+  });
+  afterAll(() => {
+    vi.unstubAllEnvs();
+  });
+
+  const runAndFlush = async () => {
+    const agent = new Agent({ name: 'Keyless', model: new PlainModel([say('hi')]) });
+    const recorded = await recordRun(() => run(agent, 'go'));
+    await getGlobalTraceProvider().forceFlush();
+    return recorded;
+  };
+  const noKeyMessages = (spy: { mock: { calls: unknown[][] } }) => spy.mock.calls.filter((args) => String(args[0]).includes('No API key provided'));
+
+  it('replaces the SDK default exporter when there is no OpenAI key, and records the run', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      // The cause: our processor added next to the SDK's exporter, which has no key to export with.
+      defaultExporter = new BatchTraceProcessor(new OpenAITracingExporter());
+      setTraceProcessors([defaultExporter]);
+      addTraceProcessor(new AgentbusTraceProcessor());
+      await runAndFlush();
+      expect(noKeyMessages(errors).length).toBeGreaterThan(0);
+      errors.mockClear();
+
+      setTraceProcessors([defaultExporter]);
+      const agentbus = instrumentOpenAIAgents(agents);
+      const agent = new Agent({ name: 'Keyless', tools: [add], model: agentbus.instrumentModel(new PlainModel([call('call_add', 'add', { a: 1, b: 2 })], [say('3')])) });
+      const { events } = await recordRun(() => run(agent, 'go'));
+      await getGlobalTraceProvider().forceFlush();
+      expect(noKeyMessages(errors)).toEqual([]);
+      expect(outline(events)).toContain('agent.model.started PlainModel');
+      expect(events.filter((e) => e.eventType === 'agent.tokens.used')).toHaveLength(2);
+      expect(events.find((e) => e.eventType === 'agent.tool.started')!.data).toMatchObject({ toolCallId: 'call_add' });
+      expect(agentbus.openSpans).toBe(0);
+      expect(fetchSpy).not.toHaveBeenCalled();
+    } finally {
+      errors.mockRestore();
+    }
+  });
+
+  it('keeps the SDK default exporter when asked to export to OpenAI as well', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      defaultExporter = new BatchTraceProcessor(new OpenAITracingExporter());
+      setTraceProcessors([defaultExporter]);
+      const agentbus = instrumentOpenAIAgents(agents, { exportToOpenAI: true });
+      const { events } = await runAndFlush();
+      // The exporter is still there (and, with no key here, says so); agentbus records the run beside it.
+      expect(noKeyMessages(errors).length).toBeGreaterThan(0);
+      expect(outline(events)).toContain('agent.invocation.started Keyless');
+      expect(agentbus.openSpans).toBe(0);
+    } finally {
+      errors.mockRestore();
+    }
   });
 });

@@ -3,6 +3,7 @@
 // collector and Jaeger, where it must show invoke_agent > chat / execute_tool
 // with the GenAI semantic-convention attributes.
 import { randomBytes } from 'node:crypto';
+import * as agents from '@openai/agents';
 import { Agent, run, setTraceProcessors, setTracingDisabled, tool as agentsTool, Usage, withGenerationSpan, type Model, type ModelRequest, type ModelResponse } from '@openai/agents';
 import { BaseChatModel } from '@langchain/core/language_models/chat_models';
 import { AIMessage } from '@langchain/core/messages';
@@ -13,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AgentbusTelemetry } from '../../src/adapters/ai-sdk/index.js';
 import { AgentbusCallbackHandler } from '../../src/adapters/langchain/index.js';
-import { AgentbusTraceProcessor } from '../../src/adapters/openai-agents/index.js';
+import { AgentbusTraceProcessor, instrumentOpenAIAgents } from '../../src/adapters/openai-agents/index.js';
 import { runContext } from '../../src/context.js';
 import { instrumentOtel, type OtelBridge } from '../../src/otel/bridge.js';
 import { setupOtlp, type OtlpSetup } from '../../src/otel/setup.js';
@@ -130,6 +131,38 @@ describe('OpenAI Agents SDK through the bridge', () => {
     });
     try {
       await expectAgentTree(`openai-agents-${randomBytes(4).toString('hex')}`, () => run(agent, 'go'), 'agents-agent', 'scripted-model');
+    } finally {
+      setTraceProcessors([]);
+    }
+  });
+});
+
+describe('OpenAI Agents SDK with a model that traces nothing, through the bridge', () => {
+  it('shows invoke_agent > chat / execute_tool in Jaeger', async () => {
+    setTracingDisabled(false);
+    const agentbus = instrumentOpenAIAgents(agents, { exportToOpenAI: false });
+    const turns: ModelResponse['output'][] = [
+      [
+        { type: 'function_call', callId: 'c1', name: 'add', arguments: '{"a":2,"b":3}', status: 'completed' },
+        { type: 'function_call', callId: 'c2', name: 'lookup', arguments: '{"city":"Oslo"}', status: 'completed' },
+      ],
+      [{ type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'done' }] }],
+    ];
+    // No generation span: most Model implementations trace nothing themselves.
+    const model: Model = {
+      getResponse: async () => ({ usage: new Usage({ requests: 1, inputTokens: 10, outputTokens: 4, totalTokens: 14 }), output: turns.shift()! }),
+      getStreamedResponse: () => { throw new Error('not scripted'); },
+    };
+    const agent = new Agent({
+      name: 'plain-agent',
+      model: agentbus.instrumentModel(model, { model: 'plain-model' }),
+      tools: [
+        agentsTool({ name: 'add', description: 'add', parameters: z.object({ a: z.number(), b: z.number() }), execute: async ({ a, b }) => String(a + b) }),
+        agentsTool({ name: 'lookup', description: 'lookup', parameters: z.object({ city: z.string() }), execute: async (): Promise<string> => { throw new Error('lookup down'); } }),
+      ],
+    });
+    try {
+      await expectAgentTree(`openai-agents-plain-${randomBytes(4).toString('hex')}`, () => run(agent, 'go'), 'plain-agent', 'plain-model');
     } finally {
       setTraceProcessors([]);
     }

@@ -18,6 +18,7 @@ export type {
   SdkModelCallEndEvent,
   SdkModelCallStartEvent,
   SdkStartEvent,
+  SdkStepEndEvent,
   SdkStepErrorEvent,
   SdkToolCall,
   SdkToolEndEvent,

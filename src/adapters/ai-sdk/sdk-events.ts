@@ -40,6 +40,18 @@ export interface SdkModelCallEndEvent {
   readonly content: ReadonlyArray<{ readonly type: string; readonly text?: string | undefined }>;
 }
 
+/**
+ * `onStepEnd`: a step (one provider call and the tools it asked for) ended.
+ * A provider `error` part does not fail the step: it ends here with
+ * `finishReason: 'error'`, and the error itself is not passed on.
+ */
+export interface SdkStepEndEvent {
+  readonly callId: string;
+  readonly finishReason: string;
+  readonly usage: SdkUsage;
+  readonly content: ReadonlyArray<{ readonly type: string; readonly text?: string | undefined }>;
+}
+
 /** `onStepError`: a step failed before producing a result. */
 export interface SdkStepErrorEvent {
   readonly callId: string;
@@ -71,6 +83,8 @@ export interface SdkToolEndEvent {
 export interface SdkEndEvent {
   readonly callId: string;
   readonly text?: string | undefined;
+  /** The final step's finish reason: `'error'` when it ended on a provider error part. */
+  readonly finishReason?: string | undefined;
 }
 
 /** `onAbort`: a stream was aborted. */

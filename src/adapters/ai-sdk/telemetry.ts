@@ -10,7 +10,7 @@
  * parent (`step.run`) rather than from whatever context a hook runs in.
  */
 import { isAbortError, isRecording } from '../../context.js';
-import { startStep, type Step } from '../../emit.js';
+import { recordTokens, startStep, type Step } from '../../emit.js';
 import { argKeys, errorText, preview } from '../../events.js';
 import { tokenCount } from '../payload.js';
 import type {
@@ -19,9 +19,11 @@ import type {
   SdkModelCallEndEvent,
   SdkModelCallStartEvent,
   SdkStartEvent,
+  SdkStepEndEvent,
   SdkStepErrorEvent,
   SdkToolEndEvent,
   SdkToolStartEvent,
+  SdkUsage,
 } from './sdk-events.js';
 
 /** The text-generation operations that become agent invocations. */
@@ -38,10 +40,19 @@ interface OpenTool {
   readonly name: string;
 }
 
+/** The provider call a model step stands for. */
+interface OpenModel {
+  readonly step: Step<'agent.model.started'>;
+  readonly model: string;
+  readonly provider: string;
+  /** The first `error` part its stream carried (see {@link observeErrorParts}). */
+  error: string | undefined;
+}
+
 /** The open steps of one SDK call. */
 interface Call {
   readonly agent: Step<'agent.invocation.started'>;
-  model: Step<'agent.model.started'> | undefined;
+  model: OpenModel | undefined;
   readonly tools: Map<string, OpenTool>;
   modelCalls: number;
   toolCalls: number;
@@ -63,6 +74,7 @@ export class AgentbusTelemetry {
     this.onStart = this.onStart.bind(this);
     this.onLanguageModelCallStart = this.onLanguageModelCallStart.bind(this);
     this.onLanguageModelCallEnd = this.onLanguageModelCallEnd.bind(this);
+    this.onStepEnd = this.onStepEnd.bind(this);
     this.onStepError = this.onStepError.bind(this);
     this.onToolExecutionStart = this.onToolExecutionStart.bind(this);
     this.onToolExecutionEnd = this.onToolExecutionEnd.bind(this);
@@ -97,40 +109,31 @@ export class AgentbusTelemetry {
     if (call === undefined) return;
     closeModel(call, 'error', 'superseded by a new model call');
     call.modelCalls++;
-    call.model = call.agent.run(() => startStep('agent.model.started', {
+    const step = call.agent.run(() => startStep('agent.model.started', {
       model: event.modelId,
       provider: event.provider,
       messageCount: event.messages?.length ?? 0,
       toolCount: event.tools?.length ?? 0,
     }));
+    call.model = { step, model: event.modelId, provider: event.provider, error: undefined };
   }
 
   /** The provider answered: records its own usage (never the call's totals) and closes the model step. */
   onLanguageModelCallEnd(event: SdkModelCallEndEvent): void {
     const call = this.#calls.get(event.callId);
-    const model = call?.model;
-    if (call === undefined || model === undefined) return;
-    call.model = undefined;
-    const inputTokens = tokenCount(event.usage.inputTokens);
-    const outputTokens = tokenCount(event.usage.outputTokens);
-    if (inputTokens !== undefined || outputTokens !== undefined) {
-      model.emit('agent.tokens.used', {
-        model: event.modelId,
-        provider: event.provider,
-        inputTokens: inputTokens ?? 0,
-        outputTokens: outputTokens ?? 0,
-        totalTokens: (inputTokens ?? 0) + (outputTokens ?? 0),
-        cacheReadInputTokens: tokenCount(event.usage.inputTokenDetails?.cacheReadTokens),
-        reasoningOutputTokens: tokenCount(event.usage.outputTokenDetails?.reasoningTokens),
-      });
-    }
-    let toolCallCount = 0;
-    let text = '';
-    for (const part of event.content) {
-      if (part.type === 'tool-call') toolCallCount++;
-      else if (part.type === 'text' && typeof part.text === 'string') text += part.text;
-    }
-    model.end('agent.model.completed', { stopReason: event.finishReason, toolCallCount, contentPreview: preview(text) });
+    if (call?.model === undefined) return;
+    endModel(call, call.model, event.finishReason, event.usage, event.content, { model: event.modelId, provider: event.provider });
+  }
+
+  /**
+   * A step ended. Its model step is normally closed by then; it is still
+   * open when the provider's stream ended on an `error` part without a
+   * `finish` part (no `onLanguageModelCallEnd` then), and closes here.
+   */
+  onStepEnd(event: SdkStepEndEvent): void {
+    const call = this.#calls.get(event.callId);
+    if (call?.model === undefined) return;
+    endModel(call, call.model, event.finishReason, event.usage, event.content, call.model);
   }
 
   /** A step failed before producing a result (provider error, stream failing mid-way). */
@@ -163,10 +166,16 @@ export class AgentbusTelemetry {
     return tool === undefined ? options.execute() : tool.step.run(options.execute);
   }
 
-  /** Runs the provider call inside its model step (same reason as {@link executeTool}). */
+  /**
+   * Runs the provider call inside its model step (same reason as
+   * {@link executeTool}) and watches a streamed answer for `error` parts:
+   * the SDK ends such a step with `finishReason: 'error'` but hands the error
+   * itself only to the caller's `onError`, never to an integration.
+   */
   executeLanguageModelCall<T>(options: { callId: string; execute: () => PromiseLike<T> }): PromiseLike<T> {
     const model = this.#calls.get(options.callId)?.model;
-    return model === undefined ? options.execute() : model.run(options.execute);
+    if (model === undefined) return options.execute();
+    return model.step.run(options.execute).then((result) => observeErrorParts(result, model));
   }
 
   /** A tool finished, with a result or an error: closes its step. */
@@ -186,23 +195,36 @@ export class AgentbusTelemetry {
     });
   }
 
-  /** The call completed: closes the invocation. */
+  /**
+   * The call completed: closes the invocation, as failed when its last step
+   * ended on a provider error (the SDK still resolves the call then).
+   */
   onEnd(event: SdkEndEvent): void {
     const call = this.#take(event.callId);
     if (call === undefined) return;
     closeChildren(call, 'error', 'the call ended before this step closed');
     call.agent.end('agent.terminate', {
-      reason: 'completed',
+      reason: event.finishReason === 'error' ? 'error' : 'completed',
       iterationsUsed: call.modelCalls,
       totalToolCalls: call.toolCalls,
       finalMessagePreview: preview(event.text ?? ''),
     });
   }
 
-  /** A stream was aborted: closes every open step of the call as aborted. */
-  onAbort(event: SdkAbortEvent): void {
-    const call = this.#take(event.callId);
+  /**
+   * A stream was aborted: closes every step still open as aborted. A
+   * provider may still finish the step under way as the abort lands: its
+   * `finish` part reaches `onLanguageModelCallEnd` just before or, depending
+   * on the Node version's streams, just after this hook. The SDK awaits this
+   * hook, so one turn of the event loop lets that part report; a step the
+   * provider finished closes as the provider said, with its usage, in either
+   * order, and only a step it never finished closes as aborted.
+   */
+  async onAbort(event: SdkAbortEvent): Promise<void> {
+    const call = this.#calls.get(event.callId);
     if (call === undefined) return;
+    if (call.model !== undefined || call.tools.size > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.#take(event.callId) === undefined) return;
     const why = event.reason === undefined ? 'aborted' : errorText(event.reason);
     closeChildren(call, 'aborted', why);
     terminate(call, 'aborted');
@@ -227,11 +249,74 @@ export class AgentbusTelemetry {
   }
 }
 
+/**
+ * Closes a model step from what the SDK reported: its own usage (never the
+ * call's totals), its content, and for `finishReason: 'error'` the error its
+ * stream carried.
+ */
+function endModel(
+  call: Call,
+  model: OpenModel,
+  finishReason: string,
+  usage: SdkUsage,
+  content: SdkStepEndEvent['content'],
+  info: { readonly model: string; readonly provider: string },
+): void {
+  call.model = undefined;
+  const inputTokens = tokenCount(usage.inputTokens);
+  const outputTokens = tokenCount(usage.outputTokens);
+  if (inputTokens !== undefined || outputTokens !== undefined) {
+    recordTokens(model.step, info, {
+      inputTokens: inputTokens ?? 0,
+      outputTokens: outputTokens ?? 0,
+      cacheReadInputTokens: tokenCount(usage.inputTokenDetails?.cacheReadTokens),
+      reasoningOutputTokens: tokenCount(usage.outputTokenDetails?.reasoningTokens),
+    });
+  }
+  let toolCallCount = 0;
+  let text = '';
+  for (const part of content) {
+    if (part.type === 'tool-call') toolCallCount++;
+    else if (part.type === 'text' && typeof part.text === 'string') text += part.text;
+  }
+  const failed = finishReason === 'error' ? model.error ?? 'the model reported finish reason "error"' : undefined;
+  model.step.end('agent.model.completed', {
+    stopReason: finishReason,
+    toolCallCount,
+    contentPreview: preview(text),
+    error: failed,
+  });
+}
+
 function closeModel(call: Call, stopReason: string, error: string): void {
   const model = call.model;
   if (model === undefined) return;
   call.model = undefined;
-  model.end('agent.model.completed', { stopReason, toolCallCount: 0, contentPreview: '', error });
+  model.step.end('agent.model.completed', { stopReason, toolCallCount: 0, contentPreview: '', error });
+}
+
+/**
+ * A provider's streamed answer with its stream observed: the first `error`
+ * part is kept on the model step, every part passes through unchanged. The
+ * result is copied with only `stream` replaced (the SDK may hand integrations
+ * a copy with credentials redacted from its request metadata; the copy
+ * returned then carries that redaction back). Anything that is not a
+ * streamed answer is returned as is.
+ */
+function observeErrorParts<T>(result: T, model: OpenModel): T {
+  const stream = (result as { stream?: unknown } | null | undefined)?.stream;
+  if (!(stream instanceof ReadableStream)) return result;
+  const observed = stream.pipeThrough(new TransformStream<unknown, unknown>({
+    transform(part, controller) {
+      if (model.error === undefined && typeof part === 'object' && part !== null && (part as { type?: unknown }).type === 'error') {
+        model.error = errorText((part as { error?: unknown }).error);
+      }
+      controller.enqueue(part);
+    },
+  }));
+  const fields: PropertyDescriptorMap = Object.getOwnPropertyDescriptors(result as object);
+  fields['stream'] = { value: observed, writable: true, enumerable: true, configurable: true };
+  return Object.create(Object.getPrototypeOf(result) as object | null, fields) as T;
 }
 
 function closeChildren(call: Call, stopReason: string, error: string): void {

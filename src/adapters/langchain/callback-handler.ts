@@ -4,8 +4,17 @@
  * graph, an AgentExecutor, any runnable) is the agent invocation, every chat
  * model or LLM call a model step with the usage from its result, every tool
  * call a tool step. Inner chains (graph nodes, prompt templates) are looked
- * through; a chain started by a tool (an agent used as a tool) is a nested
- * agent under that tool.
+ * through; a chain started by a tool (an agent used as a tool), and a named
+ * graph run inside an agent (a `createAgent` agent as a node of a workflow
+ * graph), is a nested agent.
+ *
+ * An agent is named by its own name: its run name (the `name` given to
+ * `createAgent` or to a compiled graph, or a runnable's own name) unless that
+ * is a framework placeholder (LangGraph names every unnamed graph
+ * "LangGraph"; a runnable without a name goes by its class), else the
+ * handler's `agentName`. (The `lc_agent_name` createAgent also puts into the
+ * run's metadata is inherited by every run below it, an agent run from a
+ * tool included, so it does not say which agent a run is.)
  *
  * LangChain identifies calls by run id, not by async context, so each event
  * names its parent explicitly: the step of the nearest ancestor run that
@@ -23,12 +32,22 @@ import { parseArgs, tokenCount } from '../payload.js';
 
 /** Options of {@link AgentbusCallbackHandler}. */
 export interface AgentbusCallbackHandlerOptions {
-  /** `agentName` when the outermost chain has no run name. Default `'langchain'`. */
+  /**
+   * `agentName` of an agent that has no name of its own (an unnamed graph or
+   * `createAgent`, a runnable known only by its class). Default `'langchain'`.
+   */
   agentName?: string;
 }
 
+/** Run names LangChain gives runnables that were not named: not an agent's name. */
+const PLACEHOLDER_NAMES: ReadonlySet<string> = new Set(['LangGraph']);
+
+/** Serialized-id namespaces of LangChain's own classes, whose class names are placeholders too. */
+const FRAMEWORK_NAMESPACES: ReadonlySet<string> = new Set(['langchain_core', 'langchain', 'langgraph']);
+
 interface AgentEntry {
   readonly kind: 'agent';
+  readonly name: string;
   readonly step: Step<'agent.invocation.started'>;
   modelCalls: number;
   toolCalls: number;
@@ -109,9 +128,13 @@ export class AgentbusCallbackHandler extends BaseCallbackHandler {
   ): void {
     const at = this.#place(parentRunId);
     if (at === undefined) return;
-    if (at.parent === undefined || at.parent.kind === 'tool') {
-      const step = startStep('agent.invocation.started', { agentName: runName ?? lastId(chain) ?? this.#agentName }, { parentSpanId: at.parentSpanId });
-      if (step.recording) this.#entries.set(runId, { kind: 'agent', step, modelCalls: 0, toolCalls: 0, lastText: '' });
+    const name = chosenName(runName ?? lastId(chain), chain);
+    // Inside an agent, a graph with a name of its own (a createAgent agent or
+    // a named subgraph run as a node) is an agent too; its nodes are looked through.
+    if (at.parent === undefined || at.parent.kind === 'tool' || (isGraph(chain) && name !== undefined && name !== at.agent?.name)) {
+      const agentName = name ?? this.#agentName;
+      const step = startStep('agent.invocation.started', { agentName }, { parentSpanId: at.parentSpanId });
+      if (step.recording) this.#entries.set(runId, { kind: 'agent', name: agentName, step, modelCalls: 0, toolCalls: 0, lastText: '' });
       return;
     }
     this.#entries.set(runId, { kind: 'pass', parentSpanId: at.parentSpanId, agent: at.agent });
@@ -350,6 +373,20 @@ interface MessageLike {
     input_token_details?: { cache_read?: number };
     output_token_details?: { reasoning?: number };
   };
+}
+
+/** True for a compiled LangGraph graph (a createAgent agent is one). */
+function isGraph(chain: Serialized | undefined): boolean {
+  const id = (chain as { id?: unknown } | undefined)?.id;
+  return Array.isArray(id) && id[0] === 'langgraph' && id[1] === 'pregel';
+}
+
+/** A run name chosen for the runnable, or undefined for a placeholder LangChain filled in. */
+function chosenName(runName: string | undefined, chain: Serialized | undefined): string | undefined {
+  if (runName === undefined || runName === '' || PLACEHOLDER_NAMES.has(runName)) return undefined;
+  const id = (chain as { id?: unknown } | undefined)?.id;
+  const namespace = Array.isArray(id) ? id[0] : undefined;
+  return runName === lastId(chain) && typeof namespace === 'string' && FRAMEWORK_NAMESPACES.has(namespace) ? undefined : runName;
 }
 
 function lastId(serialized: Serialized | undefined): string | undefined {

@@ -20,6 +20,9 @@ export interface SdkSpanData {
   /** handoff spans. */
   readonly from_agent?: string;
   readonly to_agent?: string;
+  /** agent spans: the tools and handoffs the agent offers its model (the SDK fills them in before each model call). */
+  readonly tools?: ReadonlyArray<string>;
+  readonly handoffs?: ReadonlyArray<string>;
 }
 
 /** A span as the SDK hands it to trace processors. */

@@ -1,0 +1,39 @@
+/**
+ * The parts of the OpenAI Agents SDK's `Model` interface this adapter reads,
+ * declared structurally (like `sdk-spans.ts`) so that the adapter compiles
+ * and loads without `@openai/agents`: any SDK `Model` satisfies `SdkModel`.
+ */
+
+/** Token usage as a model reports it (the SDK's `Usage`, or the plain object of a `response_done` event). */
+export interface SdkModelUsage {
+  readonly inputTokens?: number | undefined;
+  readonly outputTokens?: number | undefined;
+  readonly inputTokensDetails?: Readonly<Record<string, number>> | ReadonlyArray<Readonly<Record<string, number>>> | undefined;
+  readonly outputTokensDetails?: Readonly<Record<string, number>> | ReadonlyArray<Readonly<Record<string, number>>> | undefined;
+}
+
+/** What the runner asks a model: the conversation so far and what it may call. */
+export interface SdkModelRequest {
+  readonly input: string | ReadonlyArray<unknown>;
+  readonly tools?: ReadonlyArray<unknown> | undefined;
+  readonly handoffs?: ReadonlyArray<unknown> | undefined;
+  /**
+   * The runner's span this call belongs to (its turn, else its agent): the
+   * parent the SDK hands its own OpenAI models. Not part of the SDK's
+   * published types; read when present.
+   */
+  readonly _internal?: { readonly tracingParent?: { readonly spanId?: unknown } | null | undefined } | undefined;
+}
+
+/** A model's answer: output items (messages, function calls) and usage. */
+export interface SdkModelResponse {
+  readonly usage?: SdkModelUsage | undefined;
+  readonly output: ReadonlyArray<unknown>;
+}
+
+/** A model, as the runner calls it. */
+export interface SdkModel {
+  getResponse(request: SdkModelRequest): Promise<SdkModelResponse>;
+  /** Streamed answer; its `response_done` event carries the whole response. */
+  getStreamedResponse(request: SdkModelRequest): AsyncIterable<unknown>;
+}
