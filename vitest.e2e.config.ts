@@ -10,5 +10,7 @@ export default defineConfig({
     // Each suite starts its own backends; one at a time on 2 cores.
     fileParallelism: false,
     maxWorkers: 1,
+    // Exact heap readings for the memory checks (redis-outage).
+    execArgv: ['--expose-gc'],
   },
 });

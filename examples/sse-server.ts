@@ -5,10 +5,18 @@
  *
  *   npm run build && npx tsx examples/sse-server.ts [port]    (default 3000; 0 = any free port)
  *
+ * With REDIS_URL set (e.g. redis://127.0.0.1:6379), the server writes its runs
+ * to Redis Streams and serves every run from there: start two copies on two
+ * ports and each serves the other's runs, live and resumable.
+ *
+ *   REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/sse-server.ts 3001
+ *   REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/sse-server.ts 3002
+ *
  * Routes:
  *   GET  /                    the page (examples/sse-live.html)
  *   POST /runs                starts a run; body {"prompt"?: string, "delayMs"?: number}; answers {"runId"}
  *   GET  /runs/:id/events     the run's events (agentbus SSE)
+ *   GET  /events              the live events of every run
  *
  * The SSE routes are public here because the demo listens on 127.0.0.1 only;
  * a real deployment passes `authorize` instead.
@@ -22,6 +30,7 @@ import { z } from 'zod';
 import { getEventBus, runContext } from 'agentbus';
 import { Agent, ScriptedModel, defineTool } from 'agentbus/agent';
 import { createSseHandler, toNodeListener } from 'agentbus/sse';
+import type { RunSource } from 'agentbus';
 
 /** Options of {@link startLiveServer}. */
 export interface LiveServerOptions {
@@ -31,6 +40,8 @@ export interface LiveServerOptions {
   host?: string;
   /** Default think time of each scripted model call, in ms (a request may override it). Default 400. */
   delayMs?: number;
+  /** Share runs with other instances through this Redis (`agentbus/redis`). Default: none, runs stay in this process. */
+  redisUrl?: string;
 }
 
 /** A running live server. */
@@ -109,7 +120,25 @@ export async function startLiveServer(options: LiveServerOptions = {}): Promise<
   const page = await readFile(new URL('./sse-live.html', import.meta.url), 'utf8');
   const defaultDelay = options.delayMs ?? 400;
   const runs = new Set<Promise<unknown>>();
-  const sse = toNodeListener(createSseHandler({ public: true, heartbeatMs: 10_000, retryMs: 1000 }));
+  // With Redis, this instance's runs go to Redis and every run (this one's or
+  // another instance's) is served from there; the redis client loads only then.
+  let source: RunSource | undefined;
+  let closeRedis = async (): Promise<void> => {};
+  let flushRedis = async (): Promise<void> => {};
+  if (options.redisUrl !== undefined) {
+    const { attachRedisBackplane, createRedisRunSource } = await import('agentbus/redis');
+    const backplane = await attachRedisBackplane({ url: options.redisUrl });
+    const redisSource = await createRedisRunSource({ url: options.redisUrl });
+    source = redisSource;
+    flushRedis = async () => {
+      await backplane.flush();
+    };
+    closeRedis = async () => {
+      await redisSource.close();
+      await backplane.close();
+    };
+  }
+  const sse = toNodeListener(createSseHandler({ public: true, allRuns: true, heartbeatMs: 10_000, retryMs: 1000, source }));
 
   async function startRun(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let body: Record<string, unknown>;
@@ -130,6 +159,8 @@ export async function startLiveServer(options: LiveServerOptions = {}): Promise<
         runs.delete(run);
       });
     runs.add(run);
+    // The run is in Redis before we answer, so any instance asked for it next knows it.
+    await flushRedis();
     res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ runId }));
   }
 
@@ -154,16 +185,22 @@ export async function startLiveServer(options: LiveServerOptions = {}): Promise<
     idle: async () => {
       while (runs.size > 0) await Promise.all([...runs]);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+      await closeRedis();
+    },
   };
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const port = Number(process.argv[2] ?? process.env.PORT ?? 3000);
-  const live = await startLiveServer({ port });
-  console.log(`live run viewer on ${live.url}  (tail a run: agentbus tail ${live.url}/runs/<runId>/events)`);
+  const redisUrl = process.env.REDIS_URL || undefined;
+  const live = await startLiveServer({ port, redisUrl });
+  console.log(`live run viewer on ${live.url}${redisUrl === undefined ? '' : ` (runs shared through ${redisUrl})`}  (tail a run: agentbus tail ${live.url}/runs/<runId>/events)`);
+  const stop = () => void live.close().finally(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 }

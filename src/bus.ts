@@ -12,6 +12,7 @@ import { positiveIntOption } from './options.js';
 import { DEFAULT_MAX_EVENT_BYTES, plainJsonSize, writeJson } from './json.js';
 import { PastRuns } from './past-runs.js';
 import { warnOnce } from './warnings.js';
+import type { RunLookup, RunSource } from './source.js';
 
 export type { EndReason, Subscription } from './subscription.js';
 
@@ -181,7 +182,7 @@ interface ListenerEntry {
  * Most code uses the process-wide instance from {@link getEventBus}; a bus of
  * one's own is useful in tests.
  */
-export class EventBus {
+export class EventBus implements RunSource {
   readonly #historySize: number;
   readonly #maxRuns: number;
   readonly #highWaterMark: number;
@@ -499,6 +500,13 @@ export class EventBus {
   /** True when the run is retained and its stream was closed. */
   isClosed(runId: string): boolean {
     return this.#runs.get(runId)?.closed ?? false;
+  }
+
+  /** What the bus knows of a run for a reader that has every event up to `afterSeq` (see {@link RunSource}). */
+  lookup(runId: string, afterSeq: number): RunLookup {
+    const run = this.#runs.get(runId);
+    if (run === undefined) return 'unknown';
+    return run.closed && afterSeq > 0 && run.historyAfter(afterSeq).length === 0 ? 'finished' : 'available';
   }
 
   /** The retained history of a run, oldest first (empty for unknown runs). */

@@ -11,6 +11,7 @@ import { getEventBus } from './bus.js';
 import { gate, runClosed, runOpened } from './gate.js';
 import { now } from './clock.js';
 import { errorText, isRunId, RUN_ID_RULE, type StreamEvent } from './events.js';
+import type { RunLink } from './link.js';
 
 /** @internal One run, shared by every frame of that run. */
 export interface RunState {
@@ -47,7 +48,36 @@ export interface RunOptions {
    * (SSE clients) end.
    */
   keepOpen?: boolean;
+  /**
+   * Makes this run a child of a step in another service: the link that
+   * `extractRunLink` read from the incoming request. `run.started` then
+   * carries the link's `parentRunId` and `parentSpanId` and its
+   * `traceparent`/`tracestate`, and the OpenTelemetry bridge places the
+   * run's root span under the calling step's span, in the caller's trace.
+   * With a link, the link is the parent even when `runContext` is called
+   * inside another local run (which still passes on `captureContent`);
+   * without one, a nested run is the child of the enclosing step.
+   */
+  link?: RunLink | undefined;
 }
+
+/** @internal The rule a linked span id follows (the bus's length rule, and no control characters), for error messages. */
+export const SPAN_ID_RULE = '1-256 characters without control characters';
+
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/**
+ * @internal True for a usable span id: 1-256 characters (the bus's rule for
+ * an event's `spanId`) with no control characters (ids read from the
+ * network end up in terminals and logs).
+ */
+export function isSpanId(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= 256 && !CONTROL_CHARACTER.test(value);
+}
+
+// Generous for both W3C Trace Context headers: a traceparent has 55 characters, and a
+// tracestate is propagated up to 512.
+const LINK_HEADER_MAX_LENGTH = 512;
 
 /** Throws a precise error unless `runId` is a usable run id. */
 export function assertRunId(runId: unknown): asserts runId is string {
@@ -55,6 +85,36 @@ export function assertRunId(runId: unknown): asserts runId is string {
     const shown = typeof runId === 'string' ? JSON.stringify(runId.slice(0, 40)) : typeof runId;
     throw new TypeError(`runId must be ${RUN_ID_RULE}, got ${shown}`);
   }
+}
+
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  return value === null ? 'null' : typeof value;
+}
+
+/**
+ * The link option read once (a getter is not asked twice), or undefined.
+ * Links normally come from `extractRunLink`, which validated them; this
+ * checks the shape a developer passed.
+ * @throws {TypeError} naming the field and what it must be.
+ */
+function linkOption(link: unknown): RunLink | undefined {
+  if (link === undefined) return undefined;
+  if (typeof link !== 'object' || link === null) {
+    throw new TypeError(`link must be a RunLink object (as extractRunLink returns) or undefined, got ${shown(link)}`);
+  }
+  const { parentRunId, parentSpanId, traceparent, tracestate } = link as Record<string, unknown>;
+  if (!isRunId(parentRunId)) throw new TypeError(`link.parentRunId must be ${RUN_ID_RULE}, got ${shown(parentRunId)}`);
+  if (parentSpanId !== undefined && !isSpanId(parentSpanId)) {
+    throw new TypeError(`link.parentSpanId must be undefined or ${SPAN_ID_RULE}, got ${shown(parentSpanId)}`);
+  }
+  for (const [name, value] of [['traceparent', traceparent], ['tracestate', tracestate]] as const) {
+    if (value !== undefined && (typeof value !== 'string' || value.length > LINK_HEADER_MAX_LENGTH)) {
+      const got = typeof value === 'string' ? `${value.length} characters` : shown(value);
+      throw new TypeError(`link.${name} must be undefined or a string of at most ${LINK_HEADER_MAX_LENGTH} characters, got ${got}`);
+    }
+  }
+  return { parentRunId, parentSpanId, traceparent: traceparent as string | undefined, tracestate: tracestate as string | undefined };
 }
 
 /** True for the errors an abort or a timeout raises (`AbortError`, `TimeoutError`): they end a run as `aborted`. */
@@ -69,14 +129,16 @@ export function isAbortError(error: unknown): boolean {
  * (status `ok`, `error` or `aborted`; the error is rethrown), then closes the
  * run's stream unless `keepOpen` (subscribers and SSE clients end after
  * `run.completed`). Called inside another run, it makes a child run linked
- * by `parentRunId`/`parentSpanId`. Entering a run id whose stream was closed
- * opens it again; its sequence continues.
+ * by `parentRunId`/`parentSpanId`; with `options.link`, a child run of the
+ * step in another service that the link names. Entering a run id whose
+ * stream was closed opens it again; its sequence continues.
  *
  * @returns what `fn` returns (awaited).
  */
 export async function runContext<T>(fn: (runId: string) => T | Promise<T>, options: RunOptions = {}): Promise<T> {
   const runId = options.runId ?? randomUUID();
   assertRunId(runId);
+  const link = linkOption(options.link);
   const parent = als.getStore();
   const run: RunState = {
     runId,
@@ -89,10 +151,13 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
   runOpened();
   try {
     return await als.run(frame, async () => {
+      // One shape for every run.started: the link, when given, wins over an enclosing local run.
       record(frame, 'run.started', {
         name: options.name,
-        parentRunId: parent?.run.runId,
-        parentSpanId: parent?.spanId,
+        parentRunId: link === undefined ? parent?.run.runId : link.parentRunId,
+        parentSpanId: link === undefined ? parent?.spanId : link.parentSpanId,
+        traceparent: link?.traceparent,
+        tracestate: link?.tracestate,
       }, undefined, undefined);
       try {
         const result = await fn(runId);

@@ -28,6 +28,9 @@ export const eventDataSchemas = {
     name: z.string().optional(),
     parentRunId: z.string().optional(),
     parentSpanId: z.string().optional(),
+    // W3C trace context of the calling step in another service (a run opened with a link).
+    traceparent: z.string().optional(),
+    tracestate: z.string().optional(),
   }),
   'run.completed': z.object({
     status: z.enum(['ok', 'error', 'aborted']),

@@ -27,6 +27,7 @@ export {
 } from './events.js';
 export { CIRCULAR_PLACEHOLDER, DEFAULT_MAX_EVENT_BYTES, MAX_DEPTH, boundedJson } from './json.js';
 export { bindToRun, currentRunId, isRecording, runContext, type RunOptions } from './context.js';
+export { extractRunLink, injectRunLink, type RunLink, type RunLinkCarrier, type RunLinkSource } from './link.js';
 export {
   emit,
   newSpanId,
@@ -62,3 +63,4 @@ export {
   type SubscribeOptions,
   type Subscription,
 } from './bus.js';
+export type { RunLookup, RunSource } from './source.js';

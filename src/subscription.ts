@@ -111,18 +111,8 @@ export class QueueSubscription implements Subscription {
   #takeGapReport(): StreamEvent {
     const count = this.#gapCount;
     this.#gapCount = 0;
-    const runId = this.#runId ?? this.#gapRunId;
-    return {
-      eventId: `${runId}:dropped:${this.#gapFrom}-${this.#gapTo}`,
-      runId,
-      seq: 0,
-      eventType: 'stream.dropped',
-      timestamp: now(),
-      spanId: undefined,
-      parentSpanId: undefined,
-      // Sequence numbers only describe the gap within one run.
-      data: this.#runId === undefined ? { count } : { count, fromSeq: this.#gapFrom, toSeq: this.#gapTo },
-    };
+    // Sequence numbers only describe the gap within one run, not in an all-runs stream.
+    return droppedEvent(this.#runId ?? this.#gapRunId, count, this.#gapFrom, this.#gapTo, this.#runId !== undefined);
   }
 
   #shift(): StreamEvent | undefined {
@@ -188,4 +178,24 @@ export class QueueSubscription implements Subscription {
     this.#unbindSignal = undefined;
     this.#onEnd(this);
   }
+}
+
+/**
+ * @internal The `stream.dropped` event telling a reader that `count` events
+ * of `runId`, seqs `fromSeq`..`toSeq`, never reached it (`seq` 0: it has no
+ * position in the run of its own). Slow subscribers get it, and so do readers
+ * of a backplane with a gap; `withSeqs` false leaves the seqs out of `data`,
+ * for an all-runs stream where they span several runs.
+ */
+export function droppedEvent(runId: string, count: number, fromSeq: number, toSeq: number, withSeqs = true): StreamEvent {
+  return {
+    eventId: `${runId}:dropped:${fromSeq}-${toSeq}`,
+    runId,
+    seq: 0,
+    eventType: 'stream.dropped',
+    timestamp: now(),
+    spanId: undefined,
+    parentSpanId: undefined,
+    data: withSeqs ? { count, fromSeq, toSeq } : { count },
+  };
 }

@@ -67,6 +67,7 @@ afterAll(async () => {
 });
 
 const otel = (urls: string[]) => urls.filter((u) => u.includes('@opentelemetry'));
+const redisClient = (urls: string[]) => urls.filter((u) => /\/node_modules\/(?:redis|@redis)\//.test(u));
 
 describe('module loading in a fresh process', () => {
   it('a full agent run with no run context builds no bus and loads no @opentelemetry module', async () => {
@@ -100,7 +101,23 @@ describe('module loading in a fresh process', () => {
     );
     expect(resolved.some((u) => u.endsWith('/dist/index.js'))).toBe(true);
     expect(otel(resolved)).toEqual([]);
+    expect(redisClient(resolved)).toEqual([]);
     expect(JSON.parse(stdout.trim())).toEqual([]);
+  });
+
+  it('importing agentbus/redis and running a run loads no Redis client until a backplane or source is created', async () => {
+    const { resolved } = await run(
+      `
+      const redis = await import('agentbus/redis');
+      if (typeof redis.attachRedisBackplane !== 'function' || typeof redis.createRedisRunSource !== 'function') throw new Error('agentbus/redis exports changed');
+      const { runContext, traceTool, getEventBus } = await import('agentbus');
+      await runContext(() => traceTool('add', { a: 1 }, () => 2));
+      if (getEventBus().stats().published !== 4) throw new Error('the run was not recorded');
+      `,
+      join(dir, 'redis.log'),
+    );
+    expect(resolved.some((u) => u.endsWith('/dist/redis/index.js'))).toBe(true);
+    expect(redisClient(resolved)).toEqual([]);
   });
 
   it('importing agentbus/otel and attaching the bridge loads the API and no SDK package', async () => {

@@ -1,7 +1,6 @@
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import fc from 'fast-check';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getEventBus, resetEventBus, type EventBus } from '../src/bus.js';
 import { runContext } from '../src/context.js';
 import { emit, startStep, traceFanout, traceModel, traceTool } from '../src/emit.js';
@@ -14,15 +13,9 @@ import {
   OPERATION_DURATION_BUCKETS,
   TOKEN_USAGE_BUCKETS,
 } from '../src/otel/semconv.js';
-import { byName, histogramPoints, makeTelemetry, ms, parentOf, type Telemetry } from './otel-harness.js';
+import { byName, histogramPoints, makeTelemetry, ms, parentOf, type Telemetry, useAsyncContextManager } from './otel-harness.js';
 
-const contextManager = new AsyncLocalStorageContextManager();
-beforeAll(() => {
-  context.setGlobalContextManager(contextManager.enable());
-});
-afterAll(() => {
-  context.disable();
-});
+useAsyncContextManager();
 
 let tel: Telemetry;
 let bridge: OtelBridge | undefined;

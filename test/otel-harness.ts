@@ -3,7 +3,9 @@
 // are collected from a real MeterProvider. The only addition is a count of
 // `end` calls per span, so "ended exactly once" can be checked even though
 // the SDK itself ignores a second end.
-import type { Context, Span, SpanOptions, Tracer, TracerProvider } from '@opentelemetry/api';
+import { context, type Context, type Span, type SpanOptions, type Tracer, type TracerProvider } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { afterAll, beforeAll } from 'vitest';
 import {
   AggregationTemporality,
   DataPointType,
@@ -93,4 +95,21 @@ export function byName(spans: ReadableSpan[], name: string): ReadableSpan {
 
 export function parentOf(span: ReadableSpan): string | undefined {
   return span.parentSpanContext?.spanId;
+}
+
+/**
+ * Registers an AsyncLocalStorage context manager for the suite (before all
+ * its tests, disabled after), so that spans made inside a step see the
+ * step's span as active, as under the Node SDK. Returns it, for a test that
+ * disables the global context and enables it again.
+ */
+export function useAsyncContextManager(): AsyncLocalStorageContextManager {
+  const contextManager = new AsyncLocalStorageContextManager();
+  beforeAll(() => {
+    context.setGlobalContextManager(contextManager.enable());
+  });
+  afterAll(() => {
+    context.disable();
+  });
+  return contextManager;
 }

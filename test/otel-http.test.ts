@@ -10,9 +10,10 @@ import type * as Http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { resetEventBus } from '../src/bus.js';
+import { getEventBus, resetEventBus } from '../src/bus.js';
 import { runContext } from '../src/context.js';
 import { startStep, traceTool } from '../src/emit.js';
+import { extractRunLink, injectRunLink } from '../src/link.js';
 import { instrumentOtel } from '../src/otel/bridge.js';
 import { byName, makeTelemetry, parentOf, type Telemetry } from './otel-harness.js';
 
@@ -36,6 +37,14 @@ beforeAll(async () => {
   http = createRequire(import.meta.url)('node:http') as typeof Http;
   server = http.createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
+    if (req.url === '/linked') {
+      // A service whose run is opened from the caller's link.
+      void runContext(async () => {
+        const agent = startStep('agent.invocation.started', { agentName: 'callee' });
+        agent.end('agent.terminate', { reason: 'completed', iterationsUsed: 1, totalToolCalls: 0, finalMessagePreview: '' });
+      }, { link: extractRunLink(req.headers) }).then(() => res.end(JSON.stringify({ traceparent: req.headers.traceparent ?? null })));
+      return;
+    }
     res.end(JSON.stringify({ path: req.url, traceparent: req.headers.traceparent ?? null }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -100,6 +109,33 @@ describe('work inside a tool, through instrumented HTTP clients', () => {
       const clients = spans.filter((s) => s.kind === 2 && s.name.startsWith('GET'));
       expect(clients.length, spans.map((s) => `${s.name}/${s.kind}`).join(', ')).toBeGreaterThan(0);
       for (const client of clients) expect(parentOf(client)).toBe(tool.spanContext().spanId);
+    } finally {
+      bridge.shutdown();
+    }
+  });
+
+  it('a linked service called with an instrumented fetch joins the caller\'s trace, though the request carries two traceparents, and its link names the fetch span', async () => {
+    const bridge = instrumentOtel({ tracerProvider: tel.tracerProvider, meterProvider: tel.meterProvider });
+    try {
+      let seen: { traceparent: string | null } | undefined;
+      await runContext(() =>
+        traceTool('call_service', {}, async () => (seen = (await (await fetch(`${baseUrl}/linked`, { headers: injectRunLink({}) })).json()) as typeof seen)),
+      );
+      await new Promise((r) => setTimeout(r, 20));
+      const spans = tel.spans();
+      const tool = byName(spans, 'execute_tool call_service');
+      const callee = byName(spans, 'invoke_agent callee');
+      const client = spans.find((s) => s.kind === 2 && s.name.startsWith('GET') && parentOf(s) === tool.spanContext().spanId);
+      expect(client, spans.map((s) => `${s.name}/${s.kind}`).join(', ')).toBeDefined();
+      // undici appended its own traceparent to ours: both arrived.
+      expect(seen?.traceparent?.split(',')).toHaveLength(2);
+      expect(callee.spanContext().traceId).toBe(tool.spanContext().traceId);
+      // The link the callee's run got names the fetch span, the last of the two: a bridge in
+      // another process would hang the callee's run under it (test/otel-link.test.ts). In one
+      // process the bridge knows the calling step itself and hangs the run under the tool.
+      const started = getEventBus().history(callee.attributes['agentbus.run.id'] as string)[0];
+      expect(started?.data).toMatchObject({ traceparent: `00-${tool.spanContext().traceId}-${client!.spanContext().spanId}-01` });
+      expect(parentOf(callee)).toBe(tool.spanContext().spanId);
     } finally {
       bridge.shutdown();
     }

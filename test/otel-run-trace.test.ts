@@ -3,22 +3,15 @@
 // earlier than the step, however far the wall clock has drifted from the
 // monotonic one; a run of helpers with no agent gets a root span of its own.
 import { context, SpanStatusCode, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resetEventBus } from '../src/bus.js';
 import { runContext } from '../src/context.js';
 import { emit, startStep, traceModel, traceTool } from '../src/emit.js';
 import { instrumentOtel, type OtelBridge } from '../src/otel/bridge.js';
-import { byName, makeTelemetry, parentOf, type Telemetry } from './otel-harness.js';
+import { byName, makeTelemetry, parentOf, type Telemetry, useAsyncContextManager } from './otel-harness.js';
 
-const contextManager = new AsyncLocalStorageContextManager();
-beforeAll(() => {
-  context.setGlobalContextManager(contextManager.enable());
-});
-afterAll(() => {
-  context.disable();
-});
+useAsyncContextManager();
 
 let tel: Telemetry;
 let bridge: OtelBridge;

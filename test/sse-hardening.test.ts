@@ -312,9 +312,24 @@ describe('status codes and headers', () => {
     expect(custom.headers['access-control-allow-origin']).toBeUndefined();
   });
 
+  it('answers 503 with Retry-After and the headers option when the run source cannot be asked', async () => {
+    const bus = new EventBus();
+    bus.publish(event('r', 'demo.step'));
+    vi.spyOn(bus, 'lookup').mockImplementation(() => {
+      throw new Error('store down');
+    });
+    const { base } = await serve({ bus, public: true, headers: CORS, retryMs: 2500 });
+    const answer = await raw(base, '/runs/r/events');
+    expect(answer.status).toBe(503);
+    expect(answer.body).toBe('run source unavailable: store down\n');
+    expect(answer.headers['retry-after']).toBe('3');
+    expect(answer.headers['access-control-allow-origin']).toBe(CORS['access-control-allow-origin']);
+  });
+
   it("sends the headers option on the node bridge's 500", async () => {
     const bus = new EventBus();
-    vi.spyOn(bus, 'hasRun').mockImplementation(() => {
+    bus.publish(event('r', 'demo.step'));
+    vi.spyOn(bus, 'subscribe').mockImplementation(() => {
       throw new Error('store down');
     });
     const { base } = await serve({ bus, public: true, headers: CORS });

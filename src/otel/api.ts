@@ -29,6 +29,6 @@ function load(): typeof Api {
 
 const api = load();
 
-export const { SpanKind, SpanStatusCode, context, diag, metrics, trace } = api;
+export const { SpanKind, SpanStatusCode, context, createTraceState, diag, metrics, trace } = api;
 export type SpanKind = Api.SpanKind;
-export type { Attributes, Context, Histogram, MeterProvider, Span, SpanContext, Tracer, TracerProvider } from '@opentelemetry/api';
+export type { Attributes, Context, Histogram, MeterProvider, Span, SpanContext, TraceState, Tracer, TracerProvider } from '@opentelemetry/api';

@@ -7,7 +7,9 @@
  * OpenTelemetry Node SDK. Span times come from the events' timestamps, on the
  * SDK's own time base (see span-time.ts); the parent of a run is the OTel
  * context active where `runContext` was called (read synchronously while
- * `run.started` is published, which happens in the caller's context).
+ * `run.started` is published, which happens in the caller's context), or,
+ * for a run linked to a step in another service, that step's span
+ * (remote-parent.ts).
  *
  * One run is one trace: an agent invocation at the top of a run is its root;
  * a run whose first top-level step is anything else (helpers with no agent)
@@ -23,6 +25,7 @@ import {
   type Context,
   type Histogram,
   type MeterProvider,
+  type SpanContext,
   type Tracer,
   type TracerProvider,
 } from './api.js';
@@ -61,6 +64,8 @@ import {
   TOKEN_USAGE_BUCKETS,
 } from './semconv.js';
 import { BoundedSet, RunTrace, SpanEntry, type StepKind } from './span-table.js';
+import { linkedParentContext, traceHeadersOf } from './remote-parent.js';
+import { provideTraceContext } from '../link.js';
 import { wallStart } from './span-time.js';
 import { positiveIntOption } from '../options.js';
 
@@ -129,6 +134,7 @@ class Bridge implements OtelBridge {
   #meterProvider: MeterProvider | undefined;
   #instruments!: Instruments;
   #remove: (() => void) | undefined;
+  #stopProvidingTraceContext: (() => void) | undefined;
 
   constructor(options: OtelBridgeOptions) {
     this.#fixedTracerProvider = options.tracerProvider;
@@ -143,12 +149,16 @@ class Bridge implements OtelBridge {
       wrapStep: (start, body) => this.#wrapStep(start, body),
       onStreamEnd: (runId) => this.#streamEnded(runId),
     });
+    // injectRunLink asks, in the calling step's context, for the traceparent to send.
+    this.#stopProvidingTraceContext = provideTraceContext((runId, spanId) => traceHeadersOf(this.#callerSpan(runId, spanId)));
   }
 
   shutdown(): void {
     if (this.#remove === undefined) return;
     this.#remove();
     this.#remove = undefined;
+    this.#stopProvidingTraceContext?.();
+    this.#stopProvidingTraceContext = undefined;
     const at = now();
     for (const run of [...this.#runs.values()]) this.#finishRun(run, at, undefined);
     this.#finished.clear();
@@ -168,6 +178,18 @@ class Bridge implements OtelBridge {
     const entry = this.#runs.get(start.runId)?.open.get(spanId);
     if (entry === undefined) return body();
     return context.with(entry.ctx, body);
+  }
+
+  // The span a call made here continues. In a step's body the active span is
+  // the step's (see #wrapStep) or one user code opened inside it; with no
+  // context manager to carry it, the step's span from the table. At a run's
+  // top level, the span its top-level steps hang under, as for a nested run.
+  #callerSpan(runId: string, spanId: string | undefined): SpanContext | undefined {
+    const run = this.#runs.get(runId);
+    if (spanId === undefined && run?.top !== undefined) return trace.getSpanContext(run.top);
+    const active = trace.getSpanContext(context.active());
+    if (active !== undefined && trace.isSpanContextValid(active)) return active;
+    return spanId === undefined ? undefined : run?.open.get(spanId)?.span.spanContext();
   }
 
   #onEvent(event: StreamEvent): void {
@@ -219,14 +241,18 @@ class Bridge implements OtelBridge {
     this.#addRun(event.runId, this.#runParent(data), data.name, event.timestamp);
   }
 
-  // A nested run hangs under the step of its parent run that started it;
-  // otherwise under whatever span was active where runContext was called.
+  // A nested run hangs under the step of its parent run that started it; a
+  // run linked to a step this bridge does not follow (another process), under
+  // the link's traceparent; otherwise under whatever span was active where
+  // runContext was called.
   #runParent(data: EventData<'run.started'>): Context {
     if (data.parentRunId !== undefined) {
       const parentRun = this.#runs.get(data.parentRunId);
       if (parentRun !== undefined) {
         return data.parentSpanId === undefined ? (parentRun.top ?? parentRun.parentCtx) : this.#contextOf(parentRun, data.parentSpanId);
       }
+      const linked = linkedParentContext(data.traceparent, data.tracestate);
+      if (linked !== undefined) return linked;
     }
     return context.active();
   }

@@ -25,6 +25,7 @@ import { getEventBus, type EventBus } from '../bus.js';
 import { assertRunId } from '../context.js';
 import type { StreamEvent } from '../events.js';
 import type { Subscription } from '../subscription.js';
+import type { RunLookup, RunSource } from '../source.js';
 import { FrameEncoder, HEARTBEAT_FRAME, type SseFormat } from './frames.js';
 import { DEFAULT_MAX_EVENT_BYTES } from '../json.js';
 import { positiveIntOption } from '../options.js';
@@ -48,6 +49,12 @@ export type SseAuthorize = (request: Request, runId: string | undefined) => bool
 export interface SseHandlerOptions {
   /** The bus to stream from. Default: the process-wide bus, looked up per request. */
   bus?: EventBus;
+  /**
+   * Where runs are read from instead of a bus: e.g. a `RedisRunSource` from
+   * `agentbus/redis`, which serves runs that execute in other processes.
+   * Takes precedence over `bus`.
+   */
+  source?: RunSource;
   /** Access check, required unless `public: true`. See {@link SseAuthorize}. */
   authorize?: SseAuthorize;
   /** Serve without authorization. Must be said explicitly. */
@@ -252,18 +259,24 @@ export function createSseHandler(options: SseHandlerOptions = {}): SseHandler {
       if (verdict !== true) return refusal(carriesCredentials(request, url) ? 403 : 401);
     }
 
-    const bus = options.bus ?? getEventBus();
-    // Checked after authorization, so that unauthorized callers cannot probe which runs exist.
-    if (runId !== undefined && !bus.hasRun(runId)) return text(404, `unknown run ${JSON.stringify(runId)}`);
-    // A reconnect to a finished run that already has every event: 204 is the one
-    // answer that makes a browser's EventSource stop reconnecting (every 3 s, forever,
-    // for a page that did not close() on `end`).
-    if (runId !== undefined && afterSeq > 0 && bus.isClosed(runId) && bus.history(runId, afterSeq).length === 0) {
-      return new Response(null, { status: 204, headers: layeredHeaders({ 'cache-control': 'no-store' }, extraHeaders) });
+    const source = options.source ?? options.bus ?? getEventBus();
+    // Looked up after authorization, so that unauthorized callers cannot probe which runs exist.
+    if (runId !== undefined) {
+      let found: RunLookup;
+      try {
+        found = await source.lookup(runId, afterSeq);
+      } catch (error) {
+        return text(503, `run source unavailable: ${error instanceof Error ? error.message : String(error)}`, { 'retry-after': String(Math.ceil(retryMs / 1000)) });
+      }
+      if (found === 'unknown') return text(404, `unknown run ${JSON.stringify(runId)}`);
+      // A reconnect to a finished run that already has every event: 204 is the one
+      // answer that makes a browser's EventSource stop reconnecting (every 3 s, forever,
+      // for a page that did not close() on `end`).
+      if (found === 'finished') return new Response(null, { status: 204, headers: layeredHeaders({ 'cache-control': 'no-store' }, extraHeaders) });
     }
 
     const subscribeOptions = { signal: request.signal, ...(highWaterMark === undefined ? {} : { highWaterMark }) };
-    const sub = runId === undefined ? bus.subscribeAll(subscribeOptions) : bus.subscribe(runId, { ...subscribeOptions, afterSeq });
+    const sub = runId === undefined ? source.subscribeAll(subscribeOptions) : source.subscribe(runId, { ...subscribeOptions, afterSeq });
     return new Response(eventStream(sub, frames, runId, heartbeatMs, retryMs), {
       status: 200,
       headers: layeredHeaders(STREAM_HEADERS, extraHeaders),

@@ -1,0 +1,401 @@
+/**
+ * Runs linked across services: the link of the current step, written into
+ * the headers of a request to another service, and read back there.
+ *
+ * The link travels in standard W3C headers. `baggage` carries the run and
+ * the step (`agentbus.run_id`, `agentbus.span_id`), so that the run the
+ * other service opens is a child run on its bus; `traceparent` and
+ * `tracestate` carry the step's OpenTelemetry span, so that its spans join
+ * the caller's trace. This module loads no OpenTelemetry code: the trace
+ * context comes from a provider that the bridge (`agentbus/otel`) registers
+ * while it is installed; without one only `baggage` is written.
+ *
+ * Headers come from the network. Every reader here reads a bounded amount,
+ * keeps only what validates, and never throws; the writer never throws into
+ * the caller, whatever carrier it is given.
+ */
+import { Buffer } from 'node:buffer';
+import { als, isSpanId } from './context.js';
+import { isRunId } from './events.js';
+import { gate } from './gate.js';
+
+/**
+ * A link to the step of another run, usually in another service: what
+ * {@link extractRunLink} reads from an incoming request and
+ * `runContext(fn, { link })` turns into a child run.
+ */
+export interface RunLink {
+  /** The calling run. */
+  readonly parentRunId: string;
+  /** The calling step (a tool call) in that run; undefined when the call was made at the run's top level. */
+  readonly parentSpanId?: string | undefined;
+  /** The W3C `traceparent` of the calling step's span, when the caller ran the OpenTelemetry bridge. */
+  readonly traceparent?: string | undefined;
+  /** The W3C `tracestate` that came with `traceparent`. */
+  readonly tracestate?: string | undefined;
+}
+
+/** Where {@link injectRunLink} writes: a `Headers`, or a plain object of header names to values. */
+export type RunLinkCarrier = Headers | Record<string, string>;
+
+/**
+ * Where {@link extractRunLink} reads: a `Headers`, a plain header object
+ * (node:http's `IncomingMessage.headers`, whose values may be arrays), or a
+ * message that has either as its `headers` (a web `Request`, an `IncomingMessage`).
+ */
+export type RunLinkSource =
+  | Headers
+  | Readonly<Record<string, string | readonly string[] | undefined>>
+  | { readonly headers: Headers | Readonly<Record<string, string | readonly string[] | undefined>> };
+
+/** @internal The W3C trace context of a step's span, as the trace bridge knows it. */
+export interface StepTraceContext {
+  readonly traceparent: string;
+  readonly tracestate: string | undefined;
+}
+
+/**
+ * @internal What the trace bridge answers for the step `spanId` (undefined:
+ * the run's top level) of run `runId`, asked by {@link injectRunLink} in
+ * that step's async context.
+ */
+export type TraceContextProvider = (runId: string, spanId: string | undefined) => StepTraceContext | undefined;
+
+/** @internal A parsed W3C `traceparent`. */
+export interface Traceparent {
+  /** 32 lowercase hex characters, not all zero. */
+  readonly traceId: string;
+  /** 16 lowercase hex characters, not all zero: the caller's span. */
+  readonly spanId: string;
+  /** The trace flags byte (bit 0: sampled). */
+  readonly traceFlags: number;
+}
+
+const RUN_ID_KEY = 'agentbus.run_id';
+const SPAN_ID_KEY = 'agentbus.span_id';
+// W3C Baggage limits: a sender must not exceed them, a receiver need not read past them.
+const BAGGAGE_MAX_BYTES = 8192;
+const BAGGAGE_MAX_MEMBERS = 180;
+// A traceparent of version 00 has 55 characters; later versions may append fields.
+const TRACEPARENT_MAX_LENGTH = 256;
+// W3C Trace Context: a tracestate of up to 512 characters must be propagated; a longer one may be cut.
+const TRACESTATE_MAX_LENGTH = 512;
+// Plain header objects are searched case-insensitively, over this many keys at most.
+const MAX_KEYS_SCANNED = 1000;
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+const ALL_ZEROS = /^0+$/;
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+// The registered providers, latest last. The latest answers: its bridge attached last, so it wraps
+// step bodies innermost and its span is the one active there.
+const providers: TraceContextProvider[] = [];
+let traceContextOf: TraceContextProvider | undefined;
+
+/**
+ * @internal Registers the trace bridge's provider of step trace contexts,
+ * consulted by {@link injectRunLink}. Returns the function that removes it
+ * (idempotent).
+ */
+export function provideTraceContext(provider: TraceContextProvider): () => void {
+  providers.push(provider);
+  traceContextOf = provider;
+  let registered = true;
+  return () => {
+    if (!registered) return;
+    registered = false;
+    const i = providers.lastIndexOf(provider);
+    if (i !== -1) providers.splice(i, 1);
+    traceContextOf = providers.at(-1);
+  };
+}
+
+/**
+ * @internal Parses a W3C `traceparent`: version 00 exactly, and later
+ * versions by the specification's forward-compatibility rule (the four known
+ * fields, then `-` and whatever follows). Version `ff`, uppercase hex, an
+ * all-zero trace or parent id and anything else malformed give undefined.
+ */
+export function parseTraceparent(value: unknown): Traceparent | undefined {
+  if (typeof value !== 'string' || value.length > TRACEPARENT_MAX_LENGTH) return undefined;
+  const match = TRACEPARENT.exec(value.trim());
+  if (match === null) return undefined;
+  // The groups are not optional, except the fields a later version appends.
+  const version = match[1] as string;
+  const traceId = match[2] as string;
+  const spanId = match[3] as string;
+  const flags = match[4] as string;
+  if (version === 'ff' || (version === '00' && match[5] !== undefined)) return undefined;
+  if (ALL_ZEROS.test(traceId) || ALL_ZEROS.test(spanId)) return undefined;
+  return { traceId, spanId, traceFlags: Number.parseInt(flags, 16) };
+}
+
+/** The `traceparent` (version 00) of a parsed one. */
+function formatTraceparent(parent: Traceparent): string {
+  return `00-${parent.traceId}-${parent.spanId}-${parent.traceFlags.toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * Writes the link of the current step into outgoing request headers, so
+ * that the service called can open a child run with
+ * `runContext(fn, { link: extractRunLink(request.headers) })`:
+ *
+ * - `baggage`: `agentbus.run_id` and `agentbus.span_id` (the step; absent
+ *   at the run's top level), percent-encoded, merged into an existing
+ *   `baggage` header whose other members are kept in order (after ours,
+ *   within the W3C limits of 180 members and 8192 bytes: the members past
+ *   a limit are left out, each whole);
+ * - `traceparent` and `tracestate` of the step's span, while the
+ *   OpenTelemetry bridge is installed (an existing `tracestate` is
+ *   replaced or removed with the `traceparent` it belonged to).
+ *
+ * Call it inside the step that makes the call (a tool). Outside a run it
+ * writes nothing. It never throws: a carrier that refuses writes (frozen,
+ * a throwing Proxy) is returned as it is, and the call goes out unlinked.
+ *
+ * @returns `carrier`, for chaining: `fetch(url, { headers: injectRunLink({}) })`.
+ */
+export function injectRunLink<C extends RunLinkCarrier>(carrier: C): C {
+  // The idle path: no run open anywhere, nothing read, nothing allocated.
+  if (gate.open) injectInRun(carrier);
+  return carrier;
+}
+
+function injectInRun(carrier: RunLinkCarrier): void {
+  const frame = als.getStore();
+  if (frame === undefined) return;
+  const runId = frame.run.runId;
+  const spanId = frame.spanId;
+  let trace: StepTraceContext | undefined;
+  try {
+    trace = traceContextOf?.(runId, spanId);
+  } catch {
+    // The provider is the bridge's; should it fail, the run link still goes out.
+  }
+  try {
+    // encodeURIComponent throws on a lone surrogate, which a span id chosen by user code may hold.
+    const ours = spanId === undefined
+      ? [`${RUN_ID_KEY}=${encodeURIComponent(runId)}`]
+      : [`${RUN_ID_KEY}=${encodeURIComponent(runId)}`, `${SPAN_ID_KEY}=${encodeURIComponent(spanId)}`];
+    if (isHeaders(carrier)) {
+      carrier.set('baggage', mergeBaggage(carrier.get('baggage'), ours));
+      if (trace === undefined) return;
+      carrier.set('traceparent', trace.traceparent);
+      if (trace.tracestate === undefined) carrier.delete('tracestate');
+      else carrier.set('tracestate', trace.tracestate);
+      return;
+    }
+    // A header object may spell a name in any case; write where the existing value is, so it is not sent twice.
+    const baggageKey = keyOf(carrier, 'baggage') ?? 'baggage';
+    const existing = carrier[baggageKey];
+    carrier[baggageKey] = mergeBaggage(typeof existing === 'string' ? existing : undefined, ours);
+    if (trace === undefined) return;
+    carrier[keyOf(carrier, 'traceparent') ?? 'traceparent'] = trace.traceparent;
+    const tracestateKey = keyOf(carrier, 'tracestate');
+    if (trace.tracestate !== undefined) carrier[tracestateKey ?? 'tracestate'] = trace.tracestate;
+    else if (tracestateKey !== undefined) delete carrier[tracestateKey];
+  } catch {
+    // A carrier that refuses writes (frozen, a Proxy whose traps throw, a Headers
+    // that rejects a value): the request goes out without the link, the run goes on.
+  }
+}
+
+/** True for a `Headers` (or any object with its `get`/`set`), as opposed to a plain header object. */
+function isHeaders(value: object): value is Headers {
+  return typeof (value as { get?: unknown }).get === 'function' && typeof (value as { set?: unknown }).set === 'function';
+}
+
+/**
+ * `ours` followed by the members of `existing` that are not ours, until one
+ * would break a W3C limit: it and the rest are left out whole, as the
+ * specification requires (never cut in the middle). Ours come first so that
+ * a receiver that reads only up to the limits still finds them.
+ */
+function mergeBaggage(existing: string | null | undefined, ours: readonly string[]): string {
+  let value = ours.join(',');
+  if (typeof existing !== 'string' || existing === '') return value;
+  let members = ours.length;
+  let bytes = value.length; // ours are ASCII: percent-encoded
+  for (let start = 0; start < existing.length && members < BAGGAGE_MAX_MEMBERS;) {
+    let end = existing.indexOf(',', start);
+    if (end === -1) end = existing.length;
+    const member = existing.slice(start, end).trim();
+    start = end + 1;
+    if (member === '') continue;
+    const key = memberKey(member);
+    if (key === RUN_ID_KEY || key === SPAN_ID_KEY) continue;
+    const size = Buffer.byteLength(member, 'utf8') + 1;
+    if (bytes + size > BAGGAGE_MAX_BYTES) break;
+    value += `,${member}`;
+    bytes += size;
+    members++;
+  }
+  return value;
+}
+
+/** The key of a baggage list member (`key = value ; property`), trimmed. */
+function memberKey(member: string): string {
+  const eq = member.indexOf('=');
+  const semi = member.indexOf(';');
+  const end = eq === -1 ? (semi === -1 ? member.length : semi) : semi === -1 ? eq : Math.min(eq, semi);
+  return member.slice(0, end).trim();
+}
+
+/** The own key of `headers` that is `name` in any case (lowercase first), or undefined. */
+function keyOf(headers: Readonly<Record<string, unknown>>, name: string): string | undefined {
+  if (Object.hasOwn(headers, name)) return name;
+  let scanned = 0;
+  for (const key in headers) {
+    if (++scanned > MAX_KEYS_SCANNED) return undefined;
+    if (key.length === name.length && key.toLowerCase() === name && Object.hasOwn(headers, key)) return key;
+  }
+  return undefined;
+}
+
+/**
+ * Reads the link a caller wrote with {@link injectRunLink} from an incoming
+ * request's headers: a `Headers`, a plain header object (node:http's
+ * `req.headers`) or a message carrying either (a web `Request`, node's `req`).
+ *
+ * Network input is hostile, so it reads at most the W3C limits (the first
+ * 8192 bytes and 180 members of `baggage`), validates the run id with
+ * {@link isRunId}, the step id by the bus's rule for span ids (1-256
+ * characters, no control characters), `traceparent` by the W3C format, and
+ * `tracestate` (kept only with a valid `traceparent`) by its length and
+ * characters. A malformed part is left out: a bad `traceparent` next to a
+ * good `baggage` still gives the run link. Never throws.
+ *
+ * @returns the link, or undefined when the request carries no usable
+ * `agentbus.run_id`.
+ */
+export function extractRunLink(headers: RunLinkSource): RunLink | undefined {
+  try {
+    const source = headersOf(headers);
+    if (source === undefined) return undefined;
+    const baggage = readBaggageHeader(source);
+    if (baggage === undefined) return undefined;
+    const { runId, spanId } = readBaggage(baggage);
+    const parentRunId = runId === undefined ? undefined : decode(runId);
+    if (!isRunId(parentRunId)) return undefined;
+    const parentSpan = spanId === undefined ? undefined : decode(spanId);
+    const parent = readTraceparent(source);
+    const tracestate = parent === undefined ? undefined : readHeader(source, 'tracestate', TRACESTATE_MAX_LENGTH)?.trim();
+    return {
+      parentRunId,
+      parentSpanId: isSpanId(parentSpan) ? parentSpan : undefined,
+      traceparent: parent === undefined ? undefined : formatTraceparent(parent),
+      tracestate: tracestate !== undefined && tracestate !== '' && PRINTABLE_ASCII.test(tracestate) ? tracestate : undefined,
+    };
+  } catch {
+    // A source whose reads throw (a hostile Proxy, a getter): no link.
+    return undefined;
+  }
+}
+
+type HeaderObject = Readonly<Record<string, unknown>>;
+
+/** The headers themselves: a `Headers`, a plain object, or the `headers` of a message. */
+function headersOf(value: unknown): Headers | HeaderObject | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (isHeaders(value)) return value;
+  const inner = (value as { headers?: unknown }).headers;
+  if (typeof inner === 'object' && inner !== null && !Array.isArray(inner)) return inner as Headers | HeaderObject;
+  return value as HeaderObject;
+}
+
+/** One header's value, or undefined when absent or longer than `max` characters (a well-behaved sender did not write it). */
+function readHeader(source: Headers | HeaderObject, name: string, max: number): string | undefined {
+  const value = rawHeader(source, name, max);
+  return value === undefined || value.length > max ? undefined : value;
+}
+
+/**
+ * One header's value, repeated values joined by `,` (as HTTP combines them);
+ * an array of values is joined only until it is longer than `enough`.
+ * Undefined when absent or not text.
+ */
+function rawHeader(source: Headers | HeaderObject, name: string, enough: number): string | undefined {
+  let value: unknown;
+  if (isHeaders(source)) value = source.get(name);
+  else {
+    const key = keyOf(source, name);
+    value = key === undefined ? undefined : source[key];
+  }
+  if (typeof value === 'string') return value;
+  if (!Array.isArray(value)) return undefined;
+  let joined = '';
+  for (const part of value as unknown[]) {
+    if (typeof part !== 'string') return undefined;
+    joined = joined === '' ? part : `${joined},${part}`;
+    if (joined.length > enough) break;
+  }
+  return joined === '' ? undefined : joined;
+}
+
+/**
+ * The request's `traceparent`. A request may carry two: the one
+ * {@link injectRunLink} wrote, and one an HTTP client instrumentation
+ * appended for the client span it opened inside the step
+ * (`@opentelemetry/instrumentation-undici` appends rather than replaces).
+ * When both are valid and of one trace, the last is the caller's innermost
+ * span and is taken; values of different traces, or more than two, are
+ * refused, as W3C receivers refuse an ambiguous `traceparent`.
+ */
+function readTraceparent(source: Headers | HeaderObject): Traceparent | undefined {
+  const value = readHeader(source, 'traceparent', 2 * TRACEPARENT_MAX_LENGTH + 2);
+  if (value === undefined) return undefined;
+  const values = value.split(',');
+  if (values.length > 2) return undefined;
+  let last: Traceparent | undefined;
+  for (const one of values) {
+    const parsed = parseTraceparent(one);
+    if (parsed === undefined || (last !== undefined && last.traceId !== parsed.traceId)) return undefined;
+    last = parsed;
+  }
+  return last;
+}
+
+/**
+ * The `baggage` header within the W3C limit of 8192 bytes: what lies past it
+ * is not read, and the member it would cut is left out whole (a sender that
+ * writes ours first, as {@link injectRunLink} does, is still understood).
+ */
+function readBaggageHeader(source: Headers | HeaderObject): string | undefined {
+  const value = rawHeader(source, 'baggage', BAGGAGE_MAX_BYTES);
+  if (value === undefined || value.length <= BAGGAGE_MAX_BYTES) return value;
+  const lastComma = value.lastIndexOf(',', BAGGAGE_MAX_BYTES);
+  return lastComma === -1 ? undefined : value.slice(0, lastComma);
+}
+
+/** The raw (still percent-encoded) values of our two keys; the first occurrence of each counts. */
+function readBaggage(baggage: string): { runId: string | undefined; spanId: string | undefined } {
+  let runId: string | undefined;
+  let spanId: string | undefined;
+  let members = 0;
+  for (let start = 0; start < baggage.length && members < BAGGAGE_MAX_MEMBERS;) {
+    let end = baggage.indexOf(',', start);
+    if (end === -1) end = baggage.length;
+    const member = baggage.slice(start, end);
+    start = end + 1;
+    if (member.trim() === '') continue;
+    members++;
+    const semi = member.indexOf(';');
+    const pair = semi === -1 ? member : member.slice(0, semi);
+    const eq = pair.indexOf('=');
+    if (eq === -1) continue;
+    const key = pair.slice(0, eq).trim();
+    if (key === RUN_ID_KEY) runId ??= pair.slice(eq + 1).trim();
+    else if (key === SPAN_ID_KEY) spanId ??= pair.slice(eq + 1).trim();
+    if (runId !== undefined && spanId !== undefined) break;
+  }
+  return { runId, spanId };
+}
+
+/** A percent-decoded baggage value, or undefined when its encoding is broken. */
+function decode(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}
