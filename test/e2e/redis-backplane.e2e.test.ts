@@ -11,7 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EventBus, emit, getEventBus, resetEventBus, runContext, type StreamEvent } from '../../src/index.js';
+import { EventBus, emit, getEventBus, resetEventBus, runContext, traceTool, type StreamEvent } from '../../src/index.js';
 import { attachRedisBackplane, type RedisBackplane, type RedisBackplaneOptions } from '../../src/redis/backplane.js';
 import { decodeRunEntry, endEntryId, eventEntryId, gapEntryId, indexKey, runKey } from '../../src/redis/wire.js';
 import { startRedis, type RedisServer } from '../redis-harness.js';
@@ -123,6 +123,26 @@ describe('what a run looks like in Redis', () => {
       expect(Number(e.message.at)).toBeLessThanOrEqual(Date.now());
     }
     expect(backplane.stats()).toMatchObject({ written: 8, dropped: 0, queued: 0, gaps: 0, errors: 0, connected: true });
+  });
+
+  it('with no run open, an attached backplane sends Redis nothing: agent code outside runContext writes no key and no command', async () => {
+    resetEventBus();
+    const prefix = freshPrefix();
+    const commands = async () => {
+      const info = await reader.info('commandstats');
+      // Every command this test's reader sends counts too: take what the writer could send.
+      return [...info.matchAll(/^cmdstat_(xadd|expire|xtrim|pexpire|set|del):calls=(\d+)/gm)].reduce((sum, m) => sum + Number(m[2]), 0);
+    };
+    const before = await commands();
+    const backplane = await attach({ url: redis.url, prefix });
+    // Emission sites outside any run: the idle path returns before the bus.
+    for (let i = 0; i < 1_000; i++) emit('demo.step', { i });
+    await traceTool('add', { a: 1 }, () => 2);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await backplane.flush()).toBe(true);
+    expect(backplane.stats()).toMatchObject({ written: 0, queued: 0, batches: 0 });
+    expect(await reader.keys(`${prefix}:*`)).toEqual([]);
+    expect(await commands()).toBe(before);
   });
 
   it('an open run\'s stream carries the open TTL, set again by every batch that writes to it', async () => {
