@@ -75,6 +75,19 @@ export const eventDataSchemas = {
     toolCallId: z.string(),
     argKeys: z.array(z.string()),
     args: z.unknown().optional(),
+    // A tool call (or resource read, prompt get) over the Model Context Protocol (`agentbus/mcp`).
+    mcp: z.object({
+      method: z.string(),
+      side: z.enum(['client', 'server']),
+      serverName: z.string().optional(),
+      serverVersion: z.string().optional(),
+      sessionId: z.string().optional(),
+      protocolVersion: z.string().optional(),
+      transport: z.string().optional(),
+      requestId: z.string().optional(),
+      resourceUri: z.string().optional(),
+      promptName: z.string().optional(),
+    }).optional(),
   }),
   'agent.tool.completed': z.object({
     toolName: z.string(),

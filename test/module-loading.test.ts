@@ -120,6 +120,21 @@ describe('module loading in a fresh process', () => {
     expect(redisClient(resolved)).toEqual([]);
   });
 
+  it('importing agentbus/mcp and running a run loads nothing of the MCP SDK', async () => {
+    const { resolved } = await run(
+      `
+      const mcp = await import('agentbus/mcp');
+      if (typeof mcp.instrumentMcpClient !== 'function' || typeof mcp.instrumentMcpServer !== 'function') throw new Error('agentbus/mcp exports changed');
+      const { runContext, traceTool, getEventBus } = await import('agentbus');
+      await runContext(() => traceTool('add', { a: 1 }, () => 2));
+      if (getEventBus().stats().published !== 4) throw new Error('the run was not recorded');
+      `,
+      join(dir, 'mcp.log'),
+    );
+    expect(resolved.some((u) => u.endsWith('/dist/mcp/index.js'))).toBe(true);
+    expect(resolved.filter((u) => u.includes('@modelcontextprotocol'))).toEqual([]);
+  });
+
   it('importing agentbus/otel and attaching the bridge loads the API and no SDK package', async () => {
     const { stdout, resolved } = await run(
       `

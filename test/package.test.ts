@@ -61,7 +61,7 @@ function exportTargets(value: unknown): string[] {
 const REQUIRE_ESM_WARNING =
   /^\(node:\d+\) ExperimentalWarning: CommonJS module \S+ is loading ES Module \S+ using require\(\)\.\nSupport for loading ES Module in require\(\) is an experimental feature and might change at any time\n\(Use `node --trace-warnings \.\.\.` to show where the warning was created\)\n/;
 
-const SUBPATHS = ['agentbus', 'agentbus/agent', 'agentbus/sse', 'agentbus/otel', 'agentbus/ai-sdk', 'agentbus/openai-agents', 'agentbus/langchain', 'agentbus/redis'];
+const SUBPATHS = ['agentbus', 'agentbus/agent', 'agentbus/sse', 'agentbus/otel', 'agentbus/ai-sdk', 'agentbus/openai-agents', 'agentbus/langchain', 'agentbus/redis', 'agentbus/mcp'];
 
 // Linked into the project: agentbus's dependencies, and what the programs below import beside it.
 const LINKED = [...Object.keys(manifest.dependencies), '@opentelemetry/api', '@opentelemetry/sdk-trace-base', '@langchain/core', '@types/node'];

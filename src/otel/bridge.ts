@@ -50,12 +50,14 @@ import {
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
   ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
   ATTR_GEN_AI_WORKFLOW_NAME,
+  ATTR_MCP,
   ERROR_TYPE_OTHER,
   ERROR_TYPE_UNFINISHED,
   GEN_AI_OPERATION,
   GEN_AI_TOKEN_TYPE,
   GEN_AI_TOOL_TYPE_FUNCTION,
   INSTRUMENTATION_SCOPE,
+  MCP_METHOD_TOOLS_CALL,
   METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
   METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
   OPERATION_DURATION_BUCKETS,
@@ -292,8 +294,8 @@ class Bridge implements OtelBridge {
 
   // The first top-level step of a run decides the run's root (see the file
   // comment); every later top-level step hangs under the same one.
-  #topParent(run: RunTrace, kind: StepKind): Context {
-    if (run.top !== undefined || kind === 'agent') return run.top ?? run.parentCtx;
+  #topParent(run: RunTrace, kind: StepKind, headsRun: boolean): Context {
+    if (run.top !== undefined || kind === 'agent' || headsRun) return run.top ?? run.parentCtx;
     const name = run.name;
     const attributes: Attributes = {
       [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.invokeWorkflow,
@@ -334,6 +336,7 @@ class Bridge implements OtelBridge {
     attributes: Attributes,
     provider: string | undefined,
     model: string | undefined,
+    headsRun = false,
   ): void {
     const spanId = event.spanId;
     if (spanId === undefined) return;
@@ -348,7 +351,7 @@ class Bridge implements OtelBridge {
     let parent: SpanEntry | undefined;
     const parentSpanId = event.parentSpanId;
     if (parentSpanId === undefined) {
-      parentCtx = this.#topParent(run, kind);
+      parentCtx = this.#topParent(run, kind, headsRun);
       parent = run.root;
     } else {
       parent = run.open.get(parentSpanId);
@@ -525,7 +528,41 @@ class Bridge implements OtelBridge {
       [ATTR_GEN_AI_TOOL_TYPE]: GEN_AI_TOOL_TYPE_FUNCTION,
     };
     if (this.#captureContent && data.args !== undefined) attributes[ATTR_GEN_AI_TOOL_CALL_ARGUMENTS] = this.#content(data.args);
+    const mcp = data.mcp;
+    if (typeof mcp === 'object' && mcp !== null && typeof mcp.method === 'string') return this.#mcpStarted(event, data, mcp, attributes);
     this.#open(event, 'tool', `${GEN_AI_OPERATION.executeTool} ${data.toolName}`, SpanKind.INTERNAL, attributes, undefined, undefined);
+  }
+
+  // A step made over MCP (agentbus/mcp): the MCP conventions' span, `{mcp.method.name} {target}`,
+  // CLIENT on the calling side, SERVER on the serving side, where it heads its run (no
+  // invoke_workflow root between it and the client span). Only a tools/call is an execute_tool span.
+  #mcpStarted(
+    event: StreamEvent,
+    data: EventData<'agent.tool.started'>,
+    mcp: NonNullable<EventData<'agent.tool.started'>['mcp']>,
+    attributes: Attributes,
+  ): void {
+    const method = mcp.method;
+    attributes[ATTR_MCP.methodName] = method;
+    let target: string | undefined;
+    if (method === MCP_METHOD_TOOLS_CALL) {
+      target = data.toolName;
+    } else {
+      delete attributes[ATTR_GEN_AI_OPERATION_NAME];
+      delete attributes[ATTR_GEN_AI_TOOL_NAME];
+      delete attributes[ATTR_GEN_AI_TOOL_CALL_ID];
+      delete attributes[ATTR_GEN_AI_TOOL_TYPE];
+      target = stringOrUndefined(mcp.promptName);
+    }
+    setString(attributes, ATTR_MCP.sessionId, mcp.sessionId);
+    setString(attributes, ATTR_MCP.protocolVersion, mcp.protocolVersion);
+    setString(attributes, ATTR_MCP.networkTransport, mcp.transport);
+    setString(attributes, ATTR_MCP.requestId, mcp.requestId);
+    setString(attributes, ATTR_MCP.resourceUri, mcp.resourceUri);
+    setString(attributes, ATTR_MCP.promptName, mcp.promptName);
+    const server = mcp.side === 'server';
+    const name = target === undefined || target === '' ? method : `${method} ${target}`;
+    this.#open(event, 'tool', name, server ? SpanKind.SERVER : SpanKind.CLIENT, attributes, undefined, undefined, server);
   }
 
   #toolEnded(event: StreamEvent, data: EventData<'agent.tool.completed'>): void {
@@ -630,6 +667,14 @@ class Bridge implements OtelBridge {
       };
     }
   }
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function setString(attributes: Attributes, key: string, value: unknown): void {
+  if (typeof value === 'string') attributes[key] = value;
 }
 
 function addUsage(entry: SpanEntry, data: EventData<'agent.tokens.used'>): void {

@@ -45,6 +45,30 @@ export const ATTR_GEN_AI_TOKEN_TYPE = 'gen_ai.token.type';
 /** `error.type` (stable): the class of error an operation ended with. */
 export const ATTR_ERROR_TYPE = 'error.type';
 
+/**
+ * Model Context Protocol attributes (semantic-conventions-genai `docs/gen-ai/mcp.md`,
+ * development), on the tool span of a step made over MCP (`agentbus/mcp`).
+ */
+export const ATTR_MCP = {
+  /** `mcp.method.name`: `tools/call`, `resources/read`, `prompts/get`. */
+  methodName: 'mcp.method.name',
+  /** `mcp.session.id`: the Streamable HTTP session. */
+  sessionId: 'mcp.session.id',
+  /** `mcp.protocol.version`: the negotiated protocol version (`2025-06-18`). */
+  protocolVersion: 'mcp.protocol.version',
+  /** `mcp.resource.uri`: the resource of a `resources/read`. */
+  resourceUri: 'mcp.resource.uri',
+  /** `gen_ai.prompt.name`: the prompt of a `prompts/get`. */
+  promptName: 'gen_ai.prompt.name',
+  /** `jsonrpc.request.id`: the JSON-RPC id of the request (server side). */
+  requestId: 'jsonrpc.request.id',
+  /** `network.transport` (stable): `pipe` for stdio, `tcp` for HTTP. */
+  networkTransport: 'network.transport',
+} as const;
+
+/** The MCP method whose span is a GenAI `execute_tool` span. */
+export const MCP_METHOD_TOOLS_CALL = 'tools/call';
+
 /** Well-known values of `gen_ai.operation.name` that the bridge emits. */
 export const GEN_AI_OPERATION = {
   chat: 'chat',

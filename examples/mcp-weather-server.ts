@@ -1,0 +1,63 @@
+/**
+ * An MCP server over stdio with one tool, `forecast`, instrumented with
+ * `instrumentMcpServer`: each tools/call it handles is a run of its own, the
+ * child run of the client's tool step when the request carries that step's
+ * link (an instrumented client puts it in `params._meta`). The tool does its
+ * work as a nested step (`traceTool('lookup_forecast', ...)`).
+ *
+ * examples/mcp-agent.ts starts it as a child process; on its own:
+ *
+ *   npx tsx examples/mcp-weather-server.ts     (speaks MCP on stdin/stdout)
+ *
+ * Its runs live on this process's bus, not the agent's: it writes each event
+ * it records to stderr, one line per event (stdout is the MCP channel). Add
+ * `instrumentOtel()` + `setupOtlp()` here and in the agent to see both sides
+ * as one trace in an OpenTelemetry backend.
+ */
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { z } from 'zod';
+import { getEventBus, traceTool, type StreamEvent } from 'agentbus';
+import { instrumentMcpServer } from 'agentbus/mcp';
+
+const FORECASTS: Record<string, { celsius: number; sky: string }> = {
+  lisbon: { celsius: 21, sky: 'sunny' },
+  paris: { celsius: 14, sky: 'light rain' },
+  tokyo: { celsius: 18, sky: 'cloudy' },
+};
+
+/** One line per event of this server's runs, on stderr. */
+function describe(event: StreamEvent): string {
+  const data = event.data as Record<string, unknown>;
+  const detail =
+    event.eventType === 'run.started' && typeof data['parentRunId'] === 'string'
+      ? `child run of ${data['parentRunId']}`
+      : typeof data['toolName'] === 'string'
+        ? `${data['toolName']}${typeof data['success'] === 'boolean' ? (data['success'] ? ' ok' : ' failed') : ''}`
+        : '';
+  return `[weather-mcp] run ${event.runId.slice(0, 8)} #${event.seq} ${event.eventType} ${detail}`.trimEnd();
+}
+
+getEventBus().addListener((event) => {
+  process.stderr.write(`${describe(event)}\n`);
+});
+
+const server = instrumentMcpServer(new McpServer({ name: 'weather-mcp', version: '1.0.0' }));
+
+server.registerTool(
+  'forecast',
+  { description: 'Today’s forecast for a city.', inputSchema: { city: z.string().describe('The city, e.g. "Paris"') } },
+  async ({ city }) => {
+    // The tool's own work: a step of the server's run, nested under its tools/call step.
+    const forecast = await traceTool('lookup_forecast', { city }, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      return FORECASTS[city.toLowerCase()];
+    });
+    if (forecast === undefined) {
+      return { content: [{ type: 'text', text: `no forecast for ${city}; try ${Object.keys(FORECASTS).join(', ')}` }], isError: true };
+    }
+    return { content: [{ type: 'text', text: `${city}: ${forecast.celsius} °C, ${forecast.sky}` }] };
+  },
+);
+
+await server.connect(new StdioServerTransport());

@@ -1,0 +1,53 @@
+/**
+ * What both sides agree on: which MCP requests are steps, and how a result
+ * reads as success or failure.
+ */
+import { PREVIEW_MAX, preview } from '../events.js';
+
+/** The MCP requests that are steps of a run: a tool call, a resource read, a prompt get. */
+export type McpStepMethod = 'tools/call' | 'resources/read' | 'prompts/get';
+
+/** @internal The default methods of both sides. */
+export const MCP_METHOD_STEPS: readonly McpStepMethod[] = Object.freeze(['tools/call', 'resources/read', 'prompts/get']);
+
+/**
+ * @internal The failure a result reports without throwing: a `tools/call`
+ * result with `isError: true` failed, its text content is the error.
+ * Undefined for a success. Never throws.
+ */
+export function mcpResultFailure(method: string, result: unknown): string | undefined {
+  if (method !== 'tools/call' || typeof result !== 'object' || result === null) return undefined;
+  try {
+    if ((result as { isError?: unknown }).isError !== true) return undefined;
+    return preview(textOf(result) ?? 'tool_error');
+  } catch {
+    return 'tool_error';
+  }
+}
+
+/** @internal A preview of a result: its text content when it has some, else the result itself. Never throws. */
+export function mcpResultPreview(result: unknown): string {
+  try {
+    return preview(textOf(result) ?? result);
+  } catch {
+    return '';
+  }
+}
+
+/** The text parts of a result's `content` (tools/call) or `contents` (resources/read) or `messages` (prompts/get), joined. */
+function textOf(result: unknown): string | undefined {
+  if (typeof result !== 'object' || result === null) return undefined;
+  const r = result as { content?: unknown; contents?: unknown; messages?: unknown };
+  const parts = Array.isArray(r.content) ? r.content : Array.isArray(r.contents) ? r.contents : undefined;
+  const messages = Array.isArray(r.messages) ? r.messages.map((m) => (m as { content?: unknown } | null)?.content) : undefined;
+  const items = parts ?? messages;
+  if (items === undefined) return undefined;
+  let text = '';
+  for (const item of items) {
+    const value = (item as { text?: unknown } | null)?.text;
+    if (typeof value !== 'string') continue;
+    text = text === '' ? value : `${text}\n${value}`;
+    if (text.length > PREVIEW_MAX) break;
+  }
+  return text === '' ? undefined : text;
+}

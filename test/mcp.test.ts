@@ -1,0 +1,388 @@
+// agentbus/mcp over real transports: an MCP server in a child process over
+// stdio, and one in this process over Streamable HTTP on 127.0.0.1. A tool
+// call made inside a run is a step on the client's bus; the server's run is
+// the child run of that step; errors, aborts and a dying server close the
+// step once and reach the caller as they would without instrumentation.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { getEventBus, resetEventBus, runContext, type StreamEvent } from '../src/index.js';
+import { instrumentMcpClient, instrumentMcpServer, uninstrumentMcpClient } from '../src/mcp/index.js';
+import { makeMcpServer, type Whoami } from './fixtures/mcp-server.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const fixture = join(root, 'test', 'fixtures', 'mcp-server.ts');
+
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+beforeEach(() => {
+  resetEventBus({});
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** Every JSON-RPC message a client transport sends, as it leaves (a tap, the message goes on unchanged). */
+function tapSent(transport: Transport): JSONRPCMessage[] {
+  const sent: JSONRPCMessage[] = [];
+  const send = transport.send.bind(transport);
+  transport.send = (message, options) => {
+    sent.push(structuredClone(message));
+    return send(message, options);
+  };
+  return sent;
+}
+
+async function stdioClient(options: { instrument?: boolean; env?: Record<string, string> } = {}) {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: ['--import', 'tsx', fixture],
+    cwd: root,
+    env: { ...(process.env as Record<string, string>), ...options.env },
+    stderr: 'pipe',
+  });
+  const sent = tapSent(transport);
+  const client = new Client({ name: 'test-client', version: '0.0.1' });
+  if (options.instrument !== false) instrumentMcpClient(client);
+  await client.connect(transport);
+  cleanups.push(() => client.close());
+  return { client, transport, sent };
+}
+
+/** A Streamable HTTP MCP server on 127.0.0.1: one McpServer per session. */
+async function httpServer(instrument: 'before' | 'after' | 'none' = 'before') {
+  const transports = new Map<string, StreamableHTTPServerTransport>();
+  const received: Array<{ headers: IncomingMessage['headers']; body: unknown }> = [];
+  const http: Server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = chunks.length === 0 ? undefined : JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    received.push({ headers: req.headers, body });
+    const sessionId = req.headers['mcp-session-id'];
+    let transport = typeof sessionId === 'string' ? transports.get(sessionId) : undefined;
+    if (transport === undefined) {
+      transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => void transports.set(id, transport as StreamableHTTPServerTransport),
+      });
+      await makeMcpServer(instrument).connect(transport);
+    }
+    await transport.handleRequest(req, res, body);
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const url = new URL(`http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`);
+  cleanups.push(async () => {
+    for (const t of transports.values()) await t.close();
+    http.closeAllConnections();
+    await new Promise((resolve) => http.close(resolve));
+  });
+  return { url, received };
+}
+
+async function httpClient(url: URL, instrument = true) {
+  const transport = new StreamableHTTPClientTransport(url);
+  const sent = tapSent(transport);
+  const client = new Client({ name: 'test-client', version: '0.0.1' });
+  if (instrument) instrumentMcpClient(client);
+  await client.connect(transport);
+  cleanups.push(() => client.close());
+  return { client, transport, sent };
+}
+
+function whoami(result: unknown): Whoami {
+  const text = (result as { content: Array<{ text: string }> }).content[0]?.text ?? '';
+  return JSON.parse(text) as Whoami;
+}
+
+function toolEvents(runId: string): StreamEvent[] {
+  return getEventBus().history(runId).filter((e) => e.eventType.startsWith('agent.tool.'));
+}
+
+/** The error a call rejects with, or a failure if it resolves. */
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/** What a caller can see of an MCP error: its class, code, message, data. */
+function shapeOf(error: unknown) {
+  const e = error as { constructor: { name: string }; code?: unknown; message?: unknown; data?: unknown };
+  return { class: e.constructor.name, code: e.code, message: e.message, data: e.data };
+}
+
+describe('a tool call over stdio to a server in a child process', () => {
+  it('is a tool step on the client bus, with the MCP details, and the server run is its child run', async () => {
+    const { client, transport } = await stdioClient();
+    const result = await runContext(() => client.callTool({ name: 'whoami', arguments: { note: 'hi' } }), { runId: 'client-run' });
+    const [started, completed] = toolEvents('client-run');
+    expect(started?.eventType).toBe('agent.tool.started');
+    expect(started?.data).toMatchObject({
+      toolName: 'whoami',
+      argKeys: ['note'],
+      mcp: { method: 'tools/call', side: 'client', serverName: 'fixture-server', serverVersion: '1.2.3', transport: 'pipe' },
+    });
+    expect((started?.data as { args?: unknown }).args).toBeUndefined();
+    expect(completed?.eventType).toBe('agent.tool.completed');
+    expect(completed?.spanId).toBe(started?.spanId);
+    expect(completed?.data).toMatchObject({ toolName: 'whoami', success: true });
+    expect(toolEvents('client-run')).toHaveLength(2);
+
+    const server = whoami(result);
+    expect(server.runId).not.toBe('client-run');
+    expect(server.runStarted).toMatchObject({ name: 'mcp tools/call', parentRunId: 'client-run', parentSpanId: started?.spanId });
+    expect(server.toolStarted?.data).toMatchObject({ toolName: 'whoami', mcp: { method: 'tools/call', side: 'server' } });
+    // The link went in _meta (SEP-414), baggage naming the client run and step.
+    expect(server.meta?.['baggage']).toBe(`agentbus.run_id=client-run,agentbus.span_id=${started?.spanId}`);
+    expect(transport.pid).toBeTypeOf('number');
+  });
+
+  it('puts the arguments into the step only when the run captures content', async () => {
+    const { client } = await stdioClient();
+    await runContext(() => client.callTool({ name: 'whoami', arguments: { note: 'secret' } }), { runId: 'capturing', captureContent: true });
+    expect(toolEvents('capturing')[0]?.data).toMatchObject({ args: { note: 'secret' } });
+  });
+
+  it('a resource read is a step named after its uri', async () => {
+    const { client } = await stdioClient();
+    const result = await runContext(() => client.readResource({ uri: 'file:///readme.txt' }), { runId: 'reads' });
+    expect(result.contents[0]).toMatchObject({ text: 'hello from the resource' });
+    const [started, completed] = toolEvents('reads');
+    expect(started?.data).toMatchObject({ toolName: 'resources/read file:///readme.txt', mcp: { method: 'resources/read', resourceUri: 'file:///readme.txt' } });
+    expect(completed?.data).toMatchObject({ success: true, outputPreview: 'hello from the resource' });
+  });
+
+  it('a server killed mid-call closes the step once with the error the caller gets, the same as without instrumentation', async () => {
+    const outcomes = [];
+    for (const instrument of [false, true]) {
+      const { client, transport } = await stdioClient({ instrument });
+      const error = await runContext(async () => {
+        const call = client.callTool({ name: 'slow', arguments: { ms: 10_000 } });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        process.kill(transport.pid as number, 'SIGKILL');
+        return rejection(call);
+      }, { runId: `killed-${instrument}` });
+      expect(error).toBeInstanceOf(McpError);
+      outcomes.push(shapeOf(error));
+      const events = toolEvents(`killed-${instrument}`);
+      if (instrument) {
+        expect(events.map((e) => e.eventType)).toEqual(['agent.tool.started', 'agent.tool.completed']);
+        expect(events[1]?.data).toMatchObject({ success: false, error: `McpError: ${(error as Error).message}` });
+      } else {
+        expect(events).toEqual([]);
+      }
+    }
+    expect(outcomes[1]).toEqual(outcomes[0]);
+  });
+});
+
+describe('a tool call over Streamable HTTP on 127.0.0.1', () => {
+  it('is a tool step with the session id, and the server run is its child run', async () => {
+    const { url } = await httpServer();
+    const { client, transport } = await httpClient(url);
+    const result = await runContext(() => client.callTool({ name: 'whoami', arguments: {} }), { runId: 'http-run' });
+    const [started, completed] = toolEvents('http-run');
+    expect(transport.sessionId).toBeTypeOf('string');
+    expect(started?.data).toMatchObject({
+      toolName: 'whoami',
+      mcp: { method: 'tools/call', side: 'client', serverName: 'fixture-server', sessionId: transport.sessionId, transport: 'tcp' },
+    });
+    expect((started?.data as { mcp: { protocolVersion?: unknown } }).mcp.protocolVersion).toBeTypeOf('string');
+    expect(completed?.data).toMatchObject({ success: true });
+    const server = whoami(result);
+    expect(server.runStarted).toMatchObject({ parentRunId: 'http-run', parentSpanId: started?.spanId });
+    expect(server.toolStarted?.data).toMatchObject({ mcp: { side: 'server', sessionId: transport.sessionId, transport: 'tcp' } });
+  });
+
+  it('covers tools registered before the server was instrumented', async () => {
+    const { url } = await httpServer('after');
+    const { client } = await httpClient(url);
+    const result = await runContext(() => client.callTool({ name: 'whoami', arguments: {} }), { runId: 'late' });
+    expect(whoami(result).runStarted).toMatchObject({ parentRunId: 'late', parentSpanId: toolEvents('late')[0]?.spanId });
+  });
+
+  it('a server without instrumentation still gets the link, and runs no run', async () => {
+    const { url } = await httpServer('none');
+    const { client } = await httpClient(url);
+    const result = await runContext(() => client.callTool({ name: 'whoami', arguments: {} }), { runId: 'plain' });
+    const server = whoami(result);
+    expect(server.runId).toBeUndefined();
+    expect(server.meta?.['baggage']).toMatch(/^agentbus\.run_id=plain,agentbus\.span_id=/);
+  });
+
+  it('the server reads the link from the HTTP headers when _meta has none', async () => {
+    const { url } = await httpServer();
+    // An uninstrumented client whose HTTP requests carry the link as headers, as injectRunLink writes them.
+    const transport = new StreamableHTTPClientTransport(url, {
+      requestInit: { headers: { baggage: 'agentbus.run_id=from-headers,agentbus.span_id=step-1' } },
+    });
+    const client = new Client({ name: 'plain', version: '0' });
+    await client.connect(transport);
+    cleanups.push(() => client.close());
+    const server = whoami(await client.callTool({ name: 'whoami', arguments: {} }));
+    expect(server.runStarted).toMatchObject({ parentRunId: 'from-headers', parentSpanId: 'step-1' });
+  });
+
+  it('a server request outside any link is a run of its own', async () => {
+    const { url } = await httpServer();
+    const { client } = await httpClient(url, false);
+    const server = whoami(await client.callTool({ name: 'whoami', arguments: {} }));
+    expect(server.runId).toBeTypeOf('string');
+    expect(server.runStarted?.['parentRunId']).toBeUndefined();
+  });
+});
+
+describe('failures reach the caller as without instrumentation, and close the step once', () => {
+  it('an isError result: the same result, a failed step with its text', async () => {
+    const { url } = await httpServer();
+    const plain = await httpClient(url, false);
+    const instrumented = await httpClient(url);
+    const expected = await plain.client.callTool({ name: 'fails', arguments: {} });
+    const got = await runContext(() => instrumented.client.callTool({ name: 'fails', arguments: {} }), { runId: 'is-error' });
+    expect(got).toEqual(expected);
+    const [, completed] = toolEvents('is-error');
+    expect(completed?.data).toMatchObject({ success: false, error: 'no forecast for Atlantis' });
+    expect(toolEvents('is-error')).toHaveLength(2);
+  });
+
+  it('a tool that throws: the SDK result, a failed step on both sides', async () => {
+    const { url } = await httpServer();
+    const { client } = await httpClient(url);
+    const result = await runContext(() => client.callTool({ name: 'throws', arguments: {} }), { runId: 'throws' });
+    expect(result).toMatchObject({ isError: true });
+    expect(toolEvents('throws')[1]?.data).toMatchObject({ success: false, error: 'the tool broke' });
+  });
+
+  it('a JSON-RPC error: the same error, the step closed once with it', async () => {
+    const { url } = await httpServer();
+    const plain = await httpClient(url, false);
+    const instrumented = await httpClient(url);
+    const expected = await rejection(plain.client.readResource({ uri: 'file:///missing.txt' }));
+    const got = await runContext(() => rejection(instrumented.client.readResource({ uri: 'file:///missing.txt' })), { runId: 'rpc-error' });
+    expect(got).toBeInstanceOf(McpError);
+    expect(shapeOf(got)).toEqual(shapeOf(expected));
+    const events = toolEvents('rpc-error');
+    expect(events.map((e) => e.eventType)).toEqual(['agent.tool.started', 'agent.tool.completed']);
+    expect(events[1]?.data).toMatchObject({ success: false, error: `McpError: ${(got as Error).message}` });
+  });
+
+  it('an aborted call: the same error, notifications/cancelled sent, the step closed once', async () => {
+    const { url } = await httpServer();
+    const outcomes = [];
+    for (const instrument of [false, true]) {
+      const { client, sent } = await httpClient(url, instrument);
+      const controller = new AbortController();
+      const error = await runContext(async () => {
+        const call = client.callTool({ name: 'slow', arguments: { ms: 10_000 } }, undefined, { signal: controller.signal });
+        setTimeout(() => controller.abort(new Error('user gave up')), 100);
+        return rejection(call);
+      }, { runId: `abort-${instrument}` });
+      outcomes.push(shapeOf(error));
+      expect(sent.some((m) => 'method' in m && m.method === 'notifications/cancelled')).toBe(true);
+      const events = toolEvents(`abort-${instrument}`);
+      expect(events.map((e) => e.eventType)).toEqual(instrument ? ['agent.tool.started', 'agent.tool.completed'] : []);
+      if (instrument) expect(events[1]?.data).toMatchObject({ success: false, error: expect.stringContaining('user gave up') });
+    }
+    expect(outcomes[1]).toEqual(outcomes[0]);
+  });
+});
+
+describe('the request sent', () => {
+  it("keeps the caller's _meta keys and does not touch the caller's params", async () => {
+    const { url } = await httpServer();
+    const { client, sent } = await httpClient(url);
+    const params = {
+      name: 'whoami',
+      arguments: {},
+      _meta: { 'example.com/tenant': 'acme', baggage: 'userId=alice', progressToken: 'p-1' },
+    };
+    const frozen = structuredClone(params);
+    const result = await runContext(() => client.callTool(params), { runId: 'meta' });
+    expect(params).toEqual(frozen);
+    const meta = whoami(result).meta ?? {};
+    expect(meta).toMatchObject({ 'example.com/tenant': 'acme', progressToken: 'p-1' });
+    const spanId = toolEvents('meta')[0]?.spanId;
+    expect(meta['baggage']).toBe(`agentbus.run_id=meta,agentbus.span_id=${spanId},userId=alice`);
+    const call = sent.find((m) => 'method' in m && m.method === 'tools/call') as { params: { _meta: Record<string, unknown> } };
+    expect(call.params._meta['example.com/tenant']).toBe('acme');
+  });
+
+  it('outside a run is the very request an uninstrumented client sends', async () => {
+    const { url } = await httpServer();
+    const plain = await httpClient(url, false);
+    const instrumented = await httpClient(url);
+    const request = () => ({ name: 'whoami', arguments: { note: 'x' }, _meta: { 'example.com/k': 'v' } });
+    await plain.client.callTool(request());
+    await instrumented.client.callTool(request());
+    const calls = (sent: JSONRPCMessage[]) => sent.filter((m) => 'method' in m && m.method === 'tools/call');
+    expect(calls(instrumented.sent)).toEqual(calls(plain.sent));
+    expect(calls(plain.sent)).toHaveLength(1);
+  });
+
+  it('outside a run passes the caller’s own params object to the SDK', async () => {
+    const { url } = await httpServer();
+    const { client } = await httpClient(url);
+    const seen: unknown[] = [];
+    const wrapped = client.request;
+    uninstrumentMcpClient(client);
+    const sdkRequest = client.request;
+    client.request = function (this: Client, ...args: Parameters<Client['request']>) {
+      seen.push(args[0]);
+      return sdkRequest.apply(this, args);
+    } as Client['request'];
+    instrumentMcpClient(client);
+    expect(client.request).not.toBe(wrapped);
+    const request = { method: 'tools/call' as const, params: { name: 'whoami', arguments: {} } };
+    const { CallToolResultSchema } = await import('@modelcontextprotocol/sdk/types.js');
+    await client.request(request, CallToolResultSchema);
+    expect(seen[0]).toBe(request);
+  });
+});
+
+describe('instrumenting', () => {
+  it('is idempotent on both sides, and undone on the client by uninstrumentMcpClient', async () => {
+    const client = new Client({ name: 'c', version: '0' });
+    const request = client.request;
+    expect(instrumentMcpClient(client)).toBe(client);
+    const once = client.request;
+    instrumentMcpClient(client);
+    expect(client.request).toBe(once);
+    uninstrumentMcpClient(client);
+    expect(client.request).toBe(request);
+    expect(Object.hasOwn(client, 'request')).toBe(false);
+    const server = makeMcpServer('none');
+    const set = server.server.setRequestHandler;
+    instrumentMcpServer(server);
+    const wrapped = server.server.setRequestHandler;
+    expect(wrapped).not.toBe(set);
+    instrumentMcpServer(server);
+    expect(server.server.setRequestHandler).toBe(wrapped);
+  });
+
+  it('rejects what is no MCP server, naming what it expected', () => {
+    expect(() => instrumentMcpServer({} as never)).toThrow(/expected an MCP Server \(with setRequestHandler\) or an McpServer/);
+  });
+});
+
+describe('the agentbus/mcp module', () => {
+  it('loads no MCP SDK code: its sources import nothing from @modelcontextprotocol/sdk', async () => {
+    const { readdir, readFile } = await import('node:fs/promises');
+    const dir = join(root, 'src', 'mcp');
+    for (const file of await readdir(dir)) {
+      const text = await readFile(join(dir, file), 'utf8');
+      expect(text, file).not.toMatch(/from '@modelcontextprotocol|import\('@modelcontextprotocol/);
+    }
+  });
+});
