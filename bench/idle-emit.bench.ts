@@ -4,13 +4,15 @@
  * Baselines, measured in the same run: an empty function called through an
  * import (the shape of a user's call to `emit`; a local one for reference), a
  * diagnostics_channel publish behind its hasSubscribers guard, and an
- * OpenTelemetry no-op `startSpan().end()` (API only, no SDK registered).
+ * OpenTelemetry no-op `startSpan().end()` (API only, no SDK registered);
+ * and an instrumented MCP client's `request` against the bare client's.
  */
 import { execFileSync } from 'node:child_process';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { fileURLToPath } from 'node:url';
 import { trace } from '@opentelemetry/api';
 import { emit, peekEventBus, startStep, traceTool } from '../dist/index.js';
+import { instrumentMcpClient } from '../dist/mcp/index.js';
 import { emptyFunction } from './empty-function.js';
 import { nsPerOp, report, round } from './measure.js';
 
@@ -22,6 +24,13 @@ function empty(_type: string, _data: object): void {}
 const channel = diagnosticsChannel.channel('agentbus.bench.idle');
 const tracer = trace.getTracer('bench');
 const work = () => 1;
+
+// An MCP client whose transport answers at once: what the instrumented
+// client's request wrapper costs with no run open, against the bare client.
+const answered = Promise.resolve({ content: [] });
+const mcpRequest = { method: 'tools/call', params: { name: 't', arguments: {} } };
+const bareMcpClient = { request: (_request: unknown, _schema: unknown) => answered };
+const instrumentedMcpClient = instrumentMcpClient({ request: (_request: unknown, _schema: unknown) => answered } as never) as unknown as typeof bareMcpClient;
 
 const cases: Record<string, () => void> = {
   emptyFunctionLocal: () => empty('agent.think', payload),
@@ -36,6 +45,8 @@ const cases: Record<string, () => void> = {
   },
   startStepIdle: () => startStep('agent.tool.started', { toolName: 't', toolCallId: 'c', argKeys: [] }).end('agent.tool.completed', { toolName: 't', toolCallId: 'c', success: true, durationMs: 0 }),
   otelNoopSpan: () => tracer.startSpan('noop').end(),
+  mcpRequestBare: () => void bareMcpClient.request(mcpRequest, undefined),
+  mcpRequestInstrumentedIdle: () => void instrumentedMcpClient.request(mcpRequest, undefined),
 };
 
 // Each case is timed in a process of its own: in a shared process the JIT
@@ -73,6 +84,7 @@ const kept: object[] = [];
 const bytes = {
   emit: round(bytesPerCall(cases.emit as () => void), 3),
   traceToolIdle: round(bytesPerCall(cases.traceToolIdle as () => void), 3),
+  mcpRequestInstrumentedIdle: round(bytesPerCall(cases.mcpRequestInstrumentedIdle as () => void), 3),
   control16ByteObjectPerCall: round(bytesPerCall(() => { kept.length = 0; kept.push({ a: sink }); }), 1),
 };
 
@@ -84,8 +96,9 @@ report('idle-emit', {
     emitVsLocalEmptyFunction: round((ns.emit as number) / (ns.emptyFunctionLocal as number)),
     emitVsDiagnosticsChannel: round((ns.emit as number) / (ns.diagnosticsChannelGuarded as number)),
     otelNoopSpanVsEmit: round((ns.otelNoopSpan as number) / (ns.emit as number)),
+    mcpInstrumentedIdleVsBare: round((ns.mcpRequestInstrumentedIdle as number) / (ns.mcpRequestBare as number)),
   },
   bytesPerCall: bytes,
   busBuilt: peekEventBus() !== undefined,
-  targets: { emitVsEmptyFunction: '<= 2', otelNoopSpanVsEmit: '>= 10', bytesPerEmit: 0 },
+  targets: { emitVsEmptyFunction: '<= 2', otelNoopSpanVsEmit: '>= 10', bytesPerEmit: 0, bytesPerIdleMcpRequest: 0 },
 });
