@@ -6,7 +6,7 @@
  * the emitter: a slow subscriber loses its oldest events (and is told), a
  * throwing listener is caught and counted.
  */
-import { EVENT_TYPE_PATTERN, isRunId, parseStreamEvent, RUN_ID_RULE, type StreamEvent } from './events.js';
+import { EVENT_TYPE_PATTERN, isRunId, MAX_ID_LENGTH, parseStreamEvent, RUN_ID_RULE, type StreamEvent } from './events.js';
 import { QueueSubscription, type EndReason, type Subscription } from './subscription.js';
 import { positiveIntOption } from './options.js';
 import { DEFAULT_MAX_EVENT_BYTES, plainJsonSize, writeJson } from './json.js';
@@ -158,6 +158,11 @@ class RunRecord {
     this.#length--;
     this.bytes -= size;
     return size;
+  }
+
+  /** True when history holds an event with seq > afterSeq (seqs in it end at `seq`). */
+  hasAfter(afterSeq: number): boolean {
+    return this.#length > 0 && afterSeq < this.seq;
   }
 
   /** History with seq > afterSeq, oldest first. */
@@ -506,7 +511,7 @@ export class EventBus implements RunSource {
   lookup(runId: string, afterSeq: number): RunLookup {
     const run = this.#runs.get(runId);
     if (run === undefined) return 'unknown';
-    return run.closed && afterSeq > 0 && run.historyAfter(afterSeq).length === 0 ? 'finished' : 'available';
+    return run.closed && afterSeq > 0 && !run.hasAfter(afterSeq) ? 'finished' : 'available';
   }
 
   /** The retained history of a run, oldest first (empty for unknown runs). */
@@ -654,7 +659,6 @@ function warningText(error: unknown): string {
   }
 }
 
-const MAX_ID_LENGTH = 256;
 // Event types already checked against the pattern (bounded: custom types are few in practice).
 const checkedTypes = new Set<string>();
 
@@ -671,9 +675,9 @@ function envelopeProblem(event: StreamEvent): string | undefined {
     if (checkedTypes.size < 10_000) checkedTypes.add(eventType);
   }
   if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) return `timestamp must be a finite number, got ${String(typeof timestamp === 'number' ? timestamp : typeof timestamp)}`;
-  if (spanId !== undefined && (typeof spanId !== 'string' || spanId.length === 0 || spanId.length > MAX_ID_LENGTH)) return 'spanId must be undefined or a non-empty string of at most 256 characters';
+  if (spanId !== undefined && (typeof spanId !== 'string' || spanId.length === 0 || spanId.length > MAX_ID_LENGTH)) return `spanId must be undefined or a non-empty string of at most ${MAX_ID_LENGTH} characters`;
   if (parentSpanId !== undefined && (typeof parentSpanId !== 'string' || parentSpanId.length === 0 || parentSpanId.length > MAX_ID_LENGTH)) {
-    return 'parentSpanId must be undefined or a non-empty string of at most 256 characters';
+    return `parentSpanId must be undefined or a non-empty string of at most ${MAX_ID_LENGTH} characters`;
   }
   return undefined;
 }

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { getEventBus } from './bus.js';
 import { gate, runClosed, runOpened } from './gate.js';
 import { now } from './clock.js';
-import { errorText, isRunId, RUN_ID_RULE, type StreamEvent } from './events.js';
+import { errorText, isRunId, isSpanId, RUN_ID_RULE, SPAN_ID_RULE, type StreamEvent } from './events.js';
 import type { RunLink } from './link.js';
 
 /** @internal One run, shared by every frame of that run. */
@@ -59,20 +59,6 @@ export interface RunOptions {
    * without one, a nested run is the child of the enclosing step.
    */
   link?: RunLink | undefined;
-}
-
-/** @internal The rule a linked span id follows (the bus's length rule, and no control characters), for error messages. */
-export const SPAN_ID_RULE = '1-256 characters without control characters';
-
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
-
-/**
- * @internal True for a usable span id: 1-256 characters (the bus's rule for
- * an event's `spanId`) with no control characters (ids read from the
- * network end up in terminals and logs).
- */
-export function isSpanId(value: unknown): value is string {
-  return typeof value === 'string' && value.length >= 1 && value.length <= 256 && !CONTROL_CHARACTER.test(value);
 }
 
 // Generous for both W3C Trace Context headers: a traceparent has 55 characters, and a

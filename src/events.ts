@@ -162,6 +162,23 @@ export function isRunId(runId: unknown): runId is string {
   return typeof runId === 'string' && RUN_ID.test(runId) && !DOTS_ONLY.test(runId);
 }
 
+/** The longest event type or span id the bus accepts, in characters. */
+export const MAX_ID_LENGTH = 256;
+
+/** The rule a span id read from outside follows (the bus's length rule, and no control characters), for error messages. */
+export const SPAN_ID_RULE = `1-${MAX_ID_LENGTH} characters without control characters`;
+
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/**
+ * True for a usable span id from outside the process (a link read from a
+ * request): the bus's length rule for an event's `spanId`, and no control
+ * characters (ids read from the network end up in terminals and logs).
+ */
+export function isSpanId(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= MAX_ID_LENGTH && !CONTROL_CHARACTER.test(value);
+}
+
 const envelopeShape = {
   eventId: z.string().min(1),
   runId: z.string().min(1),

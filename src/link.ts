@@ -15,8 +15,8 @@
  * the caller, whatever carrier it is given.
  */
 import { Buffer } from 'node:buffer';
-import { als, isSpanId } from './context.js';
-import { isRunId } from './events.js';
+import { als } from './context.js';
+import { isRunId, isSpanId } from './events.js';
 import { gate } from './gate.js';
 
 /**

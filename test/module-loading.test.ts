@@ -105,34 +105,23 @@ describe('module loading in a fresh process', () => {
     expect(JSON.parse(stdout.trim())).toEqual([]);
   });
 
-  it('importing agentbus/redis and running a run loads no Redis client until a backplane or source is created', async () => {
+  // Subpaths whose optional peer loads only when asked for: importing them and running a run loads none of it.
+  it.each([
+    ['agentbus/redis', 'redis', ['attachRedisBackplane', 'createRedisRunSource'], redisClient],
+    ['agentbus/mcp', 'mcp', ['instrumentMcpClient', 'instrumentMcpServer'], (urls: string[]) => urls.filter((u) => u.includes('@modelcontextprotocol'))],
+  ] as const)('importing %s and running a run loads nothing of its peer package', async (subpath, name, exports, peer) => {
     const { resolved } = await run(
       `
-      const redis = await import('agentbus/redis');
-      if (typeof redis.attachRedisBackplane !== 'function' || typeof redis.createRedisRunSource !== 'function') throw new Error('agentbus/redis exports changed');
+      const entry = await import('${subpath}');
+      for (const name of ${JSON.stringify(exports)}) if (typeof entry[name] !== 'function') throw new Error('${subpath} exports changed: ' + name);
       const { runContext, traceTool, getEventBus } = await import('agentbus');
       await runContext(() => traceTool('add', { a: 1 }, () => 2));
       if (getEventBus().stats().published !== 4) throw new Error('the run was not recorded');
       `,
-      join(dir, 'redis.log'),
+      join(dir, `${name}.log`),
     );
-    expect(resolved.some((u) => u.endsWith('/dist/redis/index.js'))).toBe(true);
-    expect(redisClient(resolved)).toEqual([]);
-  });
-
-  it('importing agentbus/mcp and running a run loads nothing of the MCP SDK', async () => {
-    const { resolved } = await run(
-      `
-      const mcp = await import('agentbus/mcp');
-      if (typeof mcp.instrumentMcpClient !== 'function' || typeof mcp.instrumentMcpServer !== 'function') throw new Error('agentbus/mcp exports changed');
-      const { runContext, traceTool, getEventBus } = await import('agentbus');
-      await runContext(() => traceTool('add', { a: 1 }, () => 2));
-      if (getEventBus().stats().published !== 4) throw new Error('the run was not recorded');
-      `,
-      join(dir, 'mcp.log'),
-    );
-    expect(resolved.some((u) => u.endsWith('/dist/mcp/index.js'))).toBe(true);
-    expect(resolved.filter((u) => u.includes('@modelcontextprotocol'))).toEqual([]);
+    expect(resolved.some((u) => u.endsWith(`/dist/${name}/index.js`))).toBe(true);
+    expect(peer(resolved)).toEqual([]);
   });
 
   it('importing agentbus/otel and attaching the bridge loads the API and no SDK package', async () => {
