@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
-const tsc = `${root}node_modules/typescript/bin/tsc`;
 const tsxCli = `${root}node_modules/tsx/dist/cli.mjs`;
 const example = 'examples/tutorial-52-observability-basics.ts';
 
@@ -36,9 +36,12 @@ let stdout = '';
 
 beforeAll(async () => {
   // The example imports 'agentbus' and 'agentbus/agent', which resolve to dist/.
-  // Errors in unrelated in-progress files must not stop the emit; a broken
-  // agent build shows up below as a failing example.
-  await run(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root }).catch(() => undefined);
+  // `npm test` builds it before vitest starts. This file must not rebuild it:
+  // test/package.test.ts packs dist/ in a parallel worker, and a file that tsc
+  // is rewriting reads as truncated to npm pack (a CI run failed that way).
+  if (!existsSync(`${root}dist/index.js`) || !existsSync(`${root}dist/agent/index.js`)) {
+    throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  }
   const env = { ...process.env };
   delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
   // The same Node that runs the tests runs the example (tsx starts its child with process.execPath).
