@@ -22,6 +22,13 @@ const previewText = z.string().max(PREVIEW_MAX);
 const count = z.number().int().nonnegative();
 const duration = z.number().nonnegative();
 
+/** The longest `errorType` an event carries. */
+export const ERROR_TYPE_MAX = 128;
+
+// The class of a failure beside its text (`error`): low-cardinality, so the
+// bridge can use it as `error.type` without parsing it back out of the text.
+const errorType = z.string().max(ERROR_TYPE_MAX).optional();
+
 /** Payload schemas of the canonical event types, keyed by event type. */
 export const eventDataSchemas = {
   'run.started': z.object({
@@ -35,6 +42,7 @@ export const eventDataSchemas = {
   'run.completed': z.object({
     status: z.enum(['ok', 'error', 'aborted']),
     error: z.string().optional(),
+    errorType,
     durationMs: duration,
   }),
   'agent.invocation.started': z.object({
@@ -60,6 +68,7 @@ export const eventDataSchemas = {
     toolCallCount: count,
     contentPreview: previewText,
     error: z.string().optional(),
+    errorType,
   }),
   'agent.tokens.used': z.object({
     model: z.string(),
@@ -96,6 +105,7 @@ export const eventDataSchemas = {
     durationMs: duration,
     outputPreview: previewText.optional(),
     error: z.string().optional(),
+    errorType,
   }),
   'agent.terminate': z.object({
     reason: z.enum(['completed', 'max_iterations', 'error', 'aborted']),
@@ -319,6 +329,25 @@ export function errorText(error: unknown): string {
     return preview(String(error));
   } catch (failure) {
     return preview(`[unreadable error: ${thrownMessage(failure)}]`);
+  }
+}
+
+const ERROR_TYPE_NAME = /^[A-Za-z_$][\w$.]*$/;
+
+/**
+ * The class of an error for an event's `errorType` field: the `name` of an
+ * Error (`TypeError`, `AbortError`, a subclass's own name) when it reads as an
+ * identifier of at most {@link ERROR_TYPE_MAX} characters, else `undefined`
+ * (a thrown string, a plain object, a name that is free text): the bridge then
+ * reports the conventions' `_OTHER`. Never throws.
+ */
+export function errorTypeOf(error: unknown): string | undefined {
+  try {
+    if (!(error instanceof Error)) return undefined;
+    const name: unknown = error.name;
+    return typeof name === 'string' && name.length <= ERROR_TYPE_MAX && ERROR_TYPE_NAME.test(name) ? name : undefined;
+  } catch {
+    return undefined;
   }
 }
 
