@@ -41,9 +41,9 @@ const cases: Record<string, () => void> = {
     if (channel.hasSubscribers) channel.publish(payload);
   },
   traceToolIdle: () => {
-    sink += traceTool('t', payload, work);
+    sink += traceTool({ name: 't', args: payload }, work);
   },
-  startStepIdle: () => startStep('agent.tool.started', { toolName: 't', toolCallId: 'c', argKeys: [] }).end('agent.tool.completed', { toolName: 't', toolCallId: 'c', success: true, durationMs: 0 }),
+  startStepIdle: () => startStep('agent.tool.started', { toolName: 't', toolCallId: 'c', argKeys: [] }).end({ toolName: 't', toolCallId: 'c', success: true, durationMs: 0 }),
   otelNoopSpan: () => tracer.startSpan('noop').end(),
   mcpRequestBare: () => void bareMcpClient.request(mcpRequest, undefined),
   mcpRequestInstrumentedIdle: () => void instrumentedMcpClient.request(mcpRequest, undefined),

@@ -101,7 +101,7 @@ async function toolPair(withMetrics: boolean): Promise<Record<string, number>> {
     histogram?.record((end - start) / 1000, toolAttributes);
   };
   const bridged = () => {
-    traceTool('add', args, body, { toolCallId: 'call-1' });
+    traceTool({ name: 'add', args: args, toolCallId: 'call-1' }, body);
   };
 
   resetEventBus({});

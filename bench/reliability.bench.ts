@@ -15,7 +15,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { EventBus, boundedJson, type StreamEvent } from '../dist/index.js';
-import { createNodeSseListener } from '../dist/sse/index.js';
+import { createSseHandler, toNodeListener } from '../dist/sse/index.js';
 import { median, report, round } from './measure.js';
 
 const SUBSCRIBERS = 10;
@@ -49,7 +49,7 @@ async function stall(make: (i: number) => object, count: number): Promise<{ maxM
   const bus = new EventBus();
   const runId = 'bench';
   bus.publish(event(runId, { start: true }));
-  const server = http.createServer(createNodeSseListener({ bus, public: true }));
+  const server = http.createServer(toNodeListener(createSseHandler({ bus, public: true })));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/runs/${runId}/events`;
   const readers = Array.from({ length: SUBSCRIBERS }, () =>

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { createParser } from 'eventsource-parser';
 import { EventBus } from '../src/bus.js';
 import type { StreamEvent } from '../src/events.js';
-import { createNodeSseListener } from '../src/sse/index.js';
+import { createSseHandler, toNodeListener } from '../src/sse/index.js';
 import { quantile, report, round } from './measure.js';
 
 const SUBSCRIBERS = Number(process.env.SSE_FANOUT_SUBSCRIBERS ?? 1000);
@@ -114,7 +114,7 @@ async function inProcessBaseline(): Promise<number> {
 async function main(): Promise<void> {
   const bus = new EventBus({ highWaterMark: EVENTS + 10 });
   // Retain the events the subscribers will read (their seqs start at 1).
-  const server = http.createServer(createNodeSseListener({ bus, public: true, heartbeatMs: 60_000 }));
+  const server = http.createServer(toNodeListener(createSseHandler({ bus, public: true, heartbeatMs: 60_000 })));
   server.maxConnections = SUBSCRIBERS + 10;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', 4096, resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/runs/fanout/events?lastEventId=0`;

@@ -3,7 +3,7 @@
  * `instrumentMcpServer`: each tools/call it handles is a run of its own, the
  * child run of the client's tool step when the request carries that step's
  * link (an instrumented client puts it in `params._meta`). The tool does its
- * work as a nested step (`traceTool('lookup_forecast', ...)`).
+ * work as a nested step (`traceTool({ name: 'lookup_forecast', ... })`).
  *
  * examples/mcp-agent.ts starts it as a child process; on its own:
  *
@@ -49,7 +49,7 @@ server.registerTool(
   { description: 'Today’s forecast for a city.', inputSchema: { city: z.string().describe('The city, e.g. "Paris"') } },
   async ({ city }) => {
     // The tool's own work: a step of the server's run, nested under its tools/call step.
-    const forecast = await traceTool('lookup_forecast', { city }, async () => {
+    const forecast = await traceTool({ name: 'lookup_forecast', args: { city } }, async () => {
       await new Promise((resolve) => setTimeout(resolve, 150));
       return FORECASTS[city.toLowerCase()];
     });

@@ -28,25 +28,18 @@ export {
 export { CIRCULAR_PLACEHOLDER, DEFAULT_MAX_EVENT_BYTES, MAX_DEPTH, boundedJson } from './json.js';
 export { bindToRun, currentRunId, isRecording, runContext, type RunOptions } from './context.js';
 export { extractRunLink, injectRunLink, type RunLink, type RunLinkCarrier, type RunLinkSource } from './link.js';
+export { emit, startStep, traceTool } from './emit.js';
+export type { DataFor, EmitOptions, Step, StepEndData, StepEndTypes, StepStartType } from './step.js';
 export {
-  emit,
-  newSpanId,
-  now,
   recordTokens,
-  startStep,
   traceFanout,
   traceModel,
-  traceTool,
-  type DataFor,
-  type EmitOptions,
+  type FanoutInfo,
   type ModelCallInfo,
   type ModelCallOutcome,
-  type Step,
-  type StepEndTypes,
-  type StepStartType,
   type TokenUsage,
-  type TraceToolOptions,
-} from './emit.js';
+  type ToolCallInfo,
+} from './trace.js';
 export {
   EVENT_ENVELOPE_BYTES,
   EventBus,

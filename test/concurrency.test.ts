@@ -28,7 +28,7 @@ describe('concurrent runs', () => {
               for (const [i, s] of plan.entries()) {
                 await pause(s.yieldBy);
                 if (s.kind === 'emit') emit('test.step', { owner: runId, i });
-                else if (s.kind === 'tool') await traceTool('t', {}, async () => { await pause(s.yieldBy); emit('test.step', { owner: runId, i }); });
+                else if (s.kind === 'tool') await traceTool({ name: 't', args: {} }, async () => { await pause(s.yieldBy); emit('test.step', { owner: runId, i }); });
                 else await runContext(async () => { await pause(s.yieldBy); emit('test.child', { owner: runId }); }, { runId: `${runId}.child${i}` });
               }
             }, { runId: `run${index}` }),

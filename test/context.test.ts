@@ -65,7 +65,7 @@ describe('runContext', () => {
     await runContext(async () => {
       const step = startStep('agent.invocation.started', { agentName: 'outer' });
       await step.run(() => runContext(() => emit('child.work', {}), { runId: 'child' }));
-      step.end('agent.terminate', { reason: 'completed', iterationsUsed: 1, totalToolCalls: 0, finalMessagePreview: '' });
+      step.end({ reason: 'completed', iterationsUsed: 1, totalToolCalls: 0, finalMessagePreview: '' });
       const started = eventsOf('child')[0];
       expect(started?.data).toEqual({ name: undefined, parentRunId: 'parent', parentSpanId: step.spanId });
     }, { runId: 'parent' });

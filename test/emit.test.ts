@@ -1,7 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WARNING_TYPE } from '../src/warnings.js';
 import { getEventBus, peekEventBus, resetEventBus } from '../src/bus.js';
 import { runContext } from '../src/context.js';
-import { emit, newSpanId, startStep, traceFanout, traceModel, traceTool } from '../src/emit.js';
+import { emit, startStep, traceTool } from '../src/emit.js';
+import { traceFanout, traceModel } from '../src/trace.js';
+import { newSpanId } from '../src/ids.js';
 import { parseStreamEvent, type StreamEvent } from '../src/events.js';
 
 beforeEach(() => {
@@ -28,10 +31,10 @@ describe('with no run open', () => {
     const step = startStep('agent.tool.started', { toolName: 't', toolCallId: 'c', argKeys: [] });
     expect(step.recording).toBe(false);
     expect(step.run(() => 5)).toBe(5);
-    step.end('agent.tool.completed', { toolName: 't', toolCallId: 'c', success: true, durationMs: 0 });
-    expect(traceTool('t', {}, () => 'sync')).toBe('sync');
-    expect(await traceTool('t', {}, async () => 'async')).toBe('async');
-    expect(() => traceTool('t', {}, () => { throw new Error('raw'); })).toThrow('raw');
+    step.end({ toolName: 't', toolCallId: 'c', success: true, durationMs: 0 });
+    expect(traceTool({ name: 't', args: {} }, () => 'sync')).toBe('sync');
+    expect(await traceTool({ name: 't', args: {} }, async () => 'async')).toBe('async');
+    expect(() => traceTool({ name: 't', args: {} }, () => { throw new Error('raw'); })).toThrow('raw');
     expect(await traceModel({ model: 'm', provider: 'p', messageCount: 1, toolCount: 0 }, async () => ({ stopReason: 'stop', toolCallCount: 0, content: 'hi' }))).toMatchObject({ content: 'hi' });
     expect(peekEventBus()).toBeUndefined();
   });
@@ -40,7 +43,7 @@ describe('with no run open', () => {
 describe('emit', () => {
   it('parents a point event to the innermost open step', async () => {
     const events = await recorded(() =>
-      traceTool('search', { q: 'x' }, () => {
+      traceTool({ name: 'search', args: { q: 'x' } }, () => {
         emit('custom.progress', { pct: 50 });
       }),
     );
@@ -74,7 +77,7 @@ describe('emit', () => {
 describe('traceTool', () => {
   it('emits a started/completed pair with one span id, duration and output preview', async () => {
     const events = await recorded(async () => {
-      expect(await traceTool('add', { a: 1, b: 2 }, async () => 3, { toolCallId: 'call_1' })).toBe(3);
+      expect(await traceTool({ name: 'add', args: { a: 1, b: 2 }, toolCallId: 'call_1' }, async () => 3)).toBe(3);
     });
     const [started, completed] = events;
     expect(started).toMatchObject({ eventType: 'agent.tool.started', data: { toolName: 'add', toolCallId: 'call_1', argKeys: ['a', 'b'] } });
@@ -85,8 +88,8 @@ describe('traceTool', () => {
 
   it('records failure and rethrows, sync and async', async () => {
     const events = await recorded(async () => {
-      expect(() => traceTool('a', {}, () => { throw new TypeError('sync bad'); })).toThrow('sync bad');
-      await expect(traceTool('b', {}, async () => { throw new Error('async bad'); })).rejects.toThrow('async bad');
+      expect(() => traceTool({ name: 'a', args: {} }, () => { throw new TypeError('sync bad'); })).toThrow('sync bad');
+      await expect(traceTool({ name: 'b', args: {} }, async () => { throw new Error('async bad'); })).rejects.toThrow('async bad');
     });
     expect(events.filter((e) => e.eventType === 'agent.tool.completed').map((e) => e.data)).toEqual([
       expect.objectContaining({ toolName: 'a', success: false, error: 'TypeError: sync bad' }),
@@ -95,13 +98,13 @@ describe('traceTool', () => {
   });
 
   it('includes arguments only when the run captures content', async () => {
-    const events = await recorded(() => traceTool('add', { a: 1 }, () => 1), { captureContent: true });
+    const events = await recorded(() => traceTool({ name: 'add', args: { a: 1 } }, () => 1), { captureContent: true });
     expect(events[0]?.data).toMatchObject({ args: { a: 1 } });
   });
 
   it('keeps concurrent calls of the same tool apart', async () => {
     const events = await recorded(() =>
-      Promise.all([1, 2, 3].map((n) => traceTool('same', { n }, async () => {
+      Promise.all([1, 2, 3].map((n) => traceTool({ name: 'same', args: { n } }, async () => {
         await new Promise((r) => setTimeout(r, 4 - n));
         emit('custom.inside', { n });
       }))),
@@ -121,18 +124,53 @@ describe('startStep', () => {
     const events = await recorded(() => {
       const step = startStep('agent.invocation.started', { agentName: 'a' });
       const data = { reason: 'completed', iterationsUsed: 1, totalToolCalls: 0, finalMessagePreview: '' } as const;
-      step.end('agent.terminate', data);
-      step.end('agent.terminate', { ...data, reason: 'error' });
+      step.end(data);
+      step.end({ ...data, reason: 'error' });
       expect(step.ended).toBe(true);
     });
     expect(events.map((e) => e.eventType)).toEqual(['agent.invocation.started', 'agent.terminate']);
   });
 
+  it('reports a second end through the warning channel, with its own code', async () => {
+    const warnings: (Error & { code?: string })[] = [];
+    const onWarning = (warning: Error) => {
+      if (warning.name === WARNING_TYPE && warning.message.includes('agent.model.started')) warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      await recorded(() => {
+        const step = startStep('agent.model.started', { model: 'm', provider: 'p', messageCount: 1, toolCount: 0 });
+        step.end({ stopReason: 'stop', toolCallCount: 0, contentPreview: '' });
+        step.end({ stopReason: 'again', toolCallCount: 0, contentPreview: '' });
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => [w.code, w.message])).toEqual([
+      ['AGENTBUS_STEP_ENDED_TWICE', expect.stringMatching(/^step\.end was called twice on the agent\.model\.started step [0-9a-f]{16} of run \S+; the second call is ignored/)],
+    ]);
+  });
+
+  it('measures durationMs on the event clock when the closing data leaves it out, and keeps a given one', async () => {
+    const events = await recorded(async () => {
+      const measured = startStep('agent.tool.started', { toolName: 't', toolCallId: 'c1', argKeys: [] });
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      measured.end({ toolName: 't', toolCallId: 'c1', success: true });
+      const given = startStep('agent.tool.started', { toolName: 't', toolCallId: 'c2', argKeys: [] });
+      given.end({ toolName: 't', toolCallId: 'c2', success: true, durationMs: 1234 });
+    });
+    const [start, end] = events.filter((e) => e.data !== undefined && (e.data as { toolCallId?: string }).toolCallId === 'c1');
+    expect((end?.data as { durationMs: number }).durationMs).toBe((end?.timestamp as number) - (start?.timestamp as number));
+    expect((end?.data as { durationMs: number }).durationMs).toBeGreaterThanOrEqual(10);
+    expect(events.at(-1)?.data).toMatchObject({ toolCallId: 'c2', durationMs: 1234 });
+  });
+
   it('nests steps run inside other steps', async () => {
     const events = await recorded(async () => {
       const agent = startStep('agent.invocation.started', { agentName: 'a' });
-      await agent.run(() => traceTool('t', {}, async () => 1));
-      agent.end('agent.terminate', { reason: 'completed', iterationsUsed: 1, totalToolCalls: 1, finalMessagePreview: '' });
+      await agent.run(() => traceTool({ name: 't', args: {} }, async () => 1));
+      agent.end({ reason: 'completed', iterationsUsed: 1, totalToolCalls: 1, finalMessagePreview: '' });
     });
     const agentSpan = events[0]?.spanId;
     expect(events[1]).toMatchObject({ eventType: 'agent.tool.started', parentSpanId: agentSpan });
@@ -142,7 +180,7 @@ describe('startStep', () => {
     const parent = newSpanId();
     const events = await recorded(() => {
       const step = startStep('agent.model.started', { model: 'm', provider: 'p', messageCount: 1, toolCount: 0 }, { parentSpanId: parent });
-      step.end('agent.model.completed', { stopReason: 'stop', toolCallCount: 0, contentPreview: '' });
+      step.end({ stopReason: 'stop', toolCallCount: 0, contentPreview: '' });
     });
     expect(events.every((e) => e.parentSpanId === parent)).toBe(true);
   });
@@ -163,27 +201,75 @@ describe('traceModel', () => {
     expect(events[1]?.data).toMatchObject({ inputTokens: 10, outputTokens: 5, totalTokens: 15, cacheReadInputTokens: 2 });
   });
 
-  it('closes the call with the error and rethrows', async () => {
+  it('closes the call with the error and its type, and rethrows', async () => {
     const events = await recorded(() =>
       traceModel({ model: 'm', provider: 'p', messageCount: 1, toolCount: 0 }, async () => {
-        throw new Error('rate limited');
+        throw new RangeError('rate limited');
       }),
     );
-    expect(events.at(-1)).toMatchObject({ eventType: 'agent.model.completed', data: { stopReason: 'error', error: 'Error: rate limited' } });
+    expect(events.at(-1)).toMatchObject({
+      eventType: 'agent.model.completed',
+      data: { stopReason: 'error', error: 'RangeError: rate limited', errorType: 'RangeError' },
+    });
+  });
+
+  it('hands the open step to the call, as startActiveSpan hands the span', async () => {
+    let spanId: string | undefined;
+    const events = await recorded(() =>
+      traceModel({ model: 'm', provider: 'p', messageCount: 1, toolCount: 0 }, async (step) => {
+        spanId = step.spanId;
+        step.emit('custom.model.retry', { attempt: 1 });
+        return { stopReason: 'stop', toolCallCount: 0, content: '' };
+      }),
+    );
+    expect(spanId).toBe(events[0]?.spanId);
+    expect(events[1]).toMatchObject({ eventType: 'custom.model.retry', spanId });
   });
 });
 
 describe('traceFanout', () => {
   it('parents each task’s steps to the fan-out and counts outcomes', async () => {
     const events = await recorded(() =>
-      traceFanout('all', [
-        () => traceTool('a', {}, async () => 1),
-        () => traceTool('b', {}, async () => { throw new Error('no'); }),
+      traceFanout({ mergeStrategy: 'all' }, [
+        () => traceTool({ name: 'a', args: {} }, async () => 1),
+        () => traceTool({ name: 'b', args: {} }, async () => { throw new Error('no'); }),
       ]),
     );
     const fanSpan = events[0]?.spanId;
     expect(events.filter((e) => e.eventType === 'agent.tool.started').every((e) => e.parentSpanId === fanSpan)).toBe(true);
     expect(events.at(-1)).toMatchObject({ eventType: 'multiagent.fanout.completed', spanId: fanSpan, data: { succeeded: 1, failed: 1 } });
+  });
+});
+
+describe('traceTool', () => {
+  it('hands the open step to the tool and types a thrown error', async () => {
+    let spanId: string | undefined;
+    const events = await recorded(() =>
+      traceTool({ name: 'fetch_page', args: { url: 'x' }, toolCallId: 'call_7' }, (step) => {
+        spanId = step.spanId;
+        throw new TypeError('bad url');
+      }),
+    );
+    expect(events[0]).toMatchObject({ eventType: 'agent.tool.started', spanId, data: { toolName: 'fetch_page', toolCallId: 'call_7', argKeys: ['url'] } });
+    expect(events[1]).toMatchObject({ eventType: 'agent.tool.completed', spanId, data: { success: false, error: 'TypeError: bad url', errorType: 'TypeError' } });
+  });
+
+  it('leaves errorType out for a thrown value that is not an Error', async () => {
+    const events = await recorded(() =>
+      traceTool({ name: 't' }, () => {
+        throw 'plain text';
+      }),
+    );
+    expect(events[1]?.data).toMatchObject({ success: false, error: 'plain text' });
+    expect((events[1]?.data as { errorType?: string }).errorType).toBeUndefined();
+  });
+
+  it('still runs the tool once when its info cannot be read, recording nothing for it', async () => {
+    const hostile = new Proxy({}, { get: () => { throw new Error('no reading'); } }) as { name: string };
+    let calls = 0;
+    const events = await recorded(() => traceTool(hostile, () => ++calls));
+    expect(calls).toBe(1);
+    expect(events).toEqual([]);
   });
 });
 

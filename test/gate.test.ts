@@ -27,8 +27,8 @@ describe('the idle gate', () => {
       const { emit, traceTool, startStep, getEventBus, peekEventBus, runContext } = await import('agentbus');
       const hot = (i) => {
         emit('hot.loop', { i });
-        traceTool('t', {}, () => i);
-        startStep('agent.tool.started', { toolName: 't', toolCallId: 'c', argKeys: [] }).end('agent.tool.completed', { toolName: 't', toolCallId: 'c', success: true, durationMs: 0 });
+        traceTool({ name: 't', args: {} }, () => i);
+        startStep('agent.tool.started', { toolName: 't', toolCallId: 'c', argKeys: [] }).end({ toolName: 't', toolCallId: 'c', success: true, durationMs: 0 });
       };
       for (let i = 0; i < 2_000_000; i++) hot(i);
       if (peekEventBus() !== undefined) throw new Error('idle emission built the bus');

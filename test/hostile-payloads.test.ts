@@ -148,20 +148,20 @@ describe('hostile payloads, emit to subscribeSse', () => {
             emit('hostile.payload', value as Record<string, unknown>);
             emit('agent.tool.completed', value as never);
             emit(value as string, {});
-            const returned = traceTool('hostile_tool', value, () => value);
+            const returned = traceTool({ name: 'hostile_tool', args: value }, () => value);
             if (returned !== value) outcomes.push(`${pick.name}: traceTool changed the result`);
             try {
-              traceTool('hostile_tool', value, () => {
+              traceTool({ name: 'hostile_tool', args: value }, () => {
                 throw value;
               });
               outcomes.push(`${pick.name}: traceTool swallowed the throw`);
             } catch (thrown) {
               if (thrown !== value) outcomes.push(`${pick.name}: traceTool changed what was thrown`);
             }
-            const awaited = await traceTool('hostile_async', value, async () => [value]);
+            const awaited = await traceTool({ name: 'hostile_async', args: value }, async () => [value]);
             if (awaited[0] !== value) outcomes.push(`${pick.name}: async traceTool changed the result`);
             const step = startStep('agent.model.started', value as never);
-            step.end('agent.model.completed', value as never);
+            step.end(value as never);
           }
         }, { runId });
         // Live readers, connected while the run is open: node:http + subscribeSse, and the fetch-style handler.

@@ -39,7 +39,7 @@ function members(baggage: string | null | undefined): string[] {
 
 /** Runs `fn` inside a tool step of a fresh run; returns what it returns and the run's tool span id. */
 async function inTool<T>(runId: string, fn: () => T | Promise<T>): Promise<{ value: T; spanId: string }> {
-  const value: T = await runContext(() => traceTool('call_service', {}, fn), { runId });
+  const value: T = await runContext(() => traceTool({ name: 'call_service', args: {} }, fn), { runId });
   return { value, spanId: toolStep(runId) };
 }
 
@@ -204,7 +204,7 @@ describe('injectRunLink', () => {
       await runContext(async () => {
         injectRunLink(topLevel);
         injectRunLink(topLevelHeaders);
-        await traceTool('call_service', {}, () => {
+        await traceTool({ name: 'call_service', args: {} }, () => {
           inStep = injectRunLink(new Headers({ tracestate: 'stale=1' }));
         });
       }, { runId: 'traced' });
@@ -381,8 +381,8 @@ describe('runContext with a link', () => {
 
   it('with a link, the link is the parent even inside another local run, which still passes on content capture', async () => {
     await runContext(async () => {
-      await traceTool('local_tool', {}, () =>
-        runContext(() => traceTool('inner', { secret: 1 }, () => 1), { runId: 'linked-child', link: { parentRunId: 'remote' } }),
+      await traceTool({ name: 'local_tool', args: {} }, () =>
+        runContext(() => traceTool({ name: 'inner', args: { secret: 1 } }, () => 1), { runId: 'linked-child', link: { parentRunId: 'remote' } }),
       );
     }, { runId: 'local', captureContent: true });
     const [started, toolStarted] = history('linked-child');

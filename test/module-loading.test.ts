@@ -93,7 +93,7 @@ describe('module loading in a fresh process', () => {
     const { stdout, resolved } = await run(
       `
       const { runContext, traceTool, getEventBus } = await import('agentbus');
-      await runContext(() => traceTool('add', { a: 1 }, () => 2));
+      await runContext(() => traceTool({ name: 'add', args: { a: 1 } }, () => 2));
       if (getEventBus().stats().published !== 4) throw new Error('the run was not recorded');
       ${listCjs}
       `,
@@ -115,7 +115,7 @@ describe('module loading in a fresh process', () => {
       const entry = await import('${subpath}');
       for (const name of ${JSON.stringify(exports)}) if (typeof entry[name] !== 'function') throw new Error('${subpath} exports changed: ' + name);
       const { runContext, traceTool, getEventBus } = await import('agentbus');
-      await runContext(() => traceTool('add', { a: 1 }, () => 2));
+      await runContext(() => traceTool({ name: 'add', args: { a: 1 } }, () => 2));
       if (getEventBus().stats().published !== 4) throw new Error('the run was not recorded');
       `,
       join(dir, `${name}.log`),
@@ -130,7 +130,7 @@ describe('module loading in a fresh process', () => {
       const { instrumentOtel } = await import('agentbus/otel');
       const { runContext, traceTool } = await import('agentbus');
       const bridge = instrumentOtel();
-      await runContext(() => traceTool('add', { a: 1 }, () => 2));
+      await runContext(() => traceTool({ name: 'add', args: { a: 1 } }, () => 2));
       bridge.shutdown();
       ${listCjs}
       `,

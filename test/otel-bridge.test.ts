@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getEventBus, resetEventBus, type EventBus } from '../src/bus.js';
 import { runContext } from '../src/context.js';
-import { emit, startStep, traceFanout, traceModel, traceTool } from '../src/emit.js';
+import { emit, startStep, traceTool } from '../src/emit.js';
+import { traceFanout, traceModel } from '../src/trace.js';
 import type { StreamEvent } from '../src/events.js';
 import { instrumentOtel, type OtelBridge, type OtelBridgeOptions } from '../src/otel/bridge.js';
 import {
@@ -48,7 +49,7 @@ async function agentTurn(options: { toolArgs?: unknown; tokens?: [number, number
       usage: { inputTokens: tokens[0]![0], outputTokens: tokens[0]![1], cacheReadInputTokens: 100 },
     }));
     emit('agent.think', { iteration: 1, reasoningPreview: 'I should add the numbers', hasToolCalls: true, toolCallCount: 1 });
-    await traceTool('add', options.toolArgs ?? { a: 1, b: 2 }, async () => 3, { toolCallId: 'call-1' });
+    await traceTool({ name: 'add', args: options.toolArgs ?? { a: 1, b: 2 }, toolCallId: 'call-1' }, async () => 3);
     await traceModel(modelInfo, async () => ({
       stopReason: 'stop',
       toolCallCount: 0,
@@ -56,7 +57,7 @@ async function agentTurn(options: { toolArgs?: unknown; tokens?: [number, number
       usage: { inputTokens: tokens[1]![0], outputTokens: tokens[1]![1] },
     }));
   });
-  agent.end('agent.terminate', { reason: 'completed', iterationsUsed: 2, totalToolCalls: 1, finalMessagePreview: 'The sum is 3' });
+  agent.end({ reason: 'completed', iterationsUsed: 2, totalToolCalls: 1, finalMessagePreview: 'The sum is 3' });
 }
 
 function historyOf(runId: string): StreamEvent[] {
@@ -157,8 +158,8 @@ describe('instrumentOtel spans', () => {
     await runContext(async () => {
       let release!: () => void;
       const gate = new Promise<void>((r) => (release = r));
-      const a = traceTool('search', { q: 'a' }, () => gate.then(() => 'A'), { toolCallId: 'call-a' });
-      const b = traceTool('search', { q: 'b' }, () => gate.then(() => 'B'), { toolCallId: 'call-b' });
+      const a = traceTool({ name: 'search', args: { q: 'a' }, toolCallId: 'call-a' }, () => gate.then(() => 'A'));
+      const b = traceTool({ name: 'search', args: { q: 'b' }, toolCallId: 'call-b' }, () => gate.then(() => 'B'));
       release();
       await Promise.all([a, b]);
     });
@@ -173,11 +174,11 @@ describe('instrumentOtel spans', () => {
     attach();
     await runContext(async () => {
       expect(() =>
-        traceTool('divide', { a: 1, b: 0 }, () => {
+        traceTool({ name: 'divide', args: { a: 1, b: 0 } }, () => {
           throw new RangeError('division by zero');
         }),
       ).toThrow('division by zero');
-      traceTool('ok', {}, () => 1);
+      traceTool({ name: 'ok', args: {} }, () => 1);
     }).catch(() => {});
     const failed = byName(tel.spans(), 'execute_tool divide');
     expect(failed.status).toEqual({ code: SpanStatusCode.ERROR, message: 'RangeError: division by zero' });
@@ -219,7 +220,7 @@ describe('instrumentOtel spans', () => {
     attach();
     const inner = tel.sdkTracerProvider.getTracer('inner');
     await runContext(() =>
-      traceTool('fetch_page', {}, async () => {
+      traceTool({ name: 'fetch_page', args: {} }, async () => {
         await new Promise((r) => setTimeout(r, 1));
         inner.startSpan('inner work').end();
       }),
@@ -233,7 +234,7 @@ describe('instrumentOtel spans', () => {
   it('nests a child run under the step of the parent run that started it', async () => {
     attach();
     await runContext(async () => {
-      await traceTool('delegate', {}, () => runContext(() => agentTurn(), { runId: 'child-run' }));
+      await traceTool({ name: 'delegate', args: {} }, () => runContext(() => agentTurn(), { runId: 'child-run' }));
     }, { runId: 'parent-run' });
     const spans = tel.spans();
     const delegate = byName(spans, 'execute_tool delegate');
@@ -246,7 +247,7 @@ describe('instrumentOtel spans', () => {
   it('parents the agents of a fan-out to one fan_out span', async () => {
     attach();
     await runContext(async () => {
-      await traceFanout('concat', [() => agentTurn(), () => agentTurn()]);
+      await traceFanout({ mergeStrategy: 'concat' }, [() => agentTurn(), () => agentTurn()]);
     });
     const spans = tel.spans();
     const fanout = byName(spans, 'fan_out');
@@ -267,7 +268,7 @@ describe('instrumentOtel spans', () => {
         emit('agent.think', { iteration: 1, reasoningPreview: 'secret plan', hasToolCalls: false, toolCallCount: 0 });
         emit('memory.checkpoint.saved', { threadId: 't-1', iteration: 1, backend: 'memory' });
       });
-      agent.end('agent.terminate', { reason: 'completed', iterationsUsed: 1, totalToolCalls: 0, finalMessagePreview: '' });
+      agent.end({ reason: 'completed', iterationsUsed: 1, totalToolCalls: 0, finalMessagePreview: '' });
     }, { runId: 'run-events' });
     const span = byName(tel.spans(), 'invoke_agent memo');
     expect(span.events.map((e) => e.name)).toEqual(['agent.think', 'memory.checkpoint.saved']);
@@ -366,7 +367,7 @@ describe('instrumentOtel unfinished spans', () => {
     const aborted = new Error('stop');
     aborted.name = 'AbortError';
     await runContext(async () => {
-      late = traceTool('slow', {}, () => new Promise((r) => (release = () => r('done'))));
+      late = traceTool({ name: 'slow', args: {} }, () => new Promise((r) => (release = () => r('done'))));
       throw aborted;
       // Kept open, so the late closing event still reaches the bus (and the bridge).
     }, { runId: 'run-aborted', keepOpen: true }).catch(() => {});
@@ -404,7 +405,7 @@ describe('instrumentOtel unfinished spans', () => {
     const run = runContext(async () => {
       startStep('agent.invocation.started', { agentName: 'left-open' });
       await new Promise<void>((r) => (release = r));
-      traceTool('after', {}, () => 1);
+      traceTool({ name: 'after', args: {} }, () => 1);
     });
     await Promise.resolve();
     b.shutdown();
@@ -497,7 +498,7 @@ describe('instrumentOtel metrics', () => {
     attach();
     await runContext(async () => {
       await agentTurn();
-      await traceTool('boom', {}, async () => {
+      await traceTool({ name: 'boom', args: {} }, async () => {
         throw new Error('nope');
       }).catch(() => {});
     });
@@ -523,7 +524,7 @@ describe('instrumentOtel metrics', () => {
 describe('instrumentOtel bounds and options', () => {
   it('drops per-run state when runs end, however many runs pass', async () => {
     const b = attach();
-    for (let i = 0; i < 300; i++) await runContext(() => traceTool('t', {}, () => i));
+    for (let i = 0; i < 300; i++) await runContext(() => traceTool({ name: 't', args: {} }, () => i));
     expect(b.stats()).toEqual({ runs: 0, openSpans: 0 });
     // Each run: its tool and its own root span.
     expect(tel.spans()).toHaveLength(600);

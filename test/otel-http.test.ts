@@ -41,7 +41,7 @@ beforeAll(async () => {
       // A service whose run is opened from the caller's link.
       void runContext(async () => {
         const agent = startStep('agent.invocation.started', { agentName: 'callee' });
-        agent.end('agent.terminate', { reason: 'completed', iterationsUsed: 1, totalToolCalls: 0, finalMessagePreview: '' });
+        agent.end({ reason: 'completed', iterationsUsed: 1, totalToolCalls: 0, finalMessagePreview: '' });
       }, { link: extractRunLink(req.headers) }).then(() => res.end(JSON.stringify({ traceparent: req.headers.traceparent ?? null })));
       return;
     }
@@ -84,8 +84,8 @@ describe('work inside a tool, through instrumented HTTP clients', () => {
       let seen: { traceparent: string | null } | undefined;
       await runContext(async () => {
         const agent = startStep('agent.invocation.started', { agentName: 'browser' });
-        await agent.run(() => traceTool('fetch_page', { path: '/page' }, async () => (seen = await get(`${baseUrl}/page`))));
-        agent.end('agent.terminate', { reason: 'completed', iterationsUsed: 1, totalToolCalls: 1, finalMessagePreview: '' });
+        await agent.run(() => traceTool({ name: 'fetch_page', args: { path: '/page' } }, async () => (seen = await get(`${baseUrl}/page`))));
+        agent.end({ reason: 'completed', iterationsUsed: 1, totalToolCalls: 1, finalMessagePreview: '' });
       });
       await new Promise((r) => setTimeout(r, 20)); // the server span ends after the response is sent
       const spans = tel.spans();
@@ -103,7 +103,7 @@ describe('work inside a tool, through instrumented HTTP clients', () => {
   it('a fetch in the tool body is a child of the execute_tool span', async () => {
     const bridge = instrumentOtel({ tracerProvider: tel.tracerProvider, meterProvider: tel.meterProvider });
     try {
-      await runContext(() => traceTool('fetch_json', {}, async () => (await fetch(`${baseUrl}/json`)).json()));
+      await runContext(() => traceTool({ name: 'fetch_json', args: {} }, async () => (await fetch(`${baseUrl}/json`)).json()));
       const spans = tel.spans();
       const tool = byName(spans, 'execute_tool fetch_json');
       const clients = spans.filter((s) => s.kind === 2 && s.name.startsWith('GET'));
@@ -119,7 +119,7 @@ describe('work inside a tool, through instrumented HTTP clients', () => {
     try {
       let seen: { traceparent: string | null } | undefined;
       await runContext(() =>
-        traceTool('call_service', {}, async () => (seen = (await (await fetch(`${baseUrl}/linked`, { headers: injectRunLink({}) })).json()) as typeof seen)),
+        traceTool({ name: 'call_service', args: {} }, async () => (seen = (await (await fetch(`${baseUrl}/linked`, { headers: injectRunLink({}) })).json()) as typeof seen)),
       );
       await new Promise((r) => setTimeout(r, 20));
       const spans = tel.spans();
@@ -142,7 +142,7 @@ describe('work inside a tool, through instrumented HTTP clients', () => {
   });
 
   it('without the bridge the same request has no tool parent', async () => {
-    await runContext(() => traceTool('fetch_page', {}, () => get(`${baseUrl}/page`)));
+    await runContext(() => traceTool({ name: 'fetch_page', args: {} }, () => get(`${baseUrl}/page`)));
     const client = tel.spans().find((s) => s.name === 'GET' && s.kind === 2);
     expect(client).toBeDefined();
     expect(parentOf(client!)).toBeUndefined();

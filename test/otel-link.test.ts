@@ -50,7 +50,7 @@ function calleeRun(link: RunLink | undefined, runId = 'callee'): Promise<unknown
 describe('the traceparent a step sends', () => {
   it('is the span of the tool that calls out', async () => {
     let headers!: Headers;
-    await runContext(() => traceTool('call_b', {}, () => {
+    await runContext(() => traceTool({ name: 'call_b', args: {} }, () => {
       headers = injectRunLink(new Headers());
     }));
     expect(headers.get('traceparent')).toBe(traceparentOf(byName(tel.spans(), 'execute_tool call_b')));
@@ -59,7 +59,7 @@ describe('the traceparent a step sends', () => {
 
   it('is a span that user code opened inside the tool, as OpenTelemetry propagation would send', async () => {
     let headers!: Record<string, string>;
-    await runContext(() => traceTool('call_b', {}, () => {
+    await runContext(() => traceTool({ name: 'call_b', args: {} }, () => {
       tel.sdkTracerProvider.getTracer('app').startActiveSpan('prepare request', (span) => {
         headers = injectRunLink({});
         span.end();
@@ -74,7 +74,7 @@ describe('the traceparent a step sends', () => {
     context.disable();
     try {
       let headers!: Record<string, string>;
-      await runContext(() => traceTool('call_b', {}, () => {
+      await runContext(() => traceTool({ name: 'call_b', args: {} }, () => {
         headers = injectRunLink({});
       }));
       expect(headers.traceparent).toBe(traceparentOf(byName(tel.spans(), 'execute_tool call_b')));
@@ -86,7 +86,7 @@ describe('the traceparent a step sends', () => {
   it('at a run’s top level, is the span its top-level steps hang under', async () => {
     let headers!: Record<string, string>;
     await runContext(async () => {
-      await traceTool('first', {}, () => 1);
+      await traceTool({ name: 'first', args: {} }, () => 1);
       headers = injectRunLink({});
     }, { name: 'pipeline' });
     expect(headers.traceparent).toBe(traceparentOf(byName(tel.spans(), 'invoke_workflow pipeline')));
@@ -97,7 +97,7 @@ describe('the traceparent a step sends', () => {
     const other = instrumentOtel({ tracerProvider: second.tracerProvider, meterProvider: second.meterProvider });
     const send = async (runId: string) => {
       let headers!: Headers;
-      await runContext(() => traceTool('call_b', {}, () => {
+      await runContext(() => traceTool({ name: 'call_b', args: {} }, () => {
         headers = injectRunLink(new Headers());
       }), { runId });
       return headers.get('traceparent');
@@ -110,7 +110,7 @@ describe('the traceparent a step sends', () => {
     expect(await send('first')).toBe(traceparentOf(toolOf(tel, 'first')));
     bridge.shutdown();
     // With no bridge, not even a span of the application's own is sent: the trace context is the bridge's business.
-    const withNone = await runContext(() => traceTool('call_b', {}, () =>
+    const withNone = await runContext(() => traceTool({ name: 'call_b', args: {} }, () =>
       tel.sdkTracerProvider.getTracer('app').startActiveSpan('own span', (span) => {
         span.end();
         return injectRunLink(new Headers());
@@ -138,7 +138,7 @@ describe('the root span of a linked run', () => {
   });
 
   it('over HTTP in one process, is a child of the caller’s execute_tool span, in the caller’s trace', async () => {
-    await runContext(() => traceTool('call_b', {}, async () => {
+    await runContext(() => traceTool({ name: 'call_b', args: {} }, async () => {
       await (await fetch(url, { headers: injectRunLink({}) })).text();
     }), { runId: 'http-caller' });
     const tool = byName(spansOf('http-caller'), 'execute_tool call_b');
@@ -151,7 +151,7 @@ describe('the root span of a linked run', () => {
 
   it('hangs under the traceparent when this bridge no longer follows the calling run', async () => {
     let headers!: Record<string, string>;
-    await runContext(() => traceTool('enqueue', {}, () => {
+    await runContext(() => traceTool({ name: 'enqueue', args: {} }, () => {
       headers = injectRunLink({});
     }), { runId: 'producer' });
     // The producer's run has ended: its id means nothing to the bridge any more, only the traceparent does.

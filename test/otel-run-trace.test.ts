@@ -7,7 +7,8 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resetEventBus } from '../src/bus.js';
 import { runContext } from '../src/context.js';
-import { emit, startStep, traceModel, traceTool } from '../src/emit.js';
+import { emit, startStep, traceTool } from '../src/emit.js';
+import { traceModel } from '../src/trace.js';
 import { instrumentOtel, type OtelBridge } from '../src/otel/bridge.js';
 import { byName, makeTelemetry, parentOf, type Telemetry, useAsyncContextManager } from './otel-harness.js';
 
@@ -37,7 +38,7 @@ async function toolsWithSdkChildren(): Promise<Array<[ReadableSpan, ReadableSpan
   const sdkTracer = tel.sdkTracerProvider.getTracer('app');
   await runContext(async () => {
     for (let i = 0; i < 200; i++) {
-      await traceTool(`fetch${i}`, {}, async () => {
+      await traceTool({ name: `fetch${i}`, args: {} }, async () => {
         sdkTracer.startSpan(`GET /${i}`).end();
         // A little work after the child, as a tool parsing a response would do.
         for (let spin = 0; spin < 200; spin++) Math.sqrt(spin);
@@ -90,7 +91,7 @@ describe('one run, one trace', () => {
           toolCallCount: 1,
           content: '',
         }));
-        await traceTool('search', { q: 'x' }, async () => 'found');
+        await traceTool({ name: 'search', args: { q: 'x' } }, async () => 'found');
         emit('app.note', {});
         await traceModel({ model: 'gpt-4o', provider: 'openai', messageCount: 3, toolCount: 1 }, async () => ({
           stopReason: 'stop',
@@ -119,7 +120,7 @@ describe('one run, one trace', () => {
     const failure = new TypeError('bad input');
     await runContext(
       async () => {
-        await traceTool('parse', {}, async () => 'ok');
+        await traceTool({ name: 'parse', args: {} }, async () => 'ok');
         throw failure;
       },
       { name: 'job' },
@@ -133,10 +134,10 @@ describe('one run, one trace', () => {
   it('keeps an agent invocation at the top of a run as the root, with no extra span', async () => {
     await runContext(async () => {
       const agent = startStep('agent.invocation.started', { agentName: 'planner' });
-      await agent.run(() => traceTool('lookup', {}, async () => 1));
-      agent.end('agent.terminate', { reason: 'completed', iterationsUsed: 1, totalToolCalls: 1, finalMessagePreview: '' });
+      await agent.run(() => traceTool({ name: 'lookup', args: {} }, async () => 1));
+      agent.end({ reason: 'completed', iterationsUsed: 1, totalToolCalls: 1, finalMessagePreview: '' });
       // A helper after the agent, at the top of the run: same trace, under the agent that heads it.
-      await traceTool('cleanup', {}, async () => 2);
+      await traceTool({ name: 'cleanup', args: {} }, async () => 2);
     }, { name: 'with-agent' });
     const spans = tel.spans();
     expect(spans.map((s) => s.name).sort()).toEqual(['execute_tool cleanup', 'execute_tool lookup', 'invoke_agent planner']);
@@ -147,7 +148,7 @@ describe('one run, one trace', () => {
   it('hangs the run (and its root) under the span active where runContext was called', async () => {
     const outer = tel.sdkTracerProvider.getTracer('app').startSpan('HTTP POST /jobs');
     await context.with(trace.setSpan(context.active(), outer), () =>
-      runContext(() => traceTool('work', {}, async () => 1), { name: 'job' }),
+      runContext(() => traceTool({ name: 'work', args: {} }, async () => 1), { name: 'job' }),
     );
     outer.end();
     const root = byName(tel.spans(), 'invoke_workflow job');

@@ -12,7 +12,8 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { resetEventBus } from '../src/bus.js';
 import { runContext } from '../src/context.js';
-import { traceModel, traceTool } from '../src/emit.js';
+import { traceTool } from '../src/emit.js';
+import { traceModel } from '../src/trace.js';
 import { instrumentOtel } from '../src/otel/bridge.js';
 import { otlpSignalUrl, setupOtlp } from '../src/otel/setup.js';
 
@@ -105,7 +106,7 @@ describe('setupOtlp', () => {
           content: 'hi',
           usage: { inputTokens: 7, outputTokens: 3 },
         }));
-        await traceTool('echo', {}, async () => 'ok');
+        await traceTool({ name: 'echo', args: {} }, async () => 'ok');
       });
     } finally {
       bridge.shutdown();
@@ -137,7 +138,7 @@ describe('setupOtlp', () => {
     process.env.OTEL_SERVICE_NAME = 'env-service';
     const otel = await setupOtlp({ endpoint });
     const bridge = instrumentOtel();
-    await runContext(() => traceTool('one', {}, () => 1));
+    await runContext(() => traceTool({ name: 'one', args: {} }, () => 1));
     bridge.shutdown();
     await otel.shutdown();
     await otel.shutdown();
@@ -165,7 +166,7 @@ describe('setupOtlp', () => {
     const otel = await setupOtlp({ endpoint: `http://127.0.0.1:${deadPort}`, exportTimeoutMillis: 2_000 });
     const bridge = instrumentOtel();
     const results: number[] = [];
-    for (let i = 0; i < 20; i++) results.push(await runContext(() => traceTool('t', {}, () => i)));
+    for (let i = 0; i < 20; i++) results.push(await runContext(() => traceTool({ name: 't', args: {} }, () => i)));
     await otel.forceFlush();
     bridge.shutdown();
     await expect(otel.shutdown()).resolves.toBeUndefined();
@@ -177,7 +178,7 @@ describe('setupOtlp', () => {
     const otel = await setupOtlp({ endpoint });
     const bridge = instrumentOtel();
     try {
-      await runContext(() => traceTool('t', {}, () => 1));
+      await runContext(() => traceTool({ name: 't', args: {} }, () => 1));
       // No flush: only the periodic reader can deliver this.
       const deadline = Date.now() + 10_000;
       while (!received.some((r) => r.path === '/v1/metrics') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -254,7 +255,7 @@ describe('setupOtlp shutdown with an unreachable collector', () => {
     hung.unref();
     const otel = await setupOtlp({ endpoint: ${endpointExpr}, ${options} });
     const bridge = instrumentOtel();
-    await runContext(() => traceTool('t', {}, async () => 1));
+    await runContext(() => traceTool({ name: 't', args: {} }, async () => 1));
     bridge.shutdown();
     const started = performance.now();
     await otel.shutdown();

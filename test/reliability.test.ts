@@ -6,7 +6,8 @@ import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBus, getEventBus, resetEventBus } from '../src/bus.js';
 import { runContext } from '../src/context.js';
-import { emit, traceModel, traceTool } from '../src/emit.js';
+import { emit, traceTool } from '../src/emit.js';
+import { traceModel } from '../src/trace.js';
 import { argKeys, errorText, preview, type StreamEvent } from '../src/events.js';
 import { boundedJson, plainJsonSize } from '../src/json.js';
 import { FrameEncoder } from '../src/sse/frames.js';
@@ -88,7 +89,7 @@ describe('telemetry never throws into the agent', () => {
   it('returns a null-prototype cyclic result and emits agent.tool.completed', async () => {
     const o = Object.create(null) as Record<string, unknown>;
     o.me = o;
-    const result = await runContext(() => traceTool('t', {}, () => o), { runId: 'nullproto' });
+    const result = await runContext(() => traceTool({ name: 't', args: {} }, () => o), { runId: 'nullproto' });
     expect(result).toBe(o);
     const done = getEventBus().history('nullproto').find((e) => e.eventType === 'agent.tool.completed');
     expect(done?.data).toMatchObject({ success: true, outputPreview: '{"me":"[Circular]"}' });
@@ -100,18 +101,18 @@ describe('telemetry never throws into the agent', () => {
     const noKeys = new Proxy({}, { ownKeys: () => { throw new Error('no keys'); } });
     const thrown = Object.create(null) as object;
     await runContext(async () => {
-      expect(traceTool('t', revoked.proxy, () => 1)).toBe(1);
-      expect(traceTool('t', noKeys, () => 2)).toBe(2);
+      expect(traceTool({ name: 't', args: revoked.proxy }, () => 1)).toBe(1);
+      expect(traceTool({ name: 't', args: noKeys }, () => 2)).toBe(2);
       let caught: unknown;
       try {
-        traceTool('t', {}, () => {
+        traceTool({ name: 't', args: {} }, () => {
           throw thrown;
         });
       } catch (error) {
         caught = error;
       }
       expect(caught).toBe(thrown);
-      await expect(traceTool('t', {}, async () => Promise.reject(thrown))).rejects.toBe(thrown);
+      await expect(traceTool({ name: 't', args: {} }, async () => Promise.reject(thrown))).rejects.toBe(thrown);
       const model = { stopReason: 'stop', toolCallCount: 0, get content(): string { throw new Error('unreadable'); } };
       expect(await traceModel({ model: 'm', provider: 'p', messageCount: 0, toolCount: 0 }, async () => model)).toBe(model);
     }, { runId: 'proxies' });

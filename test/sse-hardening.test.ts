@@ -2,7 +2,8 @@ import { createHook } from 'node:async_hooks';
 import http from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EventBus } from '../src/bus.js';
-import { createSseHandler, FrameEncoder, type SseAuthorize } from '../src/sse/index.js';
+import { FrameEncoder } from '../src/sse/frames.js';
+import { createSseHandler, type SseAuthorize } from '../src/sse/index.js';
 import { event, serve } from './sse-harness.js';
 
 interface RawAnswer {

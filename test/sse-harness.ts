@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach } from 'vitest';
 import type { StreamEvent } from '../src/events.js';
-import { createNodeSseListener, type SseHandlerOptions } from '../src/sse/index.js';
+import { createSseHandler, toNodeListener, type SseHandlerOptions } from '../src/sse/index.js';
 
 /** An event to publish (the bus assigns seq and eventId). */
 export function event(runId: string, eventType: string, data: object = {}): StreamEvent {
@@ -32,9 +32,9 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
 });
 
-/** Serves `createNodeSseListener(options)` (or `raw`, to play a misbehaving server) on a free port. */
+/** Serves `toNodeListener(createSseHandler(options))` (or `raw`, to play a misbehaving server) on a free port. */
 export async function serve(options: SseHandlerOptions, raw?: http.RequestListener): Promise<Served> {
-  const listener = createNodeSseListener(options);
+  const listener = toNodeListener(createSseHandler(options));
   const requests: http.IncomingHttpHeaders[] = [];
   const responses: http.ServerResponse[] = [];
   const sockets = new Set<Socket>();

@@ -5,7 +5,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { describe, expect, it, vi } from 'vitest';
 import { EventBus } from '../src/bus.js';
 import type { StreamEvent } from '../src/events.js';
-import { createNodeSseListener, createSseHandler } from '../src/sse/index.js';
+import { createSseHandler, toNodeListener } from '../src/sse/index.js';
 import { event, serve } from './sse-harness.js';
 
 /** Reads a whole SSE response body (the stream must end) and parses it. */
@@ -21,7 +21,7 @@ async function readAll(response: Response): Promise<{ text: string; messages: Ev
 describe('SSE server (node:http)', () => {
   it('refuses to be built without authorize or an explicit public: true', () => {
     expect(() => createSseHandler({})).toThrow(/authorize\(request, runId\).*public: true/);
-    expect(() => createNodeSseListener({ bus: new EventBus() })).toThrow(/authorize/);
+    expect(() => toNodeListener(createSseHandler({ bus: new EventBus() }))).toThrow(/authorize/);
     expect(() => createSseHandler({ public: true, heartbeatMs: 0 })).toThrow(/heartbeatMs must be a positive integer, got 0/);
     expect(() => createSseHandler({ public: true, format: 'xml' as 'locus' })).toThrow(/format must be 'agentbus' or 'locus'/);
   });

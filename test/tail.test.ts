@@ -11,7 +11,7 @@ import { Agent, ScriptedModel, defineTool } from '../src/agent/index.js';
 import { EventBus, getEventBus } from '../src/bus.js';
 import { runContext } from '../src/context.js';
 import { emit, traceTool } from '../src/emit.js';
-import { createNodeSseListener } from '../src/sse/index.js';
+import { createSseHandler, toNodeListener } from '../src/sse/index.js';
 import { event, serve } from './sse-harness.js';
 
 const BIN = fileURLToPath(new URL('../dist/cli/tail.js', import.meta.url));
@@ -21,7 +21,7 @@ let server: http.Server;
 let base: string;
 
 beforeAll(async () => {
-  const listener = createNodeSseListener({ authorize: (req) => req.headers.get('authorization') === 'Bearer letmein', allRuns: true });
+  const listener = toNodeListener(createSseHandler({ authorize: (req) => req.headers.get('authorization') === 'Bearer letmein', allRuns: true }));
   server = http.createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -207,8 +207,8 @@ describe('agentbus tail', () => {
       const finished = runContext(async () => {
         await new Promise((resolve) => setTimeout(resolve, 60));
         emit('myapp.note', { text: evil, nested: { list: [evil, 7, null] }, [`key${evil}`]: true });
-        await traceTool(`tool${evil}`, { [`key${evil}`]: 1 }, async () => `out${evil}`);
-        await traceTool(`bad${evil}`, {}, async () => {
+        await traceTool({ name: `tool${evil}`, args: { [`key${evil}`]: 1 } }, async () => `out${evil}`);
+        await traceTool({ name: `bad${evil}`, args: {} }, async () => {
           throw new Error(`err${evil}`);
         }).catch(() => undefined);
         await agent.run('hi');

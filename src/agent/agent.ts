@@ -7,7 +7,8 @@
  * costs nothing for telemetry.
  */
 import { isAbortError } from '../context.js';
-import { emit, startStep, traceModel, traceTool, type TokenUsage } from '../emit.js';
+import { emit, startStep, traceTool } from '../emit.js';
+import { traceModel, type TokenUsage } from '../trace.js';
 import { preview } from '../events.js';
 import type { Message, Model, ModelResponse, ToolCall, ToolResultMessage, ToolSpec } from './model.js';
 import { parseToolArguments, type Tool } from './tool.js';
@@ -192,7 +193,7 @@ export class Agent {
       provider: this.model.provider,
     });
     const terminate = (reason: TerminateReason) =>
-      step.end('agent.terminate', {
+      step.end({
         reason,
         iterationsUsed: state.iterations,
         totalToolCalls: state.toolCalls.length,
@@ -281,7 +282,7 @@ export class Agent {
   /** Runs one tool call. Failures become an error result for the model; aborts are handed back. */
   async #callTool(call: ToolCall, signal: AbortSignal | undefined): Promise<ToolOutcome> {
     try {
-      const output = await traceTool(call.name, call.arguments, () => this.#execute(call, signal), { toolCallId: call.id });
+      const output = await traceTool({ name: call.name, args: call.arguments, toolCallId: call.id }, () => this.#execute(call, signal));
       return { message: { role: 'tool', toolCallId: call.id, name: call.name, content: resultText(output), isError: false } };
     } catch (error) {
       if (signal?.aborted === true || isAbortError(error)) return { abort: error };

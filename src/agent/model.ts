@@ -3,9 +3,9 @@
  * exchanges. A model is anything with `generate`: the offline
  * {@link ScriptedModel}, the HTTP {@link OpenAICompatibleModel}, or your own.
  */
-import type { TokenUsage } from '../emit.js';
+import type { TokenUsage } from '../trace.js';
 
-export type { TokenUsage } from '../emit.js';
+export type { TokenUsage } from '../trace.js';
 
 /** A tool call requested by the model. */
 export interface ToolCall {

@@ -4,7 +4,7 @@
  * LM Studio, llama.cpp, gateways). No SDK dependency.
  */
 import { z } from 'zod';
-import type { TokenUsage } from '../emit.js';
+import type { TokenUsage } from '../trace.js';
 import type { Message, Model, ModelRequest, ModelResponse, ToolCall } from './model.js';
 
 /** Options of {@link OpenAICompatibleModel}. */

@@ -6,7 +6,7 @@
  * Schema), then answers from the tool's result; without tools it answers at
  * once. With a script it replays the given steps in order, one per call.
  */
-import type { TokenUsage } from '../emit.js';
+import type { TokenUsage } from '../trace.js';
 import type { Message, Model, ModelRequest, ModelResponse, ToolCall, ToolSpec } from './model.js';
 
 /** A tool call in a script; `id` defaults to `call_<turn>_<index>`. */

@@ -10,7 +10,9 @@
  */
 import { now } from '../clock.js';
 import { als, isRecording } from '../context.js';
-import { newSpanId, startStep, type Step } from '../emit.js';
+import { startStep } from '../emit.js';
+import { newSpanId } from '../ids.js';
+import type { Step } from '../step.js';
 import { argKeys, errorText, preview, type EventData } from '../events.js';
 import { metaWithLink } from './meta.js';
 import { MCP_METHOD_STEPS, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';
@@ -188,7 +190,7 @@ function finish(step: Step<'agent.tool.started'>, toolName: string, toolCallId: 
   try {
     const failure = settled ? mcpResultFailure(method, outcome) : errorText(outcome);
     const at = now();
-    step.end('agent.tool.completed', {
+    step.end({
       toolName,
       toolCallId,
       success: failure === undefined,

@@ -12,7 +12,8 @@
  * changed it).
  */
 import { runContext } from '../context.js';
-import { startStep, type Step } from '../emit.js';
+import { startStep } from '../emit.js';
+import type { Step } from '../step.js';
 import { argKeys, errorText } from '../events.js';
 import { now } from '../clock.js';
 import { linkOfRequest } from './meta.js';
@@ -219,7 +220,7 @@ async function toolStep(
 
 function finish(step: Step<'agent.tool.started'>, toolName: string, toolCallId: string, outcome: unknown, failure: string | undefined): void {
   try {
-    step.end('agent.tool.completed', {
+    step.end({
       toolName,
       toolCallId,
       success: failure === undefined,

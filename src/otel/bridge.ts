@@ -29,7 +29,8 @@ import {
   type Tracer,
   type TracerProvider,
 } from './api.js';
-import { getEventBus, now, preview, type EventBus, type EventData, type StreamEvent } from '../index.js';
+import { now } from '../clock.js';
+import { getEventBus, preview, type EventBus, type EventData, type StreamEvent } from '../index.js';
 import {
   ATTR_AGENTBUS,
   ATTR_ERROR_TYPE,

@@ -19,7 +19,7 @@
  * later), which can lengthen a span in the trace by up to a millisecond; the
  * duration metric is measured on our clock and stays exact.
  */
-import { now } from '../index.js';
+import { now } from '../clock.js';
 
 /**
  * The wall-clock start, in epoch milliseconds, of a span whose opening event

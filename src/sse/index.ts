@@ -3,12 +3,12 @@
  * Events, and read them back.
  *
  * - {@link createSseHandler}: Web-standard `Request -> Response` handler
- *   (the protocol), {@link toNodeListener} / {@link createNodeSseListener}:
- *   the same for `node:http` and Express.
+ *   (the protocol); {@link toNodeListener} serves it on `node:http` and
+ *   Express.
  * - {@link subscribeSse}: a client yielding validated events, with resume.
  * @packageDocumentation
  */
 export { createSseHandler, type SseAuthorize, type SseHandler, type SseHandlerOptions } from './handler.js';
-export { createNodeSseListener, toNodeListener, type NodeSseListener } from './node.js';
+export { toNodeListener, type NodeSseListener } from './node.js';
 export { SseHttpError, SseProtocolError, subscribeSse, type SubscribeSseOptions } from './client.js';
-export { END_EVENT, FrameEncoder, pythonIsoTimestamp, type SseFormat } from './frames.js';
+export type { SseFormat } from './frames.js';

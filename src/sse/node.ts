@@ -15,7 +15,7 @@
  * handler could tell.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ALLOWED_METHODS, createSseHandler, layeredHeaders, sseHandlerFacts, type SseHandler, type SseHandlerFacts, type SseHandlerOptions } from './handler.js';
+import { ALLOWED_METHODS, layeredHeaders, sseHandlerFacts, type SseHandler, type SseHandlerFacts } from './handler.js';
 
 /** A `node:http` request listener that also works as Express/Connect middleware. */
 export type NodeSseListener = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
@@ -184,9 +184,4 @@ export function toNodeListener(handler: SseHandler): NodeSseListener {
       }
     });
   };
-}
-
-/** `toNodeListener(createSseHandler(options))`: the SSE routes as a `node:http` listener or middleware. */
-export function createNodeSseListener(options: SseHandlerOptions): NodeSseListener {
-  return toNodeListener(createSseHandler(options));
 }

@@ -210,7 +210,7 @@ describe('spans through the collector into Jaeger', () => {
     const app = trace.getTracer('app');
     await runContext(async () => {
       for (let i = 0; i < 200; i++) {
-        await traceTool(`fetch${i}`, {}, async () => {
+        await traceTool({ name: `fetch${i}`, args: {} }, async () => {
           // What an instrumented HTTP client does inside a tool: a span of the SDK's own.
           app.startSpan(`GET /${i}`).end();
         });
@@ -242,7 +242,7 @@ describe('spans through the collector into Jaeger', () => {
     let late!: Promise<unknown>;
     const run = runContext(async () => {
       // A tool that ignores the abort and outlives the run: its span is ended as unfinished.
-      late = traceTool('ignores_abort', {}, () => new Promise((r) => (release = () => r('late'))));
+      late = traceTool({ name: 'ignores_abort', args: {} }, () => new Promise((r) => (release = () => r('late'))));
       return agent.run('wait', { signal: controller.signal });
     }, { runId });
     setTimeout(() => controller.abort(), 30);

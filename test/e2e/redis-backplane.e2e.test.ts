@@ -137,7 +137,7 @@ describe('what a run looks like in Redis', () => {
     const backplane = await attach({ url: redis.url, prefix });
     // Emission sites outside any run: the idle path returns before the bus.
     for (let i = 0; i < 1_000; i++) emit('demo.step', { i });
-    await traceTool('add', { a: 1 }, () => 2);
+    await traceTool({ name: 'add', args: { a: 1 } }, () => 2);
     await new Promise((r) => setTimeout(r, 200));
     expect(await backplane.flush()).toBe(true);
     expect(backplane.stats()).toMatchObject({ written: 0, queued: 0, batches: 0 });

@@ -10,7 +10,9 @@
  * parent (`step.run`) rather than from whatever context a hook runs in.
  */
 import { isAbortError, isRecording } from '../../context.js';
-import { recordTokens, startStep, type Step } from '../../emit.js';
+import { startStep } from '../../emit.js';
+import type { Step } from '../../step.js';
+import { recordTokens } from '../../trace.js';
 import { argKeys, errorText, preview } from '../../events.js';
 import { tokenCount } from '../payload.js';
 import type {
@@ -185,7 +187,7 @@ export class AgentbusTelemetry {
     if (call === undefined || tool === undefined) return;
     call.tools.delete(event.toolCall.toolCallId);
     const failed = event.toolOutput.type === 'tool-error';
-    tool.step.end('agent.tool.completed', {
+    tool.step.end({
       toolName: tool.name,
       toolCallId: event.toolCall.toolCallId,
       success: !failed,
@@ -203,7 +205,7 @@ export class AgentbusTelemetry {
     const call = this.#take(event.callId);
     if (call === undefined) return;
     closeChildren(call, 'error', 'the call ended before this step closed');
-    call.agent.end('agent.terminate', {
+    call.agent.end({
       reason: event.finishReason === 'error' ? 'error' : 'completed',
       iterationsUsed: call.modelCalls,
       totalToolCalls: call.toolCalls,
@@ -280,7 +282,7 @@ function endModel(
     else if (part.type === 'text' && typeof part.text === 'string') text += part.text;
   }
   const failed = finishReason === 'error' ? model.error ?? 'the model reported finish reason "error"' : undefined;
-  model.step.end('agent.model.completed', {
+  model.step.end({
     stopReason: finishReason,
     toolCallCount,
     contentPreview: preview(text),
@@ -292,7 +294,7 @@ function closeModel(call: Call, stopReason: string, error: string): void {
   const model = call.model;
   if (model === undefined) return;
   call.model = undefined;
-  model.step.end('agent.model.completed', { stopReason, toolCallCount: 0, contentPreview: '', error });
+  model.step.end({ stopReason, toolCallCount: 0, contentPreview: '', error });
 }
 
 /**
@@ -322,13 +324,13 @@ function observeErrorParts<T>(result: T, model: OpenModel): T {
 function closeChildren(call: Call, stopReason: string, error: string): void {
   closeModel(call, stopReason, error);
   for (const [toolCallId, tool] of call.tools) {
-    tool.step.end('agent.tool.completed', { toolName: tool.name, toolCallId, success: false, durationMs: 0, error });
+    tool.step.end({ toolName: tool.name, toolCallId, success: false, durationMs: 0, error });
   }
   call.tools.clear();
 }
 
 function terminate(call: Call, reason: 'error' | 'aborted'): void {
-  call.agent.end('agent.terminate', {
+  call.agent.end({
     reason,
     iterationsUsed: call.modelCalls,
     totalToolCalls: call.toolCalls,

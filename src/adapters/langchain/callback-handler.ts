@@ -26,7 +26,8 @@ import type { BaseMessage } from '@langchain/core/messages';
 import type { LLMResult } from '@langchain/core/outputs';
 import type { ChainValues } from '@langchain/core/utils/types';
 import { isAbortError, isRecording } from '../../context.js';
-import { startStep, type Step } from '../../emit.js';
+import { startStep } from '../../emit.js';
+import type { Step } from '../../step.js';
 import { argKeys, errorText, preview } from '../../events.js';
 import { parseArgs, tokenCount } from '../payload.js';
 
@@ -145,7 +146,7 @@ export class AgentbusCallbackHandler extends BaseCallbackHandler {
     const entry = this.#take(runId);
     if (entry?.kind !== 'agent') return;
     const text = finalText(outputs);
-    entry.step.end('agent.terminate', {
+    entry.step.end({
       reason: 'completed',
       iterationsUsed: entry.modelCalls,
       totalToolCalls: entry.toolCalls,
@@ -157,7 +158,7 @@ export class AgentbusCallbackHandler extends BaseCallbackHandler {
   override handleChainError(error: unknown, runId: string): void {
     const entry = this.#take(runId);
     if (entry?.kind !== 'agent') return;
-    entry.step.end('agent.terminate', {
+    entry.step.end({
       reason: isAbortError(error) ? 'aborted' : 'error',
       iterationsUsed: entry.modelCalls,
       totalToolCalls: entry.toolCalls,
@@ -248,7 +249,7 @@ export class AgentbusCallbackHandler extends BaseCallbackHandler {
       });
     }
     if (entry.agent !== undefined && text !== '') entry.agent.lastText = text;
-    entry.step.end('agent.model.completed', {
+    entry.step.end({
       stopReason: stopReason ?? (toolCalls > 0 ? 'tool_calls' : 'stop'),
       toolCallCount: toolCalls,
       contentPreview: preview(text),
@@ -259,7 +260,7 @@ export class AgentbusCallbackHandler extends BaseCallbackHandler {
   override handleLLMError(error: unknown, runId: string): void {
     const entry = this.#take(runId);
     if (entry?.kind !== 'model') return;
-    entry.step.end('agent.model.completed', {
+    entry.step.end({
       stopReason: isAbortError(error) ? 'aborted' : 'error',
       toolCallCount: 0,
       contentPreview: '',
@@ -298,7 +299,7 @@ export class AgentbusCallbackHandler extends BaseCallbackHandler {
     const entry = this.#take(runId);
     if (entry?.kind !== 'tool') return;
     const content = (output as { content?: unknown } | null)?.content;
-    entry.step.end('agent.tool.completed', {
+    entry.step.end({
       toolName: entry.name,
       toolCallId: entry.toolCallId,
       success: true,
@@ -311,7 +312,7 @@ export class AgentbusCallbackHandler extends BaseCallbackHandler {
   override handleToolError(error: unknown, runId: string): void {
     const entry = this.#take(runId);
     if (entry?.kind !== 'tool') return;
-    entry.step.end('agent.tool.completed', {
+    entry.step.end({
       toolName: entry.name,
       toolCallId: entry.toolCallId,
       success: false,

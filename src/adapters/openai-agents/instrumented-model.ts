@@ -11,7 +11,7 @@
  * returns or throws is passed on unchanged.
  */
 import { isAbortError } from '../../context.js';
-import type { Step } from '../../emit.js';
+import type { Step } from '../../step.js';
 import { errorText } from '../../events.js';
 import type { SdkModel, SdkModelRequest, SdkModelResponse } from './sdk-model.js';
 

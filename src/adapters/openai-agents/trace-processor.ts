@@ -16,7 +16,9 @@
  * An agent run as a tool (`agent.asTool()`) therefore nests under that tool.
  */
 import { isRecording } from '../../context.js';
-import { emit, recordTokens, startStep, type Step, type TokenUsage } from '../../emit.js';
+import { emit, startStep } from '../../emit.js';
+import type { Step } from '../../step.js';
+import { recordTokens, type TokenUsage } from '../../trace.js';
 import { argKeys, errorText, preview } from '../../events.js';
 import { parseArgs, tokenCount } from '../payload.js';
 import { instrumentedModel, type RecordedModelCall } from './instrumented-model.js';
@@ -303,7 +305,7 @@ export class AgentbusTraceProcessor {
       },
       failed: (stopReason, error) => {
         release();
-        step.end('agent.model.completed', { stopReason, toolCallCount: 0, contentPreview: '', error });
+        step.end({ stopReason, toolCallCount: 0, contentPreview: '', error });
       },
     };
   }
@@ -328,7 +330,7 @@ function answer(
     if (text !== '') agent.lastText = text;
     agent.calls = calls;
   }
-  step.end('agent.model.completed', {
+  step.end({
     stopReason: error !== undefined ? 'error' : toolCalls > 0 ? 'tool_calls' : 'stop',
     toolCallCount: toolCalls,
     contentPreview: preview(text),
@@ -462,7 +464,7 @@ function terminateReason(error: SdkSpan['error']): 'completed' | 'error' | 'abor
 }
 
 function endAgent(entry: AgentEntry, span: SdkSpan): void {
-  entry.step.end('agent.terminate', {
+  entry.step.end({
     reason: terminateReason(span.error),
     iterationsUsed: entry.modelCalls,
     totalToolCalls: entry.toolCalls,
@@ -472,7 +474,7 @@ function endAgent(entry: AgentEntry, span: SdkSpan): void {
 
 function endTool(entry: ToolEntry, span: SdkSpan, data: SdkSpanData): void {
   const failed = span.error !== null;
-  entry.step.end('agent.tool.completed', {
+  entry.step.end({
     toolName: entry.name,
     toolCallId: entry.toolCallId,
     success: !failed,
@@ -486,13 +488,13 @@ function closeUnfinished(entry: Exclude<Entry, PendingToolEntry>): void {
   const error = errorText(new Error('span never ended'));
   switch (entry.kind) {
     case 'agent':
-      return entry.step.end('agent.terminate', {
+      return entry.step.end({
         reason: 'error', iterationsUsed: entry.modelCalls, totalToolCalls: entry.toolCalls, finalMessagePreview: '',
       });
     case 'model':
-      return entry.step.end('agent.model.completed', { stopReason: 'error', toolCallCount: 0, contentPreview: '', error });
+      return entry.step.end({ stopReason: 'error', toolCallCount: 0, contentPreview: '', error });
     case 'tool':
-      return entry.step.end('agent.tool.completed', {
+      return entry.step.end({
         toolName: entry.name, toolCallId: entry.toolCallId, success: false, durationMs: performance.now() - entry.started, error,
       });
     case 'pass':

@@ -1,0 +1,188 @@
+/**
+ * Trace helpers: run a unit of work as a step and close it, whatever the
+ * work returns or throws.
+ *
+ * All three share one signature, `(info, work)`, as OpenTelemetry's
+ * `startActiveSpan(name, fn)` does: `info` describes the step before it
+ * starts, and the work gets the open step (to emit into it, read its span
+ * id, or link it to another service). Telemetry never changes what the work
+ * returns or throws.
+ */
+import { als } from './context.js';
+import { argKeys, errorText, errorTypeOf, preview } from './events.js';
+import { newSpanId } from './ids.js';
+import { gate } from './gate.js';
+import { NOOP_STEP, RecordingStep, startStepInRun, type Step } from './step.js';
+
+/** What {@link traceTool} needs to know about a tool call before it starts. */
+export interface ToolCallInfo {
+  /** The tool's name (`gen_ai.tool.name`). */
+  name: string;
+  /** The arguments: their keys always go into the event, their values only when the run captures content. */
+  args?: unknown;
+  /** The model's id for this call; a fresh id when omitted. */
+  toolCallId?: string;
+}
+
+/** True for a promise-like value; a value whose `then` cannot be read is treated as a plain result. */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false;
+  try {
+    return typeof (value as { then?: unknown }).then === 'function';
+  } catch {
+    return false;
+  }
+}
+
+/** @internal `traceTool` past the idle gate. */
+export function traceToolInRun<R>(info: ToolCallInfo, fn: (step: Step<'agent.tool.started'>) => R): R {
+  const frame = als.getStore();
+  if (frame === undefined) return fn(NOOP_STEP);
+  let name: string;
+  let args: unknown;
+  let toolCallId: string;
+  try {
+    name = String(info.name);
+    args = info.args;
+    toolCallId = info.toolCallId ?? newSpanId();
+  } catch {
+    // An info object that cannot be read is the caller's bug, not a reason to skip the tool.
+    return fn(NOOP_STEP);
+  }
+  const step = new RecordingStep(frame, 'agent.tool.started', {
+    toolName: name,
+    toolCallId,
+    argKeys: argKeys(args),
+    args: frame.run.captureContent ? args : undefined,
+  }, newSpanId(), frame.spanId);
+  // Nothing here may throw: preview, errorText and publish never do; the catch guards the guarantee itself.
+  const finish = (success: boolean, outcome: unknown) => {
+    if (step.ended) return;
+    try {
+      step.end({
+        toolName: name,
+        toolCallId,
+        success,
+        outputPreview: success ? preview(outcome) : undefined,
+        error: success ? undefined : errorText(outcome),
+        errorType: success ? undefined : errorTypeOf(outcome),
+      });
+    } catch {
+      // See above.
+    }
+  };
+  let result: R;
+  try {
+    result = step.run(() => fn(step));
+  } catch (error) {
+    finish(false, error);
+    throw error;
+  }
+  if (!isThenable(result)) {
+    finish(true, result);
+    return result;
+  }
+  return Promise.resolve(result).then(
+    (value) => {
+      finish(true, value);
+      return value;
+    },
+    (error: unknown) => {
+      finish(false, error);
+      throw error;
+    },
+  ) as R;
+}
+
+/** Token counts of one model call. */
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadInputTokens?: number;
+  reasoningOutputTokens?: number;
+}
+
+/** What {@link traceModel} needs to know about a model call before it starts. */
+export interface ModelCallInfo {
+  model: string;
+  provider: string;
+  messageCount: number;
+  toolCount: number;
+}
+
+/** What {@link traceModel} reads from a model call's result. */
+export interface ModelCallOutcome {
+  stopReason: string;
+  toolCallCount: number;
+  content: string;
+  usage?: TokenUsage | undefined;
+}
+
+/**
+ * Runs one model call as a step: emits `agent.model.started`, then (if the
+ * result has usage) `agent.tokens.used`, then `agent.model.completed`. On
+ * failure the completed event carries the error, which is rethrown. `fn`
+ * gets the open step (the no-op step outside a run).
+ */
+export async function traceModel<R extends ModelCallOutcome>(
+  info: ModelCallInfo,
+  fn: (step: Step<'agent.model.started'>) => Promise<R>,
+): Promise<R> {
+  // Not a per-emission hot path: the gate is read here, not folded into a front door.
+  const step: Step<'agent.model.started'> = gate.open ? startStepInRun('agent.model.started', info, undefined) : NOOP_STEP;
+  if (!step.recording) return fn(step);
+  let result: R;
+  try {
+    result = await step.run(() => fn(step));
+  } catch (error) {
+    step.end({ stopReason: 'error', toolCallCount: 0, contentPreview: '', error: errorText(error), errorType: errorTypeOf(error) });
+    throw error;
+  }
+  // Reading the result is telemetry's business: a hostile result is still returned as is.
+  let closing;
+  try {
+    if (result.usage !== undefined) recordTokens(step, info, result.usage);
+    closing = { stopReason: String(result.stopReason), toolCallCount: result.toolCallCount, contentPreview: preview(result.content) };
+  } catch (error) {
+    closing = { stopReason: 'unknown', toolCallCount: 0, contentPreview: '', error: `unreadable model result: ${errorText(error)}` };
+  }
+  step.end(closing);
+  return result;
+}
+
+/** Emits `agent.tokens.used` on a model-call step (so it carries that call's span id). */
+export function recordTokens(step: Step, info: { model: string; provider: string }, usage: TokenUsage): void {
+  if (!step.recording) return;
+  step.emit('agent.tokens.used', {
+    model: info.model,
+    provider: info.provider,
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    totalTokens: usage.inputTokens + usage.outputTokens,
+    cacheReadInputTokens: usage.cacheReadInputTokens,
+    reasoningOutputTokens: usage.reasoningOutputTokens,
+  });
+}
+
+/** What {@link traceFanout} needs to know about a fan-out before it starts. */
+export interface FanoutInfo {
+  /** How the results are combined (`all`, `first`, `vote`, ...): free text, for the reader. */
+  mergeStrategy: string;
+}
+
+/**
+ * Runs `tasks` (typically child agents) concurrently as one fan-out step:
+ * each task's events get the fan-out as their parent. Resolves with every
+ * task's settled result; never rejects because a task failed.
+ */
+export async function traceFanout<T>(
+  info: FanoutInfo,
+  tasks: ReadonlyArray<(step: Step<'multiagent.fanout.started'>) => Promise<T>>,
+): Promise<PromiseSettledResult<T>[]> {
+  const data = { agentCount: tasks.length, mergeStrategy: info.mergeStrategy };
+  const step: Step<'multiagent.fanout.started'> = gate.open ? startStepInRun('multiagent.fanout.started', data, undefined) : NOOP_STEP;
+  const results = await step.run(() => Promise.allSettled(tasks.map((task) => task(step))));
+  const failed = results.filter((r) => r.status === 'rejected').length;
+  step.end({ succeeded: results.length - failed, failed });
+  return results;
+}
