@@ -15,6 +15,7 @@ import {
   EVENT_TYPE_PATTERN,
   argKeys,
   errorText,
+  errorTypeOf,
   preview,
   type CanonicalEventType,
   type CustomEventData,
@@ -250,9 +251,10 @@ function traceToolInRun<R>(name: string, args: unknown, fn: () => R, options: Tr
         durationMs: at - step.startTime,
         outputPreview: success ? preview(outcome) : undefined,
         error: success ? undefined : errorText(outcome),
+        errorType: success ? undefined : errorTypeOf(outcome),
       });
     } catch {
-      // preview, errorText and publish never throw; this guards the guarantee itself.
+      // preview, errorText, errorTypeOf and publish never throw; this guards the guarantee itself.
     }
   };
   let result: R;
@@ -363,7 +365,7 @@ export async function traceModel<R extends ModelCallOutcome>(info: ModelCallInfo
   try {
     result = await step.run(fn);
   } catch (error) {
-    step.end('agent.model.completed', { stopReason: 'error', toolCallCount: 0, contentPreview: '', error: errorText(error) });
+    step.end('agent.model.completed', { stopReason: 'error', toolCallCount: 0, contentPreview: '', error: errorText(error), errorType: errorTypeOf(error) });
     throw error;
   }
   // Reading the result is telemetry's business: a hostile result is still returned as is.
