@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { getEventBus } from './bus.js';
 import { gate, runClosed, runOpened } from './gate.js';
 import { now } from './clock.js';
-import { errorText, isRunId, isSpanId, RUN_ID_RULE, SPAN_ID_RULE, type StreamEvent } from './events.js';
+import { errorText, errorTypeOf, isRunId, isSpanId, RUN_ID_RULE, SPAN_ID_RULE, type StreamEvent } from './events.js';
 import type { RunLink } from './link.js';
 
 /** @internal One run, shared by every frame of that run. */
@@ -153,6 +153,7 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
         record(frame, 'run.completed', {
           status: isAbortError(error) ? 'aborted' : 'error',
           error: errorText(error),
+          errorType: errorTypeOf(error),
           durationMs: now() - started,
         }, undefined, undefined);
         throw error;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PREVIEW_MAX, StreamEventError, isEventType, parseStreamEvent, preview, type StreamEvent } from '../src/events.js';
+import { ERROR_TYPE_MAX, PREVIEW_MAX, StreamEventError, errorTypeOf, isEventType, parseStreamEvent, preview, type StreamEvent } from '../src/events.js';
 
 const base = { eventId: 'r1:1', runId: 'r1', seq: 1, timestamp: 1_700_000_000_000.25 };
 
@@ -98,5 +98,59 @@ describe('preview', () => {
     expect(preview(cyclic)).toBe('{"self":"[Circular]"}');
     expect(preview(10n)).toBe('10');
     expect(preview(undefined)).toBe('');
+  });
+});
+
+describe('errorTypeOf', () => {
+  it("gives an Error's name: built-in classes, subclasses, and a name set on the instance", () => {
+    class QuotaError extends Error {
+      override name = 'QuotaError';
+    }
+    class Unnamed extends Error {}
+    expect(errorTypeOf(new TypeError('x'))).toBe('TypeError');
+    expect(errorTypeOf(new QuotaError('x'))).toBe('QuotaError');
+    expect(errorTypeOf(new Unnamed('x'))).toBe('Error');
+    expect(errorTypeOf(Object.assign(new Error('x'), { name: 'AbortError' }))).toBe('AbortError');
+    expect(errorTypeOf(Object.assign(new Error('x'), { name: 'Mcp.ProtocolError' }))).toBe('Mcp.ProtocolError');
+    expect(errorTypeOf(Object.assign(new Error('x'), { name: 'N'.repeat(ERROR_TYPE_MAX) }))).toBe('N'.repeat(ERROR_TYPE_MAX));
+  });
+
+  it('is undefined for a name that is not an identifier: spaces, a colon, empty, too long, not a string', () => {
+    expect(errorTypeOf(Object.assign(new Error('x'), { name: 'disk on fire' }))).toBeUndefined();
+    expect(errorTypeOf(Object.assign(new Error('x'), { name: 'Error: nested' }))).toBeUndefined();
+    expect(errorTypeOf(Object.assign(new Error('x'), { name: '' }))).toBeUndefined();
+    expect(errorTypeOf(Object.assign(new Error('x'), { name: 'N'.repeat(ERROR_TYPE_MAX + 1) }))).toBeUndefined();
+    expect(errorTypeOf(Object.assign(new Error('x'), { name: 42 }))).toBeUndefined();
+  });
+
+  it('is undefined, without throwing, for an Error whose name cannot be read', () => {
+    const getter = new Error('x');
+    Object.defineProperty(getter, 'name', {
+      get() {
+        throw new Error('no name for you');
+      },
+    });
+    const trapped = new Proxy(new Error('x'), {
+      get() {
+        throw new Error('trap');
+      },
+    });
+    const noPrototype = new Proxy(new Error('x'), {
+      getPrototypeOf() {
+        throw new Error('trap');
+      },
+    });
+    expect(errorTypeOf(getter)).toBeUndefined();
+    expect(errorTypeOf(trapped)).toBeUndefined();
+    expect(errorTypeOf(noPrototype)).toBeUndefined();
+  });
+
+  it('is undefined for what is not an Error: a thrown string, an error-like object, nothing', () => {
+    expect(errorTypeOf('TypeError: only text')).toBeUndefined();
+    expect(errorTypeOf({ name: 'TypeError', message: 'looks like one' })).toBeUndefined();
+    expect(errorTypeOf(Object.create(null))).toBeUndefined();
+    expect(errorTypeOf(undefined)).toBeUndefined();
+    expect(errorTypeOf(null)).toBeUndefined();
+    expect(errorTypeOf(42)).toBeUndefined();
   });
 });

@@ -100,6 +100,14 @@ describe('an MCP tool call with the bridge on both sides', () => {
     for (const span of spans) expect(span.status.code).toBe(SpanStatusCode.ERROR);
   });
 
+  it('an isError result is error.type tool_error on both spans, as the MCP conventions say', async () => {
+    const client = await connectedClient();
+    await runContext(() => client.callTool({ name: 'fails', arguments: {} }), { runId: 'failing-type' });
+    const spans = tel.spans().filter((s) => s.name === 'tools/call fails');
+    expect(spans).toHaveLength(2);
+    for (const span of spans) expect(span.attributes['error.type']).toBe('tool_error');
+  });
+
   it('a resource read is a `resources/read` CLIENT span with the uri as an attribute, not an execute_tool span', async () => {
     const client = await connectedClient();
     await runContext(() => client.readResource({ uri: 'file:///readme.txt' }), { runId: 'reading' });

@@ -278,6 +278,15 @@ describe('failures reach the caller as without instrumentation, and close the st
     expect(events[1]?.data).toMatchObject({ success: false, error: `McpError: ${(got as Error).message}` });
   });
 
+  it("gives the failed step an errorType: tool_error for an isError result, the thrown error's class otherwise", async () => {
+    const { url } = await httpServer();
+    const { client } = await httpClient(url);
+    await runContext(() => client.callTool({ name: 'fails', arguments: {} }), { runId: 'is-error-type' });
+    expect(toolEvents('is-error-type')[1]?.data).toMatchObject({ success: false, errorType: 'tool_error' });
+    await runContext(() => rejection(client.readResource({ uri: 'file:///missing.txt' })), { runId: 'rpc-error-type' });
+    expect(toolEvents('rpc-error-type')[1]?.data).toMatchObject({ success: false, errorType: 'McpError' });
+  });
+
   it('an aborted call: the same error, notifications/cancelled sent, the step closed once', async () => {
     const { url } = await httpServer();
     const outcomes = [];

@@ -472,6 +472,66 @@ describe('instrumentOtel unfinished spans', () => {
   });
 });
 
+describe('instrumentOtel error.type', () => {
+  it("takes error.type from the event's errorType, and is _OTHER without one, whatever the error text says", async () => {
+    attach();
+    await runContext(async () => {
+      const typed = startStep('agent.tool.started', { toolName: 'typed', toolCallId: 'c-typed', argKeys: [] });
+      typed.end({ toolName: 'typed', toolCallId: 'c-typed', success: false, durationMs: 1, error: 'quota exceeded', errorType: 'QuotaError' });
+      const untyped = startStep('agent.tool.started', { toolName: 'untyped', toolCallId: 'c-untyped', argKeys: [] });
+      untyped.end({ toolName: 'untyped', toolCallId: 'c-untyped', success: false, durationMs: 1, error: 'RangeError: only text' });
+      const model = startStep('agent.model.started', modelInfo);
+      model.end({ stopReason: 'error', toolCallCount: 0, contentPreview: '', error: 'TypeError: only text' });
+      const typedModel = startStep('agent.model.started', { ...modelInfo, model: 'typed-model' });
+      typedModel.end({ stopReason: 'error', toolCallCount: 0, contentPreview: '', error: 'busy', errorType: 'RateLimitError' });
+    });
+    const spans = tel.spans();
+    const typed = byName(spans, 'execute_tool typed');
+    expect(typed.attributes[ATTR_ERROR_TYPE]).toBe('QuotaError');
+    expect(typed.status).toEqual({ code: SpanStatusCode.ERROR, message: 'quota exceeded' });
+    const untyped = byName(spans, 'execute_tool untyped');
+    expect(untyped.attributes[ATTR_ERROR_TYPE]).toBe('_OTHER');
+    expect(untyped.status).toEqual({ code: SpanStatusCode.ERROR, message: 'RangeError: only text' });
+    expect(byName(spans, 'chat gpt-4o').attributes[ATTR_ERROR_TYPE]).toBe('_OTHER');
+    expect(byName(spans, 'chat typed-model').attributes[ATTR_ERROR_TYPE]).toBe('RateLimitError');
+    await tel.collect();
+    const points = histogramPoints(tel.metric(METRIC_GEN_AI_CLIENT_OPERATION_DURATION)!);
+    const errorTypes = points.map((p) => `${String(p.attributes['gen_ai.operation.name'])} ${String(p.attributes['error.type'])}`).sort();
+    expect(errorTypes).toEqual(['chat RateLimitError', 'chat _OTHER', 'execute_tool QuotaError', 'execute_tool _OTHER']);
+  });
+
+  it('gives a thrown string "Name: message" _OTHER, on the tool span and the run root alike', async () => {
+    attach();
+    await runContext(async () => {
+      expect(() =>
+        traceTool({ name: 'throws_text', args: {} }, () => {
+          throw 'SyntaxError: a string, not an Error';
+        }),
+      ).toThrow();
+      throw 'RangeError: the run threw a string';
+    }, { runId: 'thrown-strings' }).catch(() => {});
+    const tool = byName(tel.spans(), 'execute_tool throws_text');
+    expect(tool.attributes[ATTR_ERROR_TYPE]).toBe('_OTHER');
+    expect(tool.status).toEqual({ code: SpanStatusCode.ERROR, message: 'SyntaxError: a string, not an Error' });
+    const root = byName(tel.spans(), 'invoke_workflow');
+    expect(root.attributes[ATTR_ERROR_TYPE]).toBe('_OTHER');
+    expect(root.status).toEqual({ code: SpanStatusCode.ERROR, message: 'RangeError: the run threw a string' });
+  });
+
+  it("takes a run root's error.type from run.completed's errorType", async () => {
+    attach();
+    const bus = getEventBus();
+    const at = performance.timeOrigin + performance.now();
+    bus.publish({ eventId: '', runId: 'typed-run', seq: 0, eventType: 'run.started', timestamp: at, data: {} });
+    bus.publish({ eventId: '', runId: 'typed-run', seq: 0, eventType: 'agent.tool.started', timestamp: at, spanId: '00000000000000b1', data: { toolName: 't', toolCallId: 'c', argKeys: [] } });
+    bus.publish({ eventId: '', runId: 'typed-run', seq: 0, eventType: 'agent.tool.completed', timestamp: at + 1, spanId: '00000000000000b1', data: { toolName: 't', toolCallId: 'c', success: true, durationMs: 1 } });
+    bus.publish({ eventId: '', runId: 'typed-run', seq: 0, eventType: 'run.completed', timestamp: at + 2, data: { status: 'error', error: 'Error: text', errorType: 'WorkflowError', durationMs: 2 } });
+    const root = byName(tel.spans(), 'invoke_workflow');
+    expect(root.attributes[ATTR_ERROR_TYPE]).toBe('WorkflowError');
+    expect(root.status).toEqual({ code: SpanStatusCode.ERROR, message: 'Error: text' });
+  });
+});
+
 describe('instrumentOtel metrics', () => {
   it('records gen_ai.client.token.usage per token type with the convention buckets, summing to the reported tokens', async () => {
     attach();

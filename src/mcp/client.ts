@@ -13,9 +13,9 @@ import { als, isRecording } from '../context.js';
 import { startStep } from '../emit.js';
 import { newSpanId } from '../ids.js';
 import type { Step } from '../step.js';
-import { argKeys, errorText, preview, type EventData } from '../events.js';
+import { argKeys, errorText, errorTypeOf, preview, type EventData } from '../events.js';
 import { metaWithLink } from './meta.js';
-import { MCP_METHOD_STEPS, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';
+import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';
 
 /** A JSON-RPC request as the SDK's `Client.request` takes it. */
 export interface McpRequestLike {
@@ -189,6 +189,7 @@ function describeCall(client: McpClientLike, method: McpStepMethod, params: Read
 function finish(step: Step<'agent.tool.started'>, toolName: string, toolCallId: string, method: string, settled: boolean, outcome: unknown): void {
   try {
     const failure = settled ? mcpResultFailure(method, outcome) : errorText(outcome);
+    const errorType = failure === undefined ? undefined : settled ? MCP_TOOL_ERROR : errorTypeOf(outcome);
     const at = now();
     step.end({
       toolName,
@@ -197,6 +198,7 @@ function finish(step: Step<'agent.tool.started'>, toolName: string, toolCallId: 
       durationMs: Math.max(0, at - step.startTime),
       outputPreview: failure === undefined ? mcpResultPreview(outcome) : undefined,
       error: failure,
+      errorType,
     });
   } catch {
     // Telemetry never changes what the call returns or throws.

@@ -14,10 +14,10 @@
 import { runContext } from '../context.js';
 import { startStep } from '../emit.js';
 import type { Step } from '../step.js';
-import { argKeys, errorText } from '../events.js';
+import { argKeys, errorText, errorTypeOf } from '../events.js';
 import { now } from '../clock.js';
 import { linkOfRequest } from './meta.js';
-import { MCP_METHOD_STEPS, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';
+import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';
 
 type Handler = (this: unknown, request: unknown, extra: unknown) => unknown;
 
@@ -211,14 +211,22 @@ async function toolStep(
   try {
     result = await step.run(() => handler.call(self, request, extra));
   } catch (error) {
-    finish(step, toolName, toolCallId, error, errorText(error));
+    finish(step, toolName, toolCallId, error, errorText(error), errorTypeOf(error));
     throw error;
   }
-  finish(step, toolName, toolCallId, result, mcpResultFailure('tools/call', result));
+  const failure = mcpResultFailure('tools/call', result);
+  finish(step, toolName, toolCallId, result, failure, failure === undefined ? undefined : MCP_TOOL_ERROR);
   return result;
 }
 
-function finish(step: Step<'agent.tool.started'>, toolName: string, toolCallId: string, outcome: unknown, failure: string | undefined): void {
+function finish(
+  step: Step<'agent.tool.started'>,
+  toolName: string,
+  toolCallId: string,
+  outcome: unknown,
+  failure: string | undefined,
+  errorType: string | undefined,
+): void {
   try {
     step.end({
       toolName,
@@ -227,6 +235,7 @@ function finish(step: Step<'agent.tool.started'>, toolName: string, toolCallId: 
       durationMs: Math.max(0, now() - step.startTime),
       outputPreview: failure === undefined ? mcpResultPreview(outcome) : undefined,
       error: failure,
+      errorType,
     });
   } catch {
     // Telemetry never changes what the handler returns or throws.

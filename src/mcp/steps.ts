@@ -11,6 +11,12 @@ export type McpStepMethod = 'tools/call' | 'resources/read' | 'prompts/get';
 export const MCP_METHOD_STEPS: readonly McpStepMethod[] = Object.freeze(['tools/call', 'resources/read', 'prompts/get']);
 
 /**
+ * @internal The `errorType` of a `tools/call` whose result reports `isError: true`:
+ * the MCP semantic conventions' `error.type` for a tool that failed without a protocol error.
+ */
+export const MCP_TOOL_ERROR = 'tool_error';
+
+/**
  * @internal The failure a result reports without throwing: a `tools/call`
  * result with `isError: true` failed, its text content is the error.
  * Undefined for a success. Never throws.

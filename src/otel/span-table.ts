@@ -7,10 +7,16 @@
  * when the run ends; the number of runs, of open spans per run and of ended
  * spans remembered per run are all capped.
  */
-import type { Context, Span, SpanContext } from './api.js';
+import { context, trace, type Context, type Span, type SpanContext } from './api.js';
+import { now } from '../clock.js';
+import type { EventData } from '../index.js';
 
-/** What kind of step a span stands for. */
-export type StepKind = 'agent' | 'chat' | 'tool' | 'fanout' | 'workflow';
+/**
+ * What kind of step a span stands for, named for the event family that opens
+ * it (`agent.model.*` is `model`; its span's GenAI operation is `chat`), and
+ * `workflow` for a run's own root span.
+ */
+export type StepKind = 'agent' | 'model' | 'tool' | 'fanout' | 'workflow';
 
 /** One open span and what its closing event needs to finish it. */
 export class SpanEntry {
@@ -62,6 +68,137 @@ export class SpanEntry {
   /** The wall-clock time of `eventTime` (our clock) on this span's time base. */
   wallTime(eventTime: number): number {
     return this.wallStart + (eventTime - this.startTime);
+  }
+
+  /** Adds one model call's tokens (an `agent.tokens.used` payload) to this span's totals. */
+  addUsage(usage: EventData<'agent.tokens.used'>): void {
+    this.hasUsage = true;
+    this.inputTokens += usage.inputTokens;
+    this.outputTokens += usage.outputTokens;
+    this.cacheReadInputTokens += usage.cacheReadInputTokens ?? 0;
+    this.reasoningOutputTokens += usage.reasoningOutputTokens ?? 0;
+  }
+}
+
+/** What the table asks of its owner when a bound makes it let go of a run or a span. */
+export interface Eviction {
+  /** Ends a run the table drops (the oldest, past `maxRuns`), with everything it left open. */
+  evictRun(run: RunTrace, at: number): void;
+  /** Ends an open span the table dropped (its run's oldest, past `maxSpansPerRun`); it is already out of the table. */
+  evictSpan(entry: SpanEntry, at: number): void;
+}
+
+/**
+ * Every run the bridge follows and its open spans, by run id then span id;
+ * oldest first in both, which is the order bounds evict in.
+ */
+export class SpanTable {
+  readonly #runs = new Map<string, RunTrace>();
+  // Runs that ended recently: their late events (a tool that ignored the
+  // abort and finished after the run) must not reopen them.
+  readonly #finished = new BoundedSet(4096);
+  readonly #maxRuns: number;
+  readonly #maxSpansPerRun: number;
+  readonly #eviction: Eviction;
+
+  constructor(maxRuns: number, maxSpansPerRun: number, eviction: Eviction) {
+    this.#maxRuns = maxRuns;
+    this.#maxSpansPerRun = maxSpansPerRun;
+    this.#eviction = eviction;
+  }
+
+  /** The run followed under `runId`, if any. */
+  run(runId: string): RunTrace | undefined {
+    return this.#runs.get(runId);
+  }
+
+  /** The open span of step `spanId` in run `runId`, if any. */
+  entry(runId: string, spanId: string | undefined): SpanEntry | undefined {
+    return spanId === undefined ? undefined : this.#runs.get(runId)?.open.get(spanId);
+  }
+
+  /** Follows a run from its start (the caller has finished any run still followed under its id). */
+  start(runId: string, parentCtx: Context, name: string | undefined, startTime: number): RunTrace {
+    this.#finished.delete(runId);
+    return this.#add(runId, parentCtx, name, startTime);
+  }
+
+  /**
+   * The run a step's opening event belongs to. A run that began before the
+   * bridge was attached is followed from here, under the context active now;
+   * a run that already finished is not reopened (undefined).
+   */
+  follow(runId: string, startTime: number): RunTrace | undefined {
+    const run = this.#runs.get(runId);
+    if (run !== undefined) return run;
+    return this.#finished.has(runId) ? undefined : this.#add(runId, context.active(), undefined, startTime);
+  }
+
+  #add(runId: string, parentCtx: Context, name: string | undefined, startTime: number): RunTrace {
+    if (this.#runs.size >= this.#maxRuns) {
+      const oldest = this.#runs.values().next().value;
+      if (oldest !== undefined) this.#eviction.evictRun(oldest, now());
+    }
+    const run = new RunTrace(runId, parentCtx, name, startTime);
+    this.#runs.set(runId, run);
+    return run;
+  }
+
+  /** Stops following `run`: its later events are ignored. Its open spans stay in `run.open` for the caller to end. */
+  finish(run: RunTrace): void {
+    this.#runs.delete(run.runId);
+    this.#finished.add(run.runId);
+  }
+
+  /** Adds an open span to its run; past `maxSpansPerRun`, the run's oldest open span is evicted first. */
+  insert(run: RunTrace, spanId: string, entry: SpanEntry, at: number): void {
+    if (run.open.size >= this.#maxSpansPerRun) {
+      const [oldestId, oldest] = run.open.entries().next().value as [string, SpanEntry];
+      this.release(run, oldestId, oldest);
+      this.#eviction.evictSpan(oldest, at);
+    }
+    run.open.set(spanId, entry);
+  }
+
+  /** Takes step `spanId`'s span out of the table; undefined when it is not open (never seen, or already ended). */
+  take(runId: string, spanId: string | undefined): SpanEntry | undefined {
+    if (spanId === undefined) return undefined;
+    const run = this.#runs.get(runId);
+    const entry = run?.open.get(spanId);
+    if (run === undefined || entry === undefined) return undefined;
+    this.release(run, spanId, entry);
+    return entry;
+  }
+
+  /** Moves an open span to its run's ended spans, where late children still find it. */
+  release(run: RunTrace, spanId: string, entry: SpanEntry): void {
+    run.open.delete(spanId);
+    run.rememberEnded(spanId, entry.span.spanContext());
+  }
+
+  /** The context a child of step `spanId` starts in: the step's own, its remembered span context once it ended, or the run's top. */
+  contextOf(run: RunTrace, spanId: string): Context {
+    const open = run.open.get(spanId);
+    if (open !== undefined) return open.ctx;
+    const ended = run.endedSpanContext(spanId);
+    return ended === undefined ? (run.top ?? run.parentCtx) : trace.setSpanContext(run.parentCtx, ended);
+  }
+
+  /** The runs followed now, oldest first (a copy: finishing them changes the table). */
+  runs(): RunTrace[] {
+    return [...this.#runs.values()];
+  }
+
+  /** Forgets which runs finished (at shutdown: nothing is followed any more). */
+  forgetFinished(): void {
+    this.#finished.clear();
+  }
+
+  /** Runs followed and spans open right now. */
+  stats(): { runs: number; openSpans: number } {
+    let openSpans = 0;
+    for (const run of this.#runs.values()) openSpans += run.open.size;
+    return { runs: this.#runs.size, openSpans };
   }
 }
 

@@ -1,0 +1,293 @@
+/**
+ * The span mapping: what each event's payload becomes in OpenTelemetry
+ * terms, as pure functions of the payload (DESIGN.md, "OpenTelemetry
+ * mapping"). An opening event maps to the span to start, a closing event to
+ * what it adds to its span and whether the step failed, a point event to a
+ * span event. Nothing here touches a span, a tracer or the run table.
+ *
+ * The bus does not validate payloads on publish, so the few fields an
+ * adapter or a hand-written emitter could get wrong (`mcp`, `errorType`) are
+ * read defensively; the typed fields are trusted as the emitters' types
+ * promise.
+ */
+import { SpanKind, type Attributes } from './api.js';
+import { preview, type EventData } from '../index.js';
+import {
+  ATTR_AGENTBUS,
+  ATTR_GEN_AI_AGENT_ID,
+  ATTR_GEN_AI_AGENT_NAME,
+  ATTR_GEN_AI_OPERATION_NAME,
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_RESPONSE_FINISH_REASONS,
+  ATTR_GEN_AI_TOOL_CALL_ARGUMENTS,
+  ATTR_GEN_AI_TOOL_CALL_ID,
+  ATTR_GEN_AI_TOOL_CALL_RESULT,
+  ATTR_GEN_AI_TOOL_NAME,
+  ATTR_GEN_AI_TOOL_TYPE,
+  ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+  ATTR_GEN_AI_WORKFLOW_NAME,
+  ATTR_MCP,
+  ERROR_TYPE_OTHER,
+  GEN_AI_OPERATION,
+  GEN_AI_TOOL_TYPE_FUNCTION,
+  MCP_METHOD_TOOLS_CALL,
+  SPAN_EVENT,
+  SPAN_NAME_FAN_OUT,
+} from './semconv.js';
+import type { SpanEntry, StepKind } from './span-table.js';
+
+/** How much content the mapping may put into attributes (the bridge's options, read once). */
+export interface ContentOptions {
+  /** Tool arguments and results, reasoning text: only when true. */
+  readonly captureContent: boolean;
+  /** Longest content attribute, in characters. */
+  readonly maxContentLength: number;
+}
+
+/** The span a step's opening event starts. */
+export interface StepSpan {
+  readonly name: string;
+  readonly spanKind: SpanKind;
+  /** The span's start attributes (a fresh object: the step tracer adds the run id to it). */
+  readonly attributes: Attributes;
+  readonly stepKind: StepKind;
+  /** Provider and model known at the start, for the duration metric. */
+  readonly provider: string | undefined;
+  readonly model: string | undefined;
+  /** True for a step that heads its run (an MCP server call): no `invoke_workflow` root above it. */
+  readonly headsRun: boolean;
+}
+
+/** What a step's closing event adds to its span. */
+export interface StepEnd {
+  readonly attributes: Attributes | undefined;
+  /** `error.type` when the step failed, undefined when it succeeded. */
+  readonly failure: string | undefined;
+  /** The ERROR status message, when there is one. */
+  readonly message: string | undefined;
+}
+
+/** A span event: a point event recorded on its enclosing span. */
+export interface PointEvent {
+  readonly name: string;
+  readonly attributes: Attributes;
+}
+
+/**
+ * `error.type` of a failure: the class the emitter reported beside the
+ * error text (`errorType`, see `errorTypeOf`), else the conventions' `_OTHER`.
+ * The text itself is never parsed: its prefix may be anything a user threw.
+ */
+export function errorTypeOrOther(errorType: unknown): string {
+  return typeof errorType === 'string' && errorType !== '' ? errorType : ERROR_TYPE_OTHER;
+}
+
+function stepSpan(
+  name: string,
+  spanKind: SpanKind,
+  attributes: Attributes,
+  stepKind: StepKind,
+  provider: string | undefined,
+  model: string | undefined,
+  headsRun = false,
+): StepSpan {
+  return { name, spanKind, attributes, stepKind, provider, model, headsRun };
+}
+
+function stepEnd(attributes: Attributes | undefined, failure: string | undefined, message: string | undefined): StepEnd {
+  return { attributes, failure, message };
+}
+
+function content(value: unknown, options: ContentOptions): string {
+  return preview(value, options.maxContentLength);
+}
+
+// ---------------------------------------------------------------- spans
+
+/** `agent.invocation.started` -> `invoke_agent {agentName}`, INTERNAL. */
+export function agentSpan(data: EventData<'agent.invocation.started'>): StepSpan {
+  const attributes: Attributes = {
+    [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.invokeAgent,
+    [ATTR_GEN_AI_AGENT_NAME]: data.agentName,
+  };
+  if (data.agentId !== undefined) attributes[ATTR_GEN_AI_AGENT_ID] = data.agentId;
+  if (data.provider !== undefined) attributes[ATTR_GEN_AI_PROVIDER_NAME] = data.provider;
+  if (data.model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = data.model;
+  return stepSpan(`${GEN_AI_OPERATION.invokeAgent} ${data.agentName}`, SpanKind.INTERNAL, attributes, 'agent', data.provider, data.model);
+}
+
+/** `agent.terminate`: how the agent ended; `error` and `aborted` fail its span. */
+export function agentEnd(data: EventData<'agent.terminate'>): StepEnd {
+  const reason = data.reason;
+  const attributes: Attributes = {
+    [ATTR_AGENTBUS.terminateReason]: reason,
+    [ATTR_AGENTBUS.iterations]: data.iterationsUsed,
+    [ATTR_AGENTBUS.toolCalls]: data.totalToolCalls,
+  };
+  if (reason !== 'error' && reason !== 'aborted') return stepEnd(attributes, undefined, undefined);
+  // agent.terminate carries no error class: the model or tool step that failed has it.
+  return stepEnd(attributes, reason === 'aborted' ? 'aborted' : ERROR_TYPE_OTHER, `agent ended: ${reason}`);
+}
+
+/** `agent.model.started` -> `chat {model}`, CLIENT. */
+export function modelSpan(data: EventData<'agent.model.started'>): StepSpan {
+  const attributes: Attributes = {
+    [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.chat,
+    [ATTR_GEN_AI_REQUEST_MODEL]: data.model,
+    [ATTR_GEN_AI_PROVIDER_NAME]: data.provider,
+  };
+  return stepSpan(`${GEN_AI_OPERATION.chat} ${data.model}`, SpanKind.CLIENT, attributes, 'model', data.provider, data.model);
+}
+
+/** `agent.model.completed`: the finish reason; an `error` fails the span. */
+export function modelEnd(data: EventData<'agent.model.completed'>): StepEnd {
+  const attributes: Attributes = { [ATTR_GEN_AI_RESPONSE_FINISH_REASONS]: [data.stopReason] };
+  const error = data.error;
+  return error === undefined ? stepEnd(attributes, undefined, undefined) : stepEnd(attributes, errorTypeOrOther(data.errorType), error);
+}
+
+/**
+ * `agent.tool.started` -> `execute_tool {toolName}`, INTERNAL; a step made
+ * over MCP (agentbus/mcp) -> the MCP conventions' span instead.
+ */
+export function toolSpan(data: EventData<'agent.tool.started'>, options: ContentOptions): StepSpan {
+  const args = options.captureContent && data.args !== undefined ? content(data.args, options) : undefined;
+  const mcp = data.mcp;
+  if (typeof mcp === 'object' && mcp !== null && typeof mcp.method === 'string') return mcpSpan(data, mcp, args);
+  const attributes = toolAttributes(data, args);
+  return stepSpan(`${GEN_AI_OPERATION.executeTool} ${data.toolName}`, SpanKind.INTERNAL, attributes, 'tool', undefined, undefined);
+}
+
+function toolAttributes(data: EventData<'agent.tool.started'>, args: string | undefined): Attributes {
+  const attributes: Attributes = {
+    [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.executeTool,
+    [ATTR_GEN_AI_TOOL_NAME]: data.toolName,
+    [ATTR_GEN_AI_TOOL_CALL_ID]: data.toolCallId,
+    [ATTR_GEN_AI_TOOL_TYPE]: GEN_AI_TOOL_TYPE_FUNCTION,
+  };
+  if (args !== undefined) attributes[ATTR_GEN_AI_TOOL_CALL_ARGUMENTS] = args;
+  return attributes;
+}
+
+type McpData = NonNullable<EventData<'agent.tool.started'>['mcp']>;
+
+// A step made over MCP: the MCP conventions' span, `{mcp.method.name} {target}`,
+// CLIENT on the calling side, SERVER on the serving side, where it heads its run (no
+// invoke_workflow root between it and the client span). Only a tools/call is an execute_tool span.
+function mcpSpan(data: EventData<'agent.tool.started'>, mcp: McpData, args: string | undefined): StepSpan {
+  const method = mcp.method;
+  const toolsCall = method === MCP_METHOD_TOOLS_CALL;
+  let attributes: Attributes;
+  if (toolsCall) {
+    attributes = toolAttributes(data, args);
+  } else {
+    attributes = {};
+    if (args !== undefined) attributes[ATTR_GEN_AI_TOOL_CALL_ARGUMENTS] = args;
+  }
+  attributes[ATTR_MCP.methodName] = method;
+  setString(attributes, ATTR_MCP.sessionId, mcp.sessionId);
+  setString(attributes, ATTR_MCP.protocolVersion, mcp.protocolVersion);
+  setString(attributes, ATTR_MCP.networkTransport, mcp.transport);
+  setString(attributes, ATTR_MCP.requestId, mcp.requestId);
+  setString(attributes, ATTR_MCP.resourceUri, mcp.resourceUri);
+  setString(attributes, ATTR_MCP.promptName, mcp.promptName);
+  const target = toolsCall ? data.toolName : stringOrUndefined(mcp.promptName);
+  const name = target === undefined || target === '' ? method : `${method} ${target}`;
+  const server = mcp.side === 'server';
+  return stepSpan(name, server ? SpanKind.SERVER : SpanKind.CLIENT, attributes, 'tool', undefined, undefined, server);
+}
+
+/** `agent.tool.completed`: the result (with content capture) or the failure. */
+export function toolEnd(data: EventData<'agent.tool.completed'>, options: ContentOptions): StepEnd {
+  if (!data.success) return stepEnd(undefined, errorTypeOrOther(data.errorType), data.error);
+  if (!options.captureContent || data.outputPreview === undefined) return stepEnd(undefined, undefined, undefined);
+  return stepEnd({ [ATTR_GEN_AI_TOOL_CALL_RESULT]: content(data.outputPreview, options) }, undefined, undefined);
+}
+
+/** `multiagent.fanout.started` -> `fan_out`, INTERNAL (ours, not a GenAI operation). */
+export function fanoutSpan(data: EventData<'multiagent.fanout.started'>): StepSpan {
+  const attributes: Attributes = {
+    [ATTR_AGENTBUS.fanoutAgentCount]: data.agentCount,
+    [ATTR_AGENTBUS.fanoutMergeStrategy]: data.mergeStrategy,
+  };
+  return stepSpan(SPAN_NAME_FAN_OUT, SpanKind.INTERNAL, attributes, 'fanout', undefined, undefined);
+}
+
+/** `multiagent.fanout.completed`: how many children succeeded and failed; the fan-out itself never fails. */
+export function fanoutEnd(data: EventData<'multiagent.fanout.completed'>): StepEnd {
+  return stepEnd({ [ATTR_AGENTBUS.fanoutSucceeded]: data.succeeded, [ATTR_AGENTBUS.fanoutFailed]: data.failed }, undefined, undefined);
+}
+
+/** The root span of a run whose first top-level step is not an agent: `invoke_workflow [name]`, INTERNAL. */
+export function workflowSpan(runId: string, name: string | undefined): StepSpan {
+  const attributes: Attributes = {
+    [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.invokeWorkflow,
+    [ATTR_AGENTBUS.runId]: runId,
+  };
+  if (name !== undefined) attributes[ATTR_GEN_AI_WORKFLOW_NAME] = name;
+  const spanName = name === undefined ? GEN_AI_OPERATION.invokeWorkflow : `${GEN_AI_OPERATION.invokeWorkflow} ${name}`;
+  return stepSpan(spanName, SpanKind.INTERNAL, attributes, 'workflow', undefined, undefined);
+}
+
+/** `run.completed`, on a run's own root span: its status; `error` and `aborted` fail it. */
+export function runEnd(data: EventData<'run.completed'>): StepEnd {
+  const status = data.status;
+  const attributes: Attributes = { [ATTR_AGENTBUS.runStatus]: status };
+  if (status === 'ok') return stepEnd(attributes, undefined, undefined);
+  return stepEnd(attributes, status === 'aborted' ? 'aborted' : errorTypeOrOther(data.errorType), data.error);
+}
+
+/** The token usage a span ends with: totals of its model calls (summed over them for an agent). */
+export function usageAttributes(usage: SpanEntry): Attributes {
+  const attributes: Attributes = {
+    [ATTR_GEN_AI_USAGE_INPUT_TOKENS]: usage.inputTokens,
+    [ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]: usage.outputTokens,
+  };
+  if (usage.cacheReadInputTokens !== 0) attributes[ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cacheReadInputTokens;
+  if (usage.reasoningOutputTokens !== 0) attributes[ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoningOutputTokens;
+  return attributes;
+}
+
+// ---------------------------------------------------------------- span events
+
+/** `agent.think` -> a span event; the reasoning text only with content capture. */
+export function thinkEvent(data: EventData<'agent.think'>, options: ContentOptions): PointEvent {
+  const attributes: Attributes = {
+    [ATTR_AGENTBUS.iteration]: data.iteration,
+    [ATTR_AGENTBUS.hasToolCalls]: data.hasToolCalls,
+    [ATTR_AGENTBUS.toolCallCount]: data.toolCallCount,
+  };
+  if (options.captureContent) attributes[ATTR_AGENTBUS.reasoning] = content(data.reasoningPreview, options);
+  return { name: SPAN_EVENT.think, attributes };
+}
+
+/** `agent.handoff` -> a span event naming the agents that pass and take the conversation. */
+export function handoffEvent(data: EventData<'agent.handoff'>): PointEvent {
+  return { name: SPAN_EVENT.handoff, attributes: { [ATTR_AGENTBUS.handoffFrom]: data.fromAgent, [ATTR_AGENTBUS.handoffTo]: data.toAgent } };
+}
+
+/** `memory.checkpoint.saved` -> a span event. */
+export function checkpointSavedEvent(data: EventData<'memory.checkpoint.saved'>): PointEvent {
+  return { name: SPAN_EVENT.checkpointSaved, attributes: checkpointAttributes(data) };
+}
+
+/** `memory.checkpoint.loaded` -> a span event. */
+export function checkpointLoadedEvent(data: EventData<'memory.checkpoint.loaded'>): PointEvent {
+  return { name: SPAN_EVENT.checkpointLoaded, attributes: checkpointAttributes(data) };
+}
+
+function checkpointAttributes(data: EventData<'memory.checkpoint.saved' | 'memory.checkpoint.loaded'>): Attributes {
+  return { [ATTR_AGENTBUS.threadId]: data.threadId, [ATTR_AGENTBUS.iteration]: data.iteration, [ATTR_AGENTBUS.backend]: data.backend };
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function setString(attributes: Attributes, key: string, value: unknown): void {
+  if (typeof value === 'string') attributes[key] = value;
+}

@@ -1,0 +1,112 @@
+/**
+ * The bridge's two GenAI histograms: `gen_ai.client.token.usage` per model
+ * call and token type, and `gen_ai.client.operation.duration` per agent,
+ * model and tool step, with the conventions' units and bucket boundaries.
+ */
+import { metrics, type Attributes, type Histogram, type MeterProvider } from './api.js';
+import type { EventData } from '../index.js';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_GEN_AI_OPERATION_NAME,
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_TOKEN_TYPE,
+  GEN_AI_OPERATION,
+  GEN_AI_TOKEN_TYPE,
+  INSTRUMENTATION_SCOPE,
+  METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
+  METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
+  OPERATION_DURATION_BUCKETS,
+  TOKEN_USAGE_BUCKETS,
+} from './semconv.js';
+import type { SpanEntry, StepKind } from './span-table.js';
+
+/** The GenAI operation each measured kind of step is. */
+const OPERATION: Readonly<Partial<Record<StepKind, string>>> = {
+  agent: GEN_AI_OPERATION.invokeAgent,
+  model: GEN_AI_OPERATION.chat,
+  tool: GEN_AI_OPERATION.executeTool,
+};
+
+/** Distinct (provider, model) pairs whose token attributes are kept; past this the cache starts over. */
+const TOKEN_ATTRIBUTES_CACHED = 256;
+
+/** The histograms on one meter provider: the one given, or the global one as it is at each run start. */
+export class GenAiMetrics {
+  readonly #fixedProvider: MeterProvider | undefined;
+  #provider: MeterProvider | undefined;
+  #tokens!: Histogram;
+  #duration!: Histogram;
+  // Token measurements come two per model call with the same few attribute
+  // sets: built once per (provider, model), not per measurement.
+  readonly #tokenAttributes = new Map<string, readonly [Attributes, Attributes]>();
+
+  constructor(meterProvider: MeterProvider | undefined) {
+    this.#fixedProvider = meterProvider;
+    this.refresh();
+  }
+
+  /**
+   * Looks up the global meter provider again (unless one was given). The
+   * metrics API has no proxy provider, so one registered after the bridge
+   * was attached is only seen this way.
+   */
+  refresh(): void {
+    const provider = this.#fixedProvider ?? metrics.getMeterProvider();
+    if (provider === this.#provider) return;
+    this.#provider = provider;
+    const meter = provider.getMeter(INSTRUMENTATION_SCOPE);
+    this.#tokens = meter.createHistogram(METRIC_GEN_AI_CLIENT_TOKEN_USAGE, {
+      unit: '{token}',
+      description: 'Number of input and output tokens used.',
+      advice: { explicitBucketBoundaries: [...TOKEN_USAGE_BUCKETS] },
+    });
+    this.#duration = meter.createHistogram(METRIC_GEN_AI_CLIENT_OPERATION_DURATION, {
+      unit: 's',
+      description: 'GenAI operation duration.',
+      advice: { explicitBucketBoundaries: [...OPERATION_DURATION_BUCKETS] },
+    });
+  }
+
+  /** Records one model call's input and output tokens. */
+  recordTokens(usage: EventData<'agent.tokens.used'>): void {
+    const [input, output] = this.#tokenAttributesOf(usage.provider, usage.model);
+    this.#tokens.record(usage.inputTokens, input);
+    this.#tokens.record(usage.outputTokens, output);
+  }
+
+  /**
+   * Records how long a step took, in seconds on our clock (exact, unlike its
+   * span's wall-clock times), with `error.type` when it failed. Fan-outs and
+   * a run's own root are not GenAI operations and are not measured.
+   */
+  recordDuration(entry: SpanEntry, at: number, failure: string | undefined): void {
+    const operation = OPERATION[entry.kind];
+    if (operation === undefined) return;
+    const attributes: Attributes = { [ATTR_GEN_AI_OPERATION_NAME]: operation };
+    const provider = entry.provider ?? entry.agent?.provider;
+    if (provider !== undefined) attributes[ATTR_GEN_AI_PROVIDER_NAME] = provider;
+    if (entry.model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = entry.model;
+    if (failure !== undefined) attributes[ATTR_ERROR_TYPE] = failure;
+    this.#duration.record(Math.max(0, at - entry.startTime) / 1000, attributes);
+  }
+
+  #tokenAttributesOf(provider: string, model: string): readonly [Attributes, Attributes] {
+    const key = `${provider}\u0000${model}`;
+    let pair = this.#tokenAttributes.get(key);
+    if (pair === undefined) {
+      const base = {
+        [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.chat,
+        [ATTR_GEN_AI_PROVIDER_NAME]: provider,
+        [ATTR_GEN_AI_REQUEST_MODEL]: model,
+      };
+      pair = [
+        { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE.input },
+        { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE.output },
+      ];
+      if (this.#tokenAttributes.size >= TOKEN_ATTRIBUTES_CACHED) this.#tokenAttributes.clear();
+      this.#tokenAttributes.set(key, pair);
+    }
+    return pair;
+  }
+}
