@@ -1,9 +1,10 @@
 /**
  * Framework values turned into canonical payload fields, shared by the
- * framework adapters so that each reads them the same way. (Error text,
- * argument keys and abort detection come from the core: `errorText`,
- * `argKeys`, `isAbortError`.)
+ * framework adapters so that each reads them the same way. (Error text and
+ * class, argument keys and abort detection come from the core and the step
+ * tracker: `errorText`, `errorTypeOf`, `argKeys`, `isAbortError`.)
  */
+import type { TokenUsage } from '../trace.js';
 
 /**
  * Tool arguments as an object when they arrive as a JSON string (as several
@@ -18,7 +19,29 @@ export function parseArgs(args: unknown): unknown {
   }
 }
 
+/** A framework's string field when it is a non-empty string, else `fallback`. */
+export function stringOr<T>(value: unknown, fallback: T): string | T {
+  return typeof value === 'string' && value !== '' ? value : fallback;
+}
+
 /** A non-negative integer token count, or undefined when the framework gave none. */
 export function tokenCount(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
+}
+
+/**
+ * A model call's token usage from the counts a framework reported (each read
+ * with {@link tokenCount}); undefined when it reported neither input nor
+ * output tokens, so that no empty `agent.tokens.used` is recorded.
+ */
+export function tokenUsage(input: unknown, output: unknown, cacheRead?: unknown, reasoning?: unknown): TokenUsage | undefined {
+  const inputTokens = tokenCount(input);
+  const outputTokens = tokenCount(output);
+  if (inputTokens === undefined && outputTokens === undefined) return undefined;
+  return {
+    inputTokens: inputTokens ?? 0,
+    outputTokens: outputTokens ?? 0,
+    cacheReadInputTokens: tokenCount(cacheRead),
+    reasoningOutputTokens: tokenCount(reasoning),
+  };
 }

@@ -132,6 +132,7 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
     expect(events[5]!.data).toEqual({ toolName: 'add', toolCallId: 'call-add', argKeys: ['a', 'b'] });
     expect(events[6]!.data).toMatchObject({ toolName: 'add', toolCallId: 'call-add', success: true, outputPreview: '5' });
     expect(events[8]!.data).toMatchObject({ toolName: 'lookup', success: false, error: 'Error: lookup service unavailable' });
+    expect(events[8]!.data).toMatchObject({ errorType: 'Error' });
     expect(events[11]!.data).toMatchObject({ contentPreview: 'The sum is 5; the lookup failed.' });
     expect(events[12]!.data).toEqual({
       reason: 'completed', iterationsUsed: 2, totalToolCalls: 2, finalMessagePreview: 'The sum is 5; the lookup failed.',
@@ -183,6 +184,7 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
     ]);
     expectWellFormedSteps(events);
     expect(events[10]!.data).toMatchObject({ error: 'Error: connection reset by peer' });
+    expect(events[10]!.data).toMatchObject({ errorType: 'Error' });
     expect(telemetry.openCalls).toBe(0);
   });
 
@@ -245,6 +247,8 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
       expectWellFormedSteps(events);
       const completed = events.filter((e) => e.eventType === 'agent.model.completed').at(-1)!;
       expect(completed.data).toMatchObject({ stopReason: 'error', contentPreview: 'partial', error: withFinish ? 'Error: upstream 500' : 'upstream 500' });
+      // An Error part has a class; a plain record does not.
+      expect((completed.data as { errorType?: string }).errorType).toBe(withFinish ? 'Error' : undefined);
       expect(events.at(-2)!.data).toMatchObject({ reason: 'error', iterationsUsed: 2, finalMessagePreview: 'partial' });
       expect(telemetry.openCalls).toBe(0);
     }

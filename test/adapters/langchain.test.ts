@@ -100,6 +100,8 @@ describe('agentbus/langchain', () => {
     expect(toolEvents).toContainEqual(expect.objectContaining({
       toolName: 'lookup', toolCallId: 'call-lookup', success: false, error: 'Error: lookup service unavailable',
     }));
+    // The class of what the tool threw, for the bridge's error.type.
+    expect(toolEvents).toContainEqual(expect.objectContaining({ toolName: 'lookup', errorType: 'Error' }));
     expect(events.at(-2)!.data).toEqual({
       reason: 'completed', iterationsUsed: 2, totalToolCalls: 2, finalMessagePreview: 'The sum is 5; the lookup failed.',
     });

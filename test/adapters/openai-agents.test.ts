@@ -361,6 +361,18 @@ describe('agentbus/openai-agents', () => {
     expect(processor.openSpans).toBe(0);
   });
 
+  it('closes an instrumented model\'s step with what it threw, and its class', async () => {
+    const agent = new Agent({ name: 'Broken plain', model: processor.instrumentModel(new PlainModel(), { model: 'plain-model', provider: 'acme' }) });
+    const { events, error } = await recordRun(() => run(agent, 'go'));
+    expect(error).toBeDefined();
+    expectWellFormedSteps(events);
+    expect(events.find((e) => e.eventType === 'agent.model.completed')!.data).toEqual({
+      stopReason: 'error', toolCallCount: 0, contentPreview: '', error: 'Error: script exhausted', errorType: 'Error',
+    });
+    expect(outline(events).slice(-2)).toEqual(['agent.terminate error', 'run.completed error']);
+    expect(processor.openSpans).toBe(0);
+  });
+
   it('emits nothing and tracks nothing for runs made outside an agentbus run', async () => {
     resetEventBus();
     const agent = new Agent({ name: 'Idle', tools: [add], model: new ScriptedModel([call('c1', 'add', { a: 1, b: 2 })], [say('3')]) });

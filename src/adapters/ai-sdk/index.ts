@@ -12,16 +12,4 @@
  * @packageDocumentation
  */
 export { AgentbusTelemetry, type AgentbusTelemetryOptions } from './telemetry.js';
-export type {
-  SdkAbortEvent,
-  SdkEndEvent,
-  SdkModelCallEndEvent,
-  SdkModelCallStartEvent,
-  SdkStartEvent,
-  SdkStepEndEvent,
-  SdkStepErrorEvent,
-  SdkToolCall,
-  SdkToolEndEvent,
-  SdkToolStartEvent,
-  SdkUsage,
-} from './sdk-events.js';
+export type * from './sdk-events.js';

@@ -6,15 +6,13 @@
  *
  * The SDK calls every integration hook with the call's `callId`; the hooks
  * run in the caller's async context, but not inside our steps, so the steps
- * of one call are kept per `callId` and children are opened inside their
- * parent (`step.run`) rather than from whatever context a hook runs in.
+ * of one call are tracked under the `callId` (the step tracker opens
+ * children inside their parent step rather than from whatever context a
+ * hook runs in). Each hook only reads the SDK's event into fields.
  */
-import { isAbortError, isRecording } from '../../context.js';
-import { startStep } from '../../emit.js';
-import type { Step } from '../../step.js';
-import { recordTokens } from '../../trace.js';
-import { argKeys, errorText, preview } from '../../events.js';
-import { tokenCount } from '../payload.js';
+import { StepTracker, type TrackedAgent, type TrackedModel, type TrackedTool } from '../step-tracker.js';
+import { tokenUsage } from '../payload.js';
+import { observeErrorParts } from './error-parts.js';
 import type {
   SdkAbortEvent,
   SdkEndEvent,
@@ -25,7 +23,6 @@ import type {
   SdkStepErrorEvent,
   SdkToolEndEvent,
   SdkToolStartEvent,
-  SdkUsage,
 } from './sdk-events.js';
 
 /** The text-generation operations that become agent invocations. */
@@ -37,28 +34,17 @@ export interface AgentbusTelemetryOptions {
   agentName?: string;
 }
 
-interface OpenTool {
-  readonly step: Step<'agent.tool.started'>;
-  readonly name: string;
-}
+/** The methods the SDK calls as hooks, detached from the instance. */
+const HOOKS = [
+  'onStart', 'onLanguageModelCallStart', 'onLanguageModelCallEnd', 'onStepEnd', 'onStepError', 'onToolExecutionStart',
+  'onToolExecutionEnd', 'onEnd', 'onAbort', 'onError', 'executeTool', 'executeLanguageModelCall',
+] as const satisfies ReadonlyArray<keyof AgentbusTelemetry>;
+type Hook = (typeof HOOKS)[number];
 
-/** The provider call a model step stands for. */
-interface OpenModel {
-  readonly step: Step<'agent.model.started'>;
-  readonly model: string;
-  readonly provider: string;
-  /** The first `error` part its stream carried (see {@link observeErrorParts}). */
-  error: string | undefined;
-}
-
-/** The open steps of one SDK call. */
-interface Call {
-  readonly agent: Step<'agent.invocation.started'>;
-  model: OpenModel | undefined;
-  readonly tools: Map<string, OpenTool>;
-  modelCalls: number;
-  toolCalls: number;
-}
+// A call's model and tool steps are tracked beside its invocation (the `callId`):
+// one model call at a time, tools by the model's call id.
+const modelId = (callId: string) => `${callId} model`;
+const toolId = (callId: string, toolCallId: string) => `${callId} tool ${toolCallId}`;
 
 /**
  * The integration. Register it once with the SDK:
@@ -66,65 +52,54 @@ interface Call {
  * outside an agentbus run are ignored without allocating anything.
  */
 export class AgentbusTelemetry {
-  readonly #calls = new Map<string, Call>();
+  readonly #tracker = new StepTracker();
+  /** The first `error` part a model step's stream carried (see {@link observeErrorParts}). */
+  readonly #errorParts = new WeakMap<TrackedModel<undefined>, unknown>();
   readonly #agentName: string;
 
   constructor(options: AgentbusTelemetryOptions = {}) {
     this.#agentName = options.agentName ?? 'ai-sdk';
     // The SDK invokes hooks detached from the instance (`callback(event)`);
     // binding once here keeps `this` valid without a wrapper per call.
-    this.onStart = this.onStart.bind(this);
-    this.onLanguageModelCallStart = this.onLanguageModelCallStart.bind(this);
-    this.onLanguageModelCallEnd = this.onLanguageModelCallEnd.bind(this);
-    this.onStepEnd = this.onStepEnd.bind(this);
-    this.onStepError = this.onStepError.bind(this);
-    this.onToolExecutionStart = this.onToolExecutionStart.bind(this);
-    this.onToolExecutionEnd = this.onToolExecutionEnd.bind(this);
-    this.onEnd = this.onEnd.bind(this);
-    this.onAbort = this.onAbort.bind(this);
-    this.onError = this.onError.bind(this);
-    this.executeTool = this.executeTool.bind(this);
-    this.executeLanguageModelCall = this.executeLanguageModelCall.bind(this);
+    const hooks = this as unknown as Record<Hook, (...args: never[]) => unknown>;
+    for (const hook of HOOKS) hooks[hook] = hooks[hook].bind(this);
   }
 
   /** Number of SDK calls currently tracked (open invocations). */
   get openCalls(): number {
-    return this.#calls.size;
+    return this.#tracker.openAgents;
   }
 
   /** A generateText/streamText call begins: opens the agent invocation. */
   onStart(event: SdkStartEvent): void {
-    if (!isRecording() || !TEXT_OPERATIONS.has(event.operationId)) return;
-    const agent = startStep('agent.invocation.started', {
+    const at = this.#tracker.place(undefined);
+    if (at === undefined || !TEXT_OPERATIONS.has(event.operationId)) return;
+    this.#tracker.openAgent(event.callId, at, {
       agentName: event.functionId ?? this.#agentName,
       agentId: event.callId,
       model: event.modelId,
       provider: event.provider,
     });
-    if (!agent.recording) return;
-    this.#calls.set(event.callId, { agent, model: undefined, tools: new Map(), modelCalls: 0, toolCalls: 0 });
   }
 
   /** The provider is about to be called: opens a model step under the invocation. */
   onLanguageModelCallStart(event: SdkModelCallStartEvent): void {
-    const call = this.#calls.get(event.callId);
-    if (call === undefined) return;
-    closeModel(call, 'error', 'superseded by a new model call');
-    call.modelCalls++;
-    const step = call.agent.run(() => startStep('agent.model.started', {
+    const agent = this.#agent(event.callId);
+    if (agent === undefined) return;
+    const previous = this.#model(event.callId);
+    if (previous !== undefined) this.#tracker.failModel(previous, 'superseded by a new model call', 'error');
+    this.#tracker.openModel(modelId(event.callId), this.#tracker.within(agent), {
       model: event.modelId,
       provider: event.provider,
       messageCount: event.messages?.length ?? 0,
       toolCount: event.tools?.length ?? 0,
-    }));
-    call.model = { step, model: event.modelId, provider: event.provider, error: undefined };
+    });
   }
 
   /** The provider answered: records its own usage (never the call's totals) and closes the model step. */
   onLanguageModelCallEnd(event: SdkModelCallEndEvent): void {
-    const call = this.#calls.get(event.callId);
-    if (call?.model === undefined) return;
-    endModel(call, call.model, event.finishReason, event.usage, event.content, { model: event.modelId, provider: event.provider });
+    const model = this.#model(event.callId);
+    if (model !== undefined) this.#endModel(model, event, event.modelId);
   }
 
   /**
@@ -133,30 +108,22 @@ export class AgentbusTelemetry {
    * `finish` part (no `onLanguageModelCallEnd` then), and closes here.
    */
   onStepEnd(event: SdkStepEndEvent): void {
-    const call = this.#calls.get(event.callId);
-    if (call?.model === undefined) return;
-    endModel(call, call.model, event.finishReason, event.usage, event.content, call.model);
+    const model = this.#model(event.callId);
+    if (model !== undefined) this.#endModel(model, event, undefined);
   }
 
   /** A step failed before producing a result (provider error, stream failing mid-way). */
   onStepError(event: SdkStepErrorEvent): void {
-    const call = this.#calls.get(event.callId);
-    if (call !== undefined) closeModel(call, isAbortError(event.error) ? 'aborted' : 'error', errorText(event.error));
+    const model = this.#model(event.callId);
+    if (model !== undefined) this.#tracker.failModel(model, event.error);
   }
 
   /** A tool is about to run: opens a tool step under the invocation. */
   onToolExecutionStart(event: SdkToolStartEvent): void {
-    const call = this.#calls.get(event.callId);
-    if (call === undefined) return;
+    const agent = this.#agent(event.callId);
+    if (agent === undefined) return;
     const { toolCallId, toolName, input } = event.toolCall;
-    call.toolCalls++;
-    const step = call.agent.run(() => startStep('agent.tool.started', {
-      toolName,
-      toolCallId,
-      argKeys: argKeys(input),
-      args: call.agent.captureContent ? input : undefined,
-    }));
-    call.tools.set(toolCallId, { step, name: toolName });
+    this.#tracker.openTool(toolId(event.callId, toolCallId), this.#tracker.within(agent), toolName, toolCallId, input);
   }
 
   /**
@@ -164,7 +131,7 @@ export class AgentbusTelemetry {
    * generateText, an HTTP call seen by the OpenTelemetry bridge) nests under it.
    */
   executeTool<T>(options: { callId: string; toolCallId: string; execute: () => PromiseLike<T> }): PromiseLike<T> {
-    const tool = this.#calls.get(options.callId)?.tools.get(options.toolCallId);
+    const tool = this.#tool(options.callId, options.toolCallId);
     return tool === undefined ? options.execute() : tool.step.run(options.execute);
   }
 
@@ -175,26 +142,23 @@ export class AgentbusTelemetry {
    * itself only to the caller's `onError`, never to an integration.
    */
   executeLanguageModelCall<T>(options: { callId: string; execute: () => PromiseLike<T> }): PromiseLike<T> {
-    const model = this.#calls.get(options.callId)?.model;
+    const model = this.#model(options.callId);
     if (model === undefined) return options.execute();
-    return model.step.run(options.execute).then((result) => observeErrorParts(result, model));
+    const errorParts = this.#errorParts;
+    return model.step.run(options.execute).then((result) => observeErrorParts(result, (error) => {
+      if (!errorParts.has(model)) errorParts.set(model, error);
+    }));
   }
 
   /** A tool finished, with a result or an error: closes its step. */
   onToolExecutionEnd(event: SdkToolEndEvent): void {
-    const call = this.#calls.get(event.callId);
-    const tool = call?.tools.get(event.toolCall.toolCallId);
-    if (call === undefined || tool === undefined) return;
-    call.tools.delete(event.toolCall.toolCallId);
-    const failed = event.toolOutput.type === 'tool-error';
-    tool.step.end({
-      toolName: tool.name,
-      toolCallId: event.toolCall.toolCallId,
-      success: !failed,
-      durationMs: Math.max(0, event.toolExecutionMs),
-      outputPreview: failed ? undefined : preview(event.toolOutput.output),
-      error: failed ? errorText(event.toolOutput.error) : undefined,
-    });
+    const tool = this.#tool(event.callId, event.toolCall.toolCallId);
+    if (tool === undefined) return;
+    // The SDK times the tool's execute alone; our start event came earlier, by
+    // the integration hooks the SDK awaits before it: its duration is the tool's own.
+    const output = event.toolOutput;
+    if (output.type === 'tool-error') this.#tracker.failTool(tool, output.error, event.toolExecutionMs);
+    else this.#tracker.endTool(tool, output.output, event.toolExecutionMs);
   }
 
   /**
@@ -202,15 +166,8 @@ export class AgentbusTelemetry {
    * ended on a provider error (the SDK still resolves the call then).
    */
   onEnd(event: SdkEndEvent): void {
-    const call = this.#take(event.callId);
-    if (call === undefined) return;
-    closeChildren(call, 'error', 'the call ended before this step closed');
-    call.agent.end({
-      reason: event.finishReason === 'error' ? 'error' : 'completed',
-      iterationsUsed: call.modelCalls,
-      totalToolCalls: call.toolCalls,
-      finalMessagePreview: preview(event.text ?? ''),
-    });
+    const agent = this.#agent(event.callId);
+    if (agent !== undefined) this.#tracker.endAgent(agent, event.finishReason === 'error' ? 'error' : 'completed', event.text ?? '');
   }
 
   /**
@@ -223,117 +180,55 @@ export class AgentbusTelemetry {
    * order, and only a step it never finished closes as aborted.
    */
   async onAbort(event: SdkAbortEvent): Promise<void> {
-    const call = this.#calls.get(event.callId);
-    if (call === undefined) return;
-    if (call.model !== undefined || call.tools.size > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    if (this.#take(event.callId) === undefined) return;
-    const why = event.reason === undefined ? 'aborted' : errorText(event.reason);
-    closeChildren(call, 'aborted', why);
-    terminate(call, 'aborted');
+    const agent = this.#agent(event.callId);
+    if (agent === undefined) return;
+    if (this.#tracker.hasOpenSteps(agent)) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.#tracker.get(event.callId) !== agent) return;
+    this.#tracker.endAgent(agent, 'aborted', '', event.reason ?? 'aborted');
   }
 
   /** The call failed (an abort in generateText arrives here too): closes every open step. */
   onError(event: unknown): void {
     const callId = (event as { callId?: unknown } | null)?.callId;
-    if (typeof callId !== 'string') return;
-    const call = this.#take(callId);
-    if (call === undefined) return;
-    const error = (event as { error?: unknown }).error;
-    const aborted = isAbortError(error) || isAbortError((error as { cause?: unknown } | null)?.cause);
-    closeChildren(call, aborted ? 'aborted' : 'error', errorText(error));
-    terminate(call, aborted ? 'aborted' : 'error');
+    const agent = typeof callId === 'string' ? this.#agent(callId) : undefined;
+    if (agent !== undefined) this.#tracker.failAgent(agent, (event as { error?: unknown }).error);
   }
 
-  #take(callId: string): Call | undefined {
-    const call = this.#calls.get(callId);
-    if (call !== undefined) this.#calls.delete(callId);
-    return call;
-  }
-}
-
-/**
- * Closes a model step from what the SDK reported: its own usage (never the
- * call's totals), its content, and for `finishReason: 'error'` the error its
- * stream carried.
- */
-function endModel(
-  call: Call,
-  model: OpenModel,
-  finishReason: string,
-  usage: SdkUsage,
-  content: SdkStepEndEvent['content'],
-  info: { readonly model: string; readonly provider: string },
-): void {
-  call.model = undefined;
-  const inputTokens = tokenCount(usage.inputTokens);
-  const outputTokens = tokenCount(usage.outputTokens);
-  if (inputTokens !== undefined || outputTokens !== undefined) {
-    recordTokens(model.step, info, {
-      inputTokens: inputTokens ?? 0,
-      outputTokens: outputTokens ?? 0,
-      cacheReadInputTokens: tokenCount(usage.inputTokenDetails?.cacheReadTokens),
-      reasoningOutputTokens: tokenCount(usage.outputTokenDetails?.reasoningTokens),
+  /**
+   * Closes a model step from what the SDK reported: its own usage, its
+   * content, and for `finishReason: 'error'` the error its stream carried.
+   */
+  #endModel(model: TrackedModel<undefined>, event: SdkStepEndEvent, answeredBy: string | undefined): void {
+    const { usage, finishReason } = event;
+    let toolCallCount = 0;
+    let text = '';
+    for (const part of event.content) {
+      if (part.type === 'tool-call') toolCallCount++;
+      else if (part.type === 'text' && typeof part.text === 'string') text += part.text;
+    }
+    const errorPart = this.#errorParts.get(model);
+    this.#tracker.endModel(model, {
+      stopReason: finishReason,
+      toolCallCount,
+      text,
+      usage: tokenUsage(usage.inputTokens, usage.outputTokens, usage.inputTokenDetails?.cacheReadTokens, usage.outputTokenDetails?.reasoningTokens),
+      model: answeredBy,
+      error: finishReason === 'error' ? errorPart ?? 'the model reported finish reason "error"' : undefined,
     });
   }
-  let toolCallCount = 0;
-  let text = '';
-  for (const part of content) {
-    if (part.type === 'tool-call') toolCallCount++;
-    else if (part.type === 'text' && typeof part.text === 'string') text += part.text;
+
+  #agent(callId: string): TrackedAgent<undefined> | undefined {
+    const entry = this.#tracker.get(callId);
+    return entry?.kind === 'agent' ? entry : undefined;
   }
-  const failed = finishReason === 'error' ? model.error ?? 'the model reported finish reason "error"' : undefined;
-  model.step.end({
-    stopReason: finishReason,
-    toolCallCount,
-    contentPreview: preview(text),
-    error: failed,
-  });
-}
 
-function closeModel(call: Call, stopReason: string, error: string): void {
-  const model = call.model;
-  if (model === undefined) return;
-  call.model = undefined;
-  model.step.end({ stopReason, toolCallCount: 0, contentPreview: '', error });
-}
-
-/**
- * A provider's streamed answer with its stream observed: the first `error`
- * part is kept on the model step, every part passes through unchanged. The
- * result is copied with only `stream` replaced (the SDK may hand integrations
- * a copy with credentials redacted from its request metadata; the copy
- * returned then carries that redaction back). Anything that is not a
- * streamed answer is returned as is.
- */
-function observeErrorParts<T>(result: T, model: OpenModel): T {
-  const stream = (result as { stream?: unknown } | null | undefined)?.stream;
-  if (!(stream instanceof ReadableStream)) return result;
-  const observed = stream.pipeThrough(new TransformStream<unknown, unknown>({
-    transform(part, controller) {
-      if (model.error === undefined && typeof part === 'object' && part !== null && (part as { type?: unknown }).type === 'error') {
-        model.error = errorText((part as { error?: unknown }).error);
-      }
-      controller.enqueue(part);
-    },
-  }));
-  const fields: PropertyDescriptorMap = Object.getOwnPropertyDescriptors(result as object);
-  fields['stream'] = { value: observed, writable: true, enumerable: true, configurable: true };
-  return Object.create(Object.getPrototypeOf(result) as object | null, fields) as T;
-}
-
-function closeChildren(call: Call, stopReason: string, error: string): void {
-  closeModel(call, stopReason, error);
-  for (const [toolCallId, tool] of call.tools) {
-    tool.step.end({ toolName: tool.name, toolCallId, success: false, durationMs: 0, error });
+  #model(callId: string): TrackedModel<undefined> | undefined {
+    const entry = this.#tracker.get(modelId(callId));
+    return entry?.kind === 'model' ? entry : undefined;
   }
-  call.tools.clear();
-}
 
-function terminate(call: Call, reason: 'error' | 'aborted'): void {
-  call.agent.end({
-    reason,
-    iterationsUsed: call.modelCalls,
-    totalToolCalls: call.toolCalls,
-    finalMessagePreview: '',
-  });
+  #tool(callId: string, toolCallId: string): TrackedTool<undefined> | undefined {
+    const entry = this.#tracker.get(toolId(callId, toolCallId));
+    return entry?.kind === 'tool' ? entry : undefined;
+  }
 }

@@ -10,7 +10,6 @@
  * itself (`instanceof`, `getRetryAdvice`, private fields), and what the model
  * returns or throws is passed on unchanged.
  */
-import { isAbortError } from '../../context.js';
 import type { Step } from '../../step.js';
 import { errorText } from '../../events.js';
 import type { SdkModel, SdkModelRequest, SdkModelResponse } from './sdk-model.js';
@@ -20,8 +19,11 @@ export interface RecordedModelCall {
   readonly step: Step<'agent.model.started'>;
   /** Records the answer's usage and function calls, and closes the step. */
   answered(response: SdkModelResponse): void;
-  /** Closes the step with why the call gave no answer. */
-  failed(stopReason: string, error: string): void;
+  /**
+   * Closes the step with why the call gave no answer: what it threw, or a
+   * text. `stopReason` defaults to `aborted` for an abort, else `error`.
+   */
+  failed(error: unknown, stopReason?: string): void;
 }
 
 /** @internal Opens the model step of one call; undefined when the call is not recorded. */
@@ -38,7 +40,7 @@ export function instrumentedModel<M extends SdkModel>(model: M, open: OpenModelC
       // by the OpenTelemetry bridge) nests under it.
       response = await call.step.run(() => model.getResponse(request));
     } catch (error) {
-      call.failed(isAbortError(error) ? 'aborted' : 'error', errorText(error));
+      call.failed(error);
       throw error;
     }
     settle(call, response);
@@ -68,7 +70,7 @@ function settle(call: RecordedModelCall, response: unknown): void {
   try {
     call.answered(response as SdkModelResponse);
   } catch (error) {
-    call.failed('unknown', `unreadable model response: ${errorText(error)}`);
+    call.failed(`unreadable model response: ${errorText(error)}`, 'unknown');
   }
 }
 
@@ -83,7 +85,7 @@ async function* streamed(model: SdkModel, request: SdkModelRequest, open: OpenMo
   try {
     events = model.getStreamedResponse(request)[Symbol.asyncIterator]();
   } catch (error) {
-    call.failed('error', errorText(error));
+    call.failed(error, 'error');
     throw error;
   }
   let closed = false;
@@ -105,13 +107,14 @@ async function* streamed(model: SdkModel, request: SdkModelRequest, open: OpenMo
   } catch (error) {
     if (!closed) {
       closed = true;
-      call.failed(isAbortError(error) ? 'aborted' : 'error', errorText(error));
+      call.failed(error);
     }
     throw error;
   } finally {
     if (!closed) {
       // The stream ended without an answer, or its reader stopped early.
-      call.failed(ended ? 'error' : 'aborted', ended ? 'the stream ended without a response_done event' : 'the stream was closed before the response was done');
+      if (ended) call.failed('the stream ended without a response_done event', 'error');
+      else call.failed('the stream was closed before the response was done', 'aborted');
       if (!ended) await events.return?.();
     }
   }
