@@ -7,7 +7,6 @@
  * run the guard folds away entirely.
  */
 import { randomFillSync } from 'node:crypto';
-import { getEventBus } from './bus.js';
 import { now } from './clock.js';
 import { als, record, type Frame } from './context.js';
 import { gate as processGate, type Gate } from './gate.js';
@@ -37,7 +36,7 @@ const checkedTypes = new Set<string>();
 
 function reject(frame: Frame, eventType: string, data: unknown, message: string): void {
   // Telemetry must not crash the agent: a bad emission is refused and counted, never thrown.
-  getEventBus().reportRejected(new TypeError(message), {
+  frame.bus.reportRejected(new TypeError(message), {
     eventId: '',
     runId: frame.run.runId,
     seq: 0,
@@ -168,7 +167,7 @@ class RecordingStep<S extends StepStartType> implements Step<S> {
   constructor(frame: Frame, eventType: S, data: EventData<S>, spanId: string, parentSpanId: string | undefined) {
     this.spanId = spanId;
     this.parentSpanId = parentSpanId;
-    this.#inner = { run: frame.run, spanId };
+    this.#inner = { run: frame.run, spanId, bus: frame.bus };
     this.#start = record(frame, eventType, data, spanId, parentSpanId);
   }
 
@@ -181,7 +180,7 @@ class RecordingStep<S extends StepStartType> implements Step<S> {
   }
 
   run<R>(fn: () => R): R {
-    const bus = getEventBus();
+    const bus = this.#inner.bus;
     if (!bus.wrapsSteps) return als.run(this.#inner, fn);
     return als.run(this.#inner, () => bus.runStep(this.#start, fn));
   }

@@ -57,7 +57,6 @@ export {
   type EndReason,
   type EventBusOptions,
   type EventBusStats,
-  type ListenerOptions,
   type StepWrapper,
   type StreamEndReason,
   type SubscribeOptions,

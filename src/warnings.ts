@@ -16,9 +16,10 @@ export const WARNING_TYPE = 'AgentbusWarning';
 
 /**
  * Emits `message` as a process warning unless a warning with the same `key`
- * was emitted before. Never throws.
+ * was emitted before. `code` names the kind of problem (the warning's
+ * `code`): by default a refused event. Never throws.
  */
-export function warnOnce(key: string, message: string): void {
+export function warnOnce(key: string, message: string, code = 'AGENTBUS_EVENT_REFUSED'): void {
   if (warned.has(key) || warned.size > MAX_DISTINCT) return;
   warned.add(key);
   const text =
@@ -26,7 +27,7 @@ export function warnOnce(key: string, message: string): void {
       ? `${message} (agentbus warns about ${MAX_DISTINCT} distinct problems at most; later ones are only counted in stats().rejected)`
       : message;
   try {
-    process.emitWarning(text, { type: WARNING_TYPE, code: 'AGENTBUS_EVENT_REFUSED' });
+    process.emitWarning(text, { type: WARNING_TYPE, code });
   } catch {
     // A process without emitWarning (an odd runtime) still must not throw into the agent.
   }

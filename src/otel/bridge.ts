@@ -147,7 +147,7 @@ class Bridge implements OtelBridge {
     this.#maxSpansPerRun = positiveIntOption('instrumentOtel', 'maxSpansPerRun', options.maxSpansPerRun, 4096);
     this.#bus = options.bus ?? getEventBus();
     this.#refreshProviders();
-    this.#remove = this.#bus.addListener((event) => this.#onEvent(event), {
+    this.#remove = this.#bus.addListener({ name: 'agentbus/otel', onEvent: (event) => this.#onEvent(event),
       wrapStep: (start, body) => this.#wrapStep(start, body),
       onStreamEnd: (runId) => this.#streamEnded(runId),
     });
