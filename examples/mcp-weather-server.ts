@@ -38,8 +38,8 @@ function describe(event: StreamEvent): string {
   return `[weather-mcp] run ${event.runId.slice(0, 8)} #${event.seq} ${event.eventType} ${detail}`.trimEnd();
 }
 
-getEventBus().addListener((event) => {
-  process.stderr.write(`${describe(event)}\n`);
+getEventBus().addListener({
+  onEvent: (event) => process.stderr.write(`${describe(event)}\n`),
 });
 
 const server = instrumentMcpServer(new McpServer({ name: 'weather-mcp', version: '1.0.0' }));

@@ -11,10 +11,17 @@ import { QueueSubscription, type EndReason, type Subscription } from './subscrip
 import { positiveIntOption } from './options.js';
 import { DEFAULT_MAX_EVENT_BYTES, plainJsonSize, writeJson } from './json.js';
 import { PastRuns } from './past-runs.js';
+import { Ring } from './ring.js';
+import { runWrapped, type NamedStepWrapper } from './step-wrapping.js';
+import { ListenerEntry, type BusListener, type StreamEndReason } from './listeners.js';
+import { busRegistration } from './global.js';
+import { isCompatibleVersion, VERSION } from './version.js';
 import { warnOnce } from './warnings.js';
 import type { RunLookup, RunSource } from './source.js';
 
 export type { EndReason, Subscription } from './subscription.js';
+export type { StepWrapper } from './step-wrapping.js';
+export type { BusListener, StreamEndReason } from './listeners.js';
 
 /** Limits of an {@link EventBus}; every one has a default. */
 export interface EventBusOptions {
@@ -53,44 +60,23 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
 }
 
-/** A synchronous listener, called inside `publish` for every event of every run. */
-export type BusListener = (event: StreamEvent) => void;
-
-/**
- * Runs the body of a step (a tool call, a model call, an agent invocation) in
- * a context the listener chooses, like a `TracingChannel` subscriber binding
- * its store. It must call `body` exactly once and return its result.
- */
-export type StepWrapper = <R>(start: StreamEvent, body: () => R) => R;
-
-/** Options of {@link EventBus.addListener}. */
-export interface ListenerOptions {
-  /** Wraps the body of every step opened after the listener was added. */
-  wrapStep?: StepWrapper;
-  /**
-   * Told when a run's stream ends without an event: `closeStream` (`'closed'`)
-   * or retention (`'evicted'`). Exporters use it to finish what the run left
-   * open. Errors are caught and counted like the listener's.
-   */
-  onStreamEnd?: (runId: string, reason: StreamEndReason) => void;
-}
-
-/** Why a run's stream ended without an event: closed, evicted by retention, or its history dropped on demand. */
-export type StreamEndReason = 'closed' | 'evicted' | 'dropped';
-
 /** Counters reported by {@link EventBus.stats}. */
 export interface EventBusStats {
   /** Runs retained. */
   runs: number;
-  /** Retained runs whose stream is not closed. */
-  openRuns: number;
+  /**
+   * Retained runs whose stream is open (not closed): runs executing, runs
+   * kept open after their `runContext` (`keepOpen`), and runs subscribed to
+   * or published to outside any `runContext` and not closed.
+   */
+  openStreams: number;
   /** Live subscriptions, per-run and all-runs. */
   subscribers: number;
   /** Events accepted by `publish`. */
   published: number;
   /** Events lost by slow subscribers, summed over subscribers. */
   dropped: number;
-  /** Errors thrown by listeners and step wrappers (caught). */
+  /** Errors thrown by listeners and step wrappers (caught), and step wrappers that broke their contract (see {@link BusListener.wrapStep}). */
   listenerErrors: number;
   /** Runs evicted by the retention limit. */
   evictedRuns: number;
@@ -119,73 +105,57 @@ class RunRecord {
   lastActive = 0;
   /** Bytes of the events in history. */
   bytes = 0;
-  // History: a ring of the last `capacity` events and their sizes; `#head`
-  // is the oldest. Seqs in it are contiguous, so lookups are arithmetic.
-  readonly #events: (StreamEvent | undefined)[] = [];
-  readonly #sizes: number[] = [];
-  #head = 0;
-  #length = 0;
-  readonly #capacity: number;
+  // History: the last `capacity` events, and their sizes in a second ring
+  // that evicts in step. Seqs in it are contiguous, so lookups are arithmetic.
+  readonly #events: Ring<StreamEvent>;
+  readonly #sizes: Ring<number>;
 
   constructor(runId: string, capacity: number, seq: number) {
     this.runId = runId;
-    this.#capacity = capacity;
+    this.#events = new Ring(capacity);
+    this.#sizes = new Ring(capacity);
     this.seq = seq;
   }
 
   get length(): number {
-    return this.#length;
+    return this.#events.length;
   }
 
   /** Adds the newest event; returns the bytes of the oldest one it displaced (0 if none). */
   remember(event: StreamEvent, size: number): number {
-    let freed = 0;
-    if (this.#length === this.#capacity) freed = this.dropOldest();
-    const at = (this.#head + this.#length) % this.#capacity;
-    this.#events[at] = event;
-    this.#sizes[at] = size;
-    this.#length++;
-    this.bytes += size;
+    this.#events.push(event);
+    const freed = this.#sizes.push(size) ?? 0;
+    this.bytes += size - freed;
     return freed;
   }
 
   /** Removes the oldest event from history; returns its bytes. */
   dropOldest(): number {
-    if (this.#length === 0) return 0;
-    const size = this.#sizes[this.#head] as number;
-    this.#events[this.#head] = undefined;
-    this.#head = this.#head + 1 === this.#capacity ? 0 : this.#head + 1;
-    this.#length--;
+    if (this.#events.shift() === undefined) return 0;
+    const size = this.#sizes.shift() as number;
     this.bytes -= size;
     return size;
   }
 
   /** True when history holds an event with seq > afterSeq (seqs in it end at `seq`). */
   hasAfter(afterSeq: number): boolean {
-    return this.#length > 0 && afterSeq < this.seq;
+    return this.#events.length > 0 && afterSeq < this.seq;
   }
 
   /** History with seq > afterSeq, oldest first. */
   historyAfter(afterSeq: number): StreamEvent[] {
-    const firstSeq = this.seq - this.#length + 1;
-    const skip = Math.max(0, Math.min(this.#length, afterSeq - firstSeq + 1));
-    const out: StreamEvent[] = [];
-    for (let i = skip; i < this.#length; i++) out.push(this.#events[(this.#head + i) % this.#capacity] as StreamEvent);
-    return out;
+    const firstSeq = this.seq - this.#events.length + 1;
+    return this.#events.slice(afterSeq - firstSeq + 1);
   }
-}
-
-interface ListenerEntry {
-  listener: BusListener;
-  wrapStep: StepWrapper | undefined;
-  onStreamEnd: ((runId: string, reason: StreamEndReason) => void) | undefined;
 }
 
 /**
  * Keeps the last events of recent runs and streams them to subscribers.
  *
- * Most code uses the process-wide instance from {@link getEventBus}; a bus of
- * one's own is useful in tests.
+ * Most code uses the process-wide instance from {@link getEventBus}. A bus
+ * of one's own (tests, a tenant kept apart) records the runs given to it,
+ * `runContext(fn, { bus })`; give it also to whatever reads them
+ * (`instrumentOtel({ bus })`, `createSseHandler({ bus })`).
  */
 export class EventBus implements RunSource {
   readonly #historySize: number;
@@ -202,7 +172,8 @@ export class EventBus implements RunSource {
   readonly #executing = new Map<string, number>();
   readonly #past: PastRuns;
   #listeners: readonly ListenerEntry[] = [];
-  #wrappers: readonly StepWrapper[] = [];
+  #wrappers: readonly NamedStepWrapper[] = [];
+  #listenersAdded = 0;
   #tick = 0;
   #published = 0;
   #droppedByEnded = 0;
@@ -280,8 +251,9 @@ export class EventBus implements RunSource {
     if (this.#all.size !== 0) for (const sub of this.#all) sub.push(event);
     const listeners = this.#listeners;
     for (let i = 0; i < listeners.length; i++) {
+      const listener = listeners[i] as ListenerEntry;
       try {
-        (listeners[i] as ListenerEntry).listener(event);
+        listener.onEvent.call(listener.self, event);
       } catch (error) {
         this.#listenerErrors++;
         this.#report(error, event);
@@ -384,18 +356,26 @@ export class EventBus implements RunSource {
   }
 
   /**
-   * Adds a synchronous listener, called inside `publish` for every event
-   * (exporters such as the OpenTelemetry bridge). Its errors are caught and
-   * counted. Returns a function that removes it.
+   * Adds a listener: its `onEvent` is called synchronously inside `publish`
+   * for every event, its `wrapStep` wraps the body of every step opened from
+   * now on, its `onStreamEnd` is told when a run's stream ends without an
+   * event (see {@link BusListener}). Its errors are caught and counted.
+   * Returns a function that removes it (idempotent).
+   *
+   * @throws {TypeError} naming the handler, when `listener` is not an object
+   *   with an `onEvent` function and optional `wrapStep`, `onStreamEnd`, `name`.
    */
-  addListener(listener: BusListener, options: ListenerOptions = {}): () => void {
-    const entry: ListenerEntry = { listener, wrapStep: options.wrapStep, onStreamEnd: options.onStreamEnd };
-    this.#listeners = [...this.#listeners, entry];
-    this.#rebuildWrappers();
+  addListener(listener: BusListener): () => void {
+    const entry = new ListenerEntry(listener, ++this.#listenersAdded);
+    this.#setListeners([...this.#listeners, entry]);
     return () => {
-      this.#listeners = this.#listeners.filter((e) => e !== entry);
-      this.#rebuildWrappers();
+      if (this.#listeners.includes(entry)) this.#setListeners(this.#listeners.filter((e) => e !== entry));
     };
+  }
+
+  #setListeners(listeners: readonly ListenerEntry[]): void {
+    this.#listeners = listeners;
+    this.#wrappers = listeners.flatMap((e) => (e.wrapper === undefined ? [] : [e.wrapper]));
   }
 
   /** True when some listener wraps step bodies. */
@@ -404,34 +384,20 @@ export class EventBus implements RunSource {
   }
 
   /**
-   * Runs `body` inside every listener's `wrapStep` (outermost first), or
-   * directly when there is none. A wrapper that throws before calling the
-   * body is counted and skipped: the body always runs exactly once.
+   * Runs `body` inside every listener's `wrapStep` (the first added
+   * outermost), or directly when there is none. The body runs exactly once
+   * and this returns or throws what it did, whatever the wrappers do (see
+   * {@link BusListener.wrapStep}).
    */
   runStep<R>(start: StreamEvent, body: () => R): R {
-    const wrappers = this.#wrappers;
-    if (wrappers.length === 0) return body();
-    let inner: () => R = body;
-    for (let i = wrappers.length - 1; i >= 0; i--) {
-      const wrapper = wrappers[i] as StepWrapper;
-      const next = inner;
-      inner = () => {
-        let called = false;
-        try {
-          return wrapper(start, () => {
-            called = true;
-            return next();
-          });
-        } catch (error) {
-          if (called) throw error;
-          this.#listenerErrors++;
-          this.#report(error, start);
-          return next();
-        }
-      };
-    }
-    return inner();
+    return runWrapped(this.#wrappers, start, body, this.#wrapperFault);
   }
+
+  readonly #wrapperFault = (start: StreamEvent, error: unknown, misuse: boolean): void => {
+    this.#listenerErrors++;
+    if (misuse) warnOnce(warningText(error), warningText(error), 'AGENTBUS_LISTENER_MISUSE');
+    this.#report(error, start);
+  };
 
   /**
    * @internal A `runContext` enters the run: it counts as executing (evicted
@@ -527,17 +493,17 @@ export class EventBus implements RunSource {
   /** Counters for health checks and tests. */
   stats(): EventBusStats {
     let subscribers = this.#all.size;
-    let openRuns = 0;
+    let openStreams = 0;
     let dropped = this.#droppedByEnded;
     for (const sub of this.#all) dropped += sub.dropped;
     for (const run of this.#runs.values()) {
       subscribers += run.subscribers.size;
-      if (!run.closed) openRuns++;
+      if (!run.closed) openStreams++;
       for (const sub of run.subscribers) dropped += sub.dropped;
     }
     return {
       runs: this.#runs.size,
-      openRuns,
+      openStreams,
       subscribers,
       published: this.#published,
       dropped,
@@ -596,16 +562,12 @@ export class EventBus implements RunSource {
     for (const entry of this.#listeners) {
       if (entry.onStreamEnd === undefined) continue;
       try {
-        entry.onStreamEnd(runId, reason);
+        entry.onStreamEnd.call(entry.self, runId, reason);
       } catch (error) {
         this.#listenerErrors++;
         this.#report(error, { eventId: '', runId, seq: 0, eventType: 'stream.closed', timestamp: Date.now(), data: { reason } });
       }
     }
-  }
-
-  #rebuildWrappers(): void {
-    this.#wrappers = this.#listeners.flatMap((e) => (e.wrapStep === undefined ? [] : [e.wrapStep]));
   }
 
   #isValid(event: StreamEvent): boolean {
@@ -617,6 +579,18 @@ export class EventBus implements RunSource {
       this.#reject(error, event);
       return false;
     }
+  }
+
+  /**
+   * @internal The bus stops being the process bus ({@link resetEventBus}):
+   * every subscription ends with reason `'reset'` (what it had queued is still
+   * delivered) and every listener is detached. Runs still executing on it go
+   * on recording into its history.
+   */
+  retire(): void {
+    this.#setListeners([]);
+    for (const sub of [...this.#all]) sub.end('reset', true);
+    for (const run of this.#runs.values()) for (const sub of [...run.subscribers]) sub.end('reset', true);
   }
 
   /**
@@ -686,24 +660,76 @@ function describeRunId(runId: unknown): string {
   return typeof runId === 'string' ? JSON.stringify(runId.length > 40 ? `${runId.slice(0, 40)}…` : runId) : `of type ${typeof runId}`;
 }
 
-let instance: EventBus | undefined;
+// Marks every EventBus with its copy's version, so that `isEventBus` knows one made by another copy of agentbus (see global.ts).
+const BUS_BRAND = Symbol.for('agentbus.EventBus');
+Object.defineProperty(EventBus.prototype, BUS_BRAND, { value: VERSION });
 
-/** The process-wide bus, built on first use (the first event of the first run). */
+/**
+ * @internal True for an `EventBus` of this copy of agentbus, or of another
+ * copy loaded in the process whose version is compatible with this one (as
+ * the process bus is shared, see `global.ts`). Never throws.
+ */
+export function isEventBus(value: unknown): value is EventBus {
+  if (value instanceof EventBus) return true;
+  if (typeof value !== 'object' || value === null) return false;
+  try {
+    const version = (value as { [BUS_BRAND]?: unknown })[BUS_BRAND];
+    return typeof version === 'string' && isCompatibleVersion(VERSION, version);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * @internal What `value` is, for an error saying it is not a usable bus:
+ * "an EventBus of agentbus 2.0.0, a version this one (0.1.0) cannot use",
+ * "an instance of Map", "a function", ... Never throws.
+ */
+export function describeNotEventBus(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return value === null ? 'null' : typeof value === 'function' ? 'a function' : typeof value;
+  try {
+    const version = (value as { [BUS_BRAND]?: unknown })[BUS_BRAND];
+    if (typeof version === 'string') return `an EventBus of agentbus ${version.slice(0, 40)}, a version this one (${VERSION}) cannot use`;
+    const name: unknown = Object.getPrototypeOf(value)?.constructor?.name;
+    if (typeof name === 'string' && name !== '' && name !== 'Object') return `an instance of ${name.slice(0, 40)}`;
+  } catch {
+    // A hostile Proxy: it is an object, which is all we can say.
+  }
+  return 'a plain object';
+}
+
+/**
+ * The process-wide bus, built on first use (the first event of the first
+ * run). One per process: every copy of agentbus loaded in the process with
+ * a compatible version shares it (it is registered on `globalThis`).
+ */
 export function getEventBus(): EventBus {
-  return (instance ??= new EventBus());
+  const registration = busRegistration();
+  return (registration.bus ??= new EventBus());
 }
 
 /** The process-wide bus if it has been built, else `undefined`. Never builds it. */
 export function peekEventBus(): EventBus | undefined {
-  return instance;
+  return busRegistration().bus;
 }
 
 /**
  * Replaces the process-wide bus (tests): with options, a new bus is built now;
- * without, the next use builds a default one. Subscribers of the old bus are
- * not ended.
+ * without, the next use builds a default one. The old bus is retired: its
+ * subscribers end with reason `'reset'` (after what they had queued) and its
+ * listeners are detached (an exporter or backplane attached to it must be
+ * attached again, to the new bus). Runs executing keep recording into the
+ * bus they started with.
+ *
+ * @returns the new bus, or `undefined` when none was built.
+ * @throws {RangeError} on invalid options, before anything is replaced.
  */
 export function resetEventBus(options?: EventBusOptions): EventBus | undefined {
-  instance = options === undefined ? undefined : new EventBus(options);
-  return instance;
+  const next = options === undefined ? undefined : new EventBus(options);
+  const registration = busRegistration();
+  const old = registration.bus;
+  // Replaced first, so that whoever reacts to the end finds the new bus.
+  registration.bus = next;
+  old?.retire();
+  return next;
 }

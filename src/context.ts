@@ -7,23 +7,29 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import { getEventBus } from './bus.js';
-import { gate, runClosed, runOpened } from './gate.js';
+import { describeNotEventBus, getEventBus, isEventBus, type EventBus } from './bus.js';
+import { gate, runContextEntered, runContextExited } from './gate.js';
 import { now } from './clock.js';
 import { errorText, errorTypeOf, isRunId, isSpanId, RUN_ID_RULE, SPAN_ID_RULE, type StreamEvent } from './events.js';
 import type { RunLink } from './link.js';
 
-/** @internal One run, shared by every frame of that run. */
-export interface RunState {
+/** @internal What every frame of one run shares: the run's id and the settings its nested runs inherit. */
+export interface RunScope {
   readonly runId: string;
   readonly captureContent: boolean;
 }
 
-/** @internal What AsyncLocalStorage holds: the run and the innermost open step. */
+/**
+ * @internal What AsyncLocalStorage holds: the run, the innermost open step,
+ * and the bus the run records into (read here, never looked up per event).
+ * Every frame is built with its properties in this order: one shape.
+ */
 export interface Frame {
-  readonly run: RunState;
+  readonly run: RunScope;
   /** The step that encloses code running in this frame; undefined at the run's top level. */
   readonly spanId: string | undefined;
+  /** The run's bus: `RunOptions.bus`, else the enclosing run's, else the process bus. */
+  readonly bus: EventBus;
 }
 
 /** @internal */
@@ -43,7 +49,7 @@ export interface RunOptions {
   /**
    * Keep the run's stream open when `runContext` returns, for a caller that
    * will add to the run later (then it closes the stream itself with
-   * `getEventBus().closeStream(runId)`, or the retention limit ends it).
+   * `closeStream(runId)` on the run's bus, or the retention limit ends it).
    * Default false: the stream closes after `run.completed`, and subscribers
    * (SSE clients) end.
    */
@@ -59,6 +65,13 @@ export interface RunOptions {
    * without one, a nested run is the child of the enclosing step.
    */
   link?: RunLink | undefined;
+  /**
+   * The bus the run records into: its events, its stream, its listeners (an
+   * `instrumentOtel({ bus })`, a `createSseHandler({ bus })`). Default: the
+   * enclosing run's bus when nested (whether or not it has a `link`), else
+   * the process bus ({@link getEventBus}). Runs nested in this one inherit it.
+   */
+  bus?: EventBus | undefined;
 }
 
 // Generous for both W3C Trace Context headers: a traceparent has 55 characters, and a
@@ -76,6 +89,15 @@ export function assertRunId(runId: unknown): asserts runId is string {
 function shown(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   return value === null ? 'null' : typeof value;
+}
+
+/**
+ * The bus option, or undefined.
+ * @throws {TypeError} unless it is an `EventBus` or undefined.
+ */
+function busOption(bus: unknown): EventBus | undefined {
+  if (bus === undefined || isEventBus(bus)) return bus;
+  throw new TypeError(`runContext: options.bus must be an EventBus (new EventBus() or getEventBus()) or undefined, got ${describeNotEventBus(bus)}`);
 }
 
 /**
@@ -111,7 +133,8 @@ export function isAbortError(error: unknown): boolean {
 
 /**
  * Runs `fn` as one observable run: its events, and those of everything it
- * calls, go to the bus under `runId`. Emits `run.started` and `run.completed`
+ * calls, go under `runId` to the run's bus (`options.bus`, else the
+ * enclosing run's, else the process bus). Emits `run.started` and `run.completed`
  * (status `ok`, `error` or `aborted`; the error is rethrown), then closes the
  * run's stream unless `keepOpen` (subscribers and SSE clients end after
  * `run.completed`). Called inside another run, it makes a child run linked
@@ -120,21 +143,23 @@ export function isAbortError(error: unknown): boolean {
  * stream was closed opens it again; its sequence continues.
  *
  * @returns what `fn` returns (awaited).
+ * @throws {TypeError} (as a rejection, before `fn` runs) for an invalid `runId`, `link` or `bus`.
  */
 export async function runContext<T>(fn: (runId: string) => T | Promise<T>, options: RunOptions = {}): Promise<T> {
   const runId = options.runId ?? randomUUID();
   assertRunId(runId);
   const link = linkOption(options.link);
+  const chosenBus = busOption(options.bus);
   const parent = als.getStore();
-  const run: RunState = {
+  const run: RunScope = {
     runId,
     captureContent: options.captureContent ?? parent?.run.captureContent ?? false,
   };
-  const frame: Frame = { run, spanId: undefined };
+  const bus = chosenBus ?? parent?.bus ?? getEventBus();
+  const frame: Frame = { run, spanId: undefined, bus };
   const started = now();
-  const bus = getEventBus();
   bus.runStarted(runId);
-  runOpened();
+  runContextEntered();
   try {
     return await als.run(frame, async () => {
       // One shape for every run.started: the link, when given, wins over an enclosing local run.
@@ -160,7 +185,7 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
       }
     });
   } finally {
-    runClosed();
+    runContextExited();
     bus.runEnded(runId, options.keepOpen === true);
   }
 }
@@ -207,6 +232,6 @@ export function record(
     parentSpanId,
     data,
   };
-  getEventBus().publish(event);
+  frame.bus.publish(event);
   return event;
 }

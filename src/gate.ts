@@ -7,13 +7,14 @@
  * `emit.ts`) compiles to nothing at all. The first run swaps the prototype
  * once and for good (swapping back at every run's end would deoptimize the
  * emission sites on every run); from then on `open` compares the count of
- * open runs with zero: one load and one branch.
+ * `runContext` calls in progress with zero: one load and one branch.
  */
-let openRuns = 0;
+/** `runContext` calls in progress in this process (a nested run counts once more; a run re-entered twice, twice). */
+let activeRunContexts = 0;
 
 /** What the emission sites read. */
 export interface Gate {
-  /** True while at least one run is open anywhere in the process. */
+  /** True while at least one `runContext` is in progress anywhere in the process. */
   readonly open: boolean;
 }
 
@@ -25,19 +26,19 @@ class NeverOpened implements Gate {
 
 class Counting implements Gate {
   get open(): boolean {
-    return openRuns !== 0;
+    return activeRunContexts !== 0;
   }
 }
 
 /** The process's one gate. */
 export const gate: Gate = new NeverOpened();
 
-/** Called as a run opens. */
-export function runOpened(): void {
-  if (openRuns++ === 0 && gate instanceof NeverOpened) Object.setPrototypeOf(gate, Counting.prototype);
+/** Called as a `runContext` starts. */
+export function runContextEntered(): void {
+  if (activeRunContexts++ === 0 && gate instanceof NeverOpened) Object.setPrototypeOf(gate, Counting.prototype);
 }
 
-/** Called as a run ends. */
-export function runClosed(): void {
-  openRuns--;
+/** Called as a `runContext` ends. */
+export function runContextExited(): void {
+  activeRunContexts--;
 }

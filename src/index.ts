@@ -50,7 +50,6 @@ export {
   type EndReason,
   type EventBusOptions,
   type EventBusStats,
-  type ListenerOptions,
   type StepWrapper,
   type StreamEndReason,
   type SubscribeOptions,

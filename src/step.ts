@@ -6,7 +6,6 @@
  * once by `end`, and outside a run a shared no-op (`NonRecordingSpan`'s role)
  * so that instrumented code allocates nothing when idle.
  */
-import { getEventBus } from './bus.js';
 import { now } from './clock.js';
 import { als, record, type Frame } from './context.js';
 import type { CustomEventData, CanonicalEventType, EventData, StreamEvent } from './events.js';
@@ -111,7 +110,7 @@ export class RecordingStep<S extends StepStartType> implements Step<S> {
   constructor(frame: Frame, eventType: S, data: EventData<S>, spanId: string, parentSpanId: string | undefined) {
     this.spanId = spanId;
     this.parentSpanId = parentSpanId;
-    this.#inner = { run: frame.run, spanId };
+    this.#inner = { run: frame.run, spanId, bus: frame.bus };
     this.#start = record(frame, eventType, data, spanId, parentSpanId);
   }
 
@@ -128,7 +127,7 @@ export class RecordingStep<S extends StepStartType> implements Step<S> {
   }
 
   run<R>(fn: () => R): R {
-    const bus = getEventBus();
+    const bus = this.#inner.bus;
     if (!bus.wrapsSteps) return als.run(this.#inner, fn);
     return als.run(this.#inner, () => bus.runStep(this.#start, fn));
   }

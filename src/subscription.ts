@@ -8,9 +8,14 @@
  */
 import { now } from './clock.js';
 import type { StreamEvent } from './events.js';
+import { Ring } from './ring.js';
 
-/** Why a subscription ended. */
-export type EndReason = 'closed' | 'evicted' | 'dropped' | 'aborted' | 'unsubscribed';
+/**
+ * Why a subscription ended: its run's stream was closed, evicted by
+ * retention or its history dropped (`dropHistory`); its signal aborted; it
+ * was closed; or the bus stopped being the process bus (`resetEventBus`).
+ */
+export type EndReason = 'closed' | 'evicted' | 'dropped' | 'aborted' | 'unsubscribed' | 'reset';
 
 /** A live view of one run (or of every run): history first, then live events. */
 export interface Subscription extends AsyncIterableIterator<StreamEvent> {
@@ -28,14 +33,11 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, 
 
 /** @internal The bus's implementation of {@link Subscription}. */
 export class QueueSubscription implements Subscription {
-  readonly #highWaterMark: number;
   readonly #onEnd: (sub: QueueSubscription) => void;
   readonly #runId: string | undefined;
-  // A ring buffer that grows by doubling up to the high-water mark; once full,
-  // a push overwrites the oldest slot, so a stalled reader costs O(1) per event.
-  #ring: (StreamEvent | undefined)[];
-  #head = 0;
-  #size = 0;
+  // Bounded by the high-water mark; once full, a push pushes out the oldest
+  // event, so a stalled reader costs O(1) per event and no allocation.
+  readonly #queue: Ring<StreamEvent>;
   #waiting: ((result: IteratorResult<StreamEvent>) => void) | undefined;
   #endReason: EndReason | undefined;
   #dropped = 0;
@@ -46,8 +48,7 @@ export class QueueSubscription implements Subscription {
   #unbindSignal: (() => void) | undefined;
 
   constructor(highWaterMark: number, runId: string | undefined, onEnd: (sub: QueueSubscription) => void) {
-    this.#highWaterMark = highWaterMark;
-    this.#ring = new Array(Math.min(16, highWaterMark));
+    this.#queue = new Ring(highWaterMark);
     this.#runId = runId;
     this.#onEnd = onEnd;
   }
@@ -62,7 +63,7 @@ export class QueueSubscription implements Subscription {
 
   /** Number of events waiting to be read. */
   get queued(): number {
-    return this.#size;
+    return this.#queue.length;
   }
 
   push(event: StreamEvent): void {
@@ -73,31 +74,9 @@ export class QueueSubscription implements Subscription {
       waiting({ value: event, done: false });
       return;
     }
-    const ring = this.#ring;
-    if (this.#size === ring.length && !this.#grow()) {
-      // Full at the high-water mark: the oldest event gives its slot to the newest.
-      this.#recordLoss(ring[this.#head] as StreamEvent);
-      ring[this.#head] = event;
-      this.#head = this.#head + 1 === ring.length ? 0 : this.#head + 1;
-      return;
-    }
-    const tail = this.#head + this.#size;
-    this.#ring[tail < this.#ring.length ? tail : tail - this.#ring.length] = event;
-    this.#size++;
-  }
-
-  /** Doubles the ring (up to the high-water mark); false when it may not grow. */
-  #grow(): boolean {
-    const capacity = this.#ring.length;
-    if (capacity >= this.#highWaterMark) return false;
-    const grown: (StreamEvent | undefined)[] = new Array(Math.min(capacity * 2, this.#highWaterMark));
-    for (let i = 0; i < this.#size; i++) {
-      const at = this.#head + i;
-      grown[i] = this.#ring[at < capacity ? at : at - capacity];
-    }
-    this.#ring = grown;
-    this.#head = 0;
-    return true;
+    // At the high-water mark the oldest queued event gives its place to the newest.
+    const lost = this.#queue.push(event);
+    if (lost !== undefined) this.#recordLoss(lost);
   }
 
   #recordLoss(lost: StreamEvent): void {
@@ -115,18 +94,9 @@ export class QueueSubscription implements Subscription {
     return droppedEvent(this.#runId ?? this.#gapRunId, count, this.#gapFrom, this.#gapTo, this.#runId !== undefined);
   }
 
-  #shift(): StreamEvent | undefined {
-    if (this.#size === 0) return undefined;
-    const event = this.#ring[this.#head];
-    this.#ring[this.#head] = undefined;
-    this.#head = this.#head + 1 === this.#ring.length ? 0 : this.#head + 1;
-    this.#size--;
-    return event;
-  }
-
   next(): Promise<IteratorResult<StreamEvent>> {
     if (this.#gapCount > 0) return Promise.resolve({ value: this.#takeGapReport(), done: false });
-    const event = this.#shift();
+    const event = this.#queue.shift();
     if (event !== undefined) return Promise.resolve({ value: event, done: false });
     if (this.#endReason !== undefined) return Promise.resolve(DONE);
     return new Promise((resolve) => {
@@ -166,9 +136,7 @@ export class QueueSubscription implements Subscription {
     if (this.#endReason !== undefined) return;
     this.#endReason = reason;
     if (!drain) {
-      this.#ring = [];
-      this.#head = 0;
-      this.#size = 0;
+      this.#queue.clear();
       this.#gapCount = 0;
     }
     const waiting = this.#waiting;

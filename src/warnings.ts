@@ -16,8 +16,9 @@ export const WARNING_TYPE = 'AgentbusWarning';
 
 /**
  * Emits `message` as a process warning unless a warning with the same `key`
- * was emitted before. `code` names the kind of mistake (`AGENTBUS_EVENT_REFUSED`,
- * `AGENTBUS_STEP_ENDED_TWICE`), for `warning.code` filters. Never throws.
+ * was emitted before. `code` names the kind of problem (`AGENTBUS_EVENT_REFUSED` by default,
+ * `AGENTBUS_STEP_ENDED_TWICE`, `AGENTBUS_LISTENER_MISUSE`, ...), for
+ * `warning.code` filters. Never throws.
  */
 export function warnOnce(key: string, message: string, code = 'AGENTBUS_EVENT_REFUSED'): void {
   if (warned.has(key) || warned.size > MAX_DISTINCT) return;

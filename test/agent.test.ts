@@ -401,9 +401,12 @@ describe('Agent options', () => {
 describe('Agent and a broken exporter', () => {
   it('runs to completion while a bus listener throws on every event, and the errors are counted', async () => {
     const bus = getEventBus();
-    const remove = bus.addListener(() => {
-      throw new Error('exporter exploded');
-    }, { wrapStep: () => { throw new Error('wrapper exploded'); } });
+    const remove = bus.addListener({
+      onEvent: () => {
+        throw new Error('exporter exploded');
+      },
+      wrapStep: () => { throw new Error('wrapper exploded'); },
+    });
     const agent = new Agent({ model: new ScriptedModel(), tools: [calc] });
     const runId = nextRunId();
     const result = await runContext(() => agent.run('add 1 and 2'), { runId });

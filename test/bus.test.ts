@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EventBus, getEventBus, peekEventBus, resetEventBus } from '../src/bus.js';
+import { runContext } from '../src/context.js';
 import type { StreamEvent } from '../src/events.js';
 import type { Subscription } from '../src/subscription.js';
 
@@ -36,10 +37,12 @@ describe('EventBus.publish', () => {
     const errors: unknown[] = [];
     const bus = new EventBus({ onError: (error) => errors.push(error) });
     const seen: string[] = [];
-    bus.addListener(() => {
-      throw new Error('exporter broke');
+    bus.addListener({
+      onEvent: () => {
+        throw new Error('exporter broke');
+      },
     });
-    bus.addListener((e) => seen.push(e.eventType));
+    bus.addListener({ onEvent: (e) => seen.push(e.eventType) });
     expect(() => bus.publish(event('r'))).not.toThrow();
     expect(seen).toEqual(['test.tick']);
     expect(bus.stats().listenerErrors).toBe(1);
@@ -49,7 +52,7 @@ describe('EventBus.publish', () => {
   it('stops calling a removed listener', () => {
     const bus = new EventBus();
     let calls = 0;
-    const remove = bus.addListener(() => calls++);
+    const remove = bus.addListener({ onEvent: () => calls++ });
     bus.publish(event('r'));
     remove();
     bus.publish(event('r'));
@@ -173,7 +176,18 @@ describe('EventBus.closeStream', () => {
     bus.closeStream('r');
     bus.closeStream('never-seen');
     expect((await drain(sub)).map((e) => e.seq)).toEqual([1]);
-    expect(bus.stats()).toMatchObject({ runs: 1, openRuns: 0, subscribers: 0 });
+    expect(bus.stats()).toMatchObject({ runs: 1, openStreams: 0, subscribers: 0 });
+  });
+});
+
+describe('EventBus.stats', () => {
+  it('counts open streams: runs executing or kept open, runs subscribed to before their first event, never closed ones', async () => {
+    const bus = new EventBus();
+    bus.subscribe('waiting');
+    await runContext(() => {}, { runId: 'kept', bus, keepOpen: true });
+    await runContext(() => {}, { runId: 'done', bus });
+    await runContext(() => expect(bus.stats()).toMatchObject({ runs: 4, openStreams: 3 }), { runId: 'executing', bus });
+    expect(bus.stats()).toMatchObject({ runs: 4, openStreams: 2 });
   });
 });
 
@@ -232,15 +246,15 @@ describe('runStep', () => {
     const bus = new EventBus();
     expect(bus.runStep(event('r'), () => 7)).toBe(7);
     const trail: string[] = [];
-    bus.addListener(() => {}, { wrapStep: (_s, body) => { trail.push('outer'); return body(); } });
-    bus.addListener(() => {}, { wrapStep: (_s, body) => { trail.push('inner'); return body(); } });
+    bus.addListener({ onEvent: () => {}, wrapStep: (_s, body) => { trail.push('outer'); return body(); } });
+    bus.addListener({ onEvent: () => {}, wrapStep: (_s, body) => { trail.push('inner'); return body(); } });
     expect(bus.runStep(event('r'), () => { trail.push('body'); return 8; })).toBe(8);
     expect(trail).toEqual(['outer', 'inner', 'body']);
   });
 
   it('still runs the body exactly once when a wrapper throws before calling it', () => {
     const bus = new EventBus();
-    bus.addListener(() => {}, { wrapStep: () => { throw new Error('bad wrapper'); } });
+    bus.addListener({ onEvent: () => {}, wrapStep: () => { throw new Error('bad wrapper'); } });
     let runs = 0;
     expect(bus.runStep(event('r'), () => ++runs)).toBe(1);
     expect(bus.stats().listenerErrors).toBe(1);
@@ -248,9 +262,48 @@ describe('runStep', () => {
 
   it('passes the body’s own error through', () => {
     const bus = new EventBus();
-    bus.addListener(() => {}, { wrapStep: (_s, body) => body() });
+    bus.addListener({ onEvent: () => {}, wrapStep: (_s, body) => body() });
     expect(() => bus.runStep(event('r'), () => { throw new Error('tool failed'); })).toThrow('tool failed');
     expect(bus.stats().listenerErrors).toBe(0);
+  });
+});
+
+describe('addListener', () => {
+  it('takes one object of handlers, read once and called with the object as `this`', () => {
+    const bus = new EventBus();
+    const exporter = {
+      seen: [] as string[],
+      ended: [] as string[],
+      onEvent(e: StreamEvent) {
+        this.seen.push(e.eventType);
+      },
+      onStreamEnd(runId: string, reason: string) {
+        this.ended.push(`${runId} ${reason}`);
+      },
+    };
+    const remove = bus.addListener(exporter);
+    exporter.onEvent = () => {
+      throw new Error('not read again');
+    };
+    bus.publish(event('r'));
+    bus.closeStream('r');
+    remove();
+    remove();
+    bus.publish(event('s'));
+    expect([exporter.seen, exporter.ended, bus.stats().listenerErrors]).toEqual([['test.tick'], ['r closed'], 0]);
+  });
+
+  it('refuses anything else with the handler named, and a lone function with the fix', () => {
+    const bus = new EventBus();
+    expect(() => bus.addListener((() => {}) as never)).toThrow(
+      'EventBus.addListener: takes one object of handlers, { onEvent, wrapStep?, onStreamEnd?, name? }, got a function (pass { onEvent: yourFunction })',
+    );
+    expect(() => bus.addListener({} as never)).toThrow('EventBus.addListener: onEvent must be a function, got undefined');
+    expect(() => bus.addListener({ onEvent: () => {}, wrapStep: 1 } as never)).toThrow('EventBus.addListener: wrapStep must be a function or undefined, got number');
+    expect(() => bus.addListener({ onEvent: () => {}, onStreamEnd: 'x' } as never)).toThrow(/onStreamEnd must be a function or undefined, got string/);
+    expect(() => bus.addListener({ onEvent: () => {}, name: 7 } as never)).toThrow(/name must be a string or undefined, got number/);
+    expect(() => bus.addListener(null as never)).toThrow(/got null/);
+    expect(bus.wrapsSteps).toBe(false);
   });
 });
 
@@ -263,5 +316,43 @@ describe('the process-wide bus', () => {
     expect(getEventBus()).toBe(bus);
     resetEventBus();
     expect(peekEventBus()).toBeUndefined();
+  });
+
+  it('when reset, ends the old bus’s subscribers with reason reset, after what they had queued', async () => {
+    const old = resetEventBus({})!;
+    const run = old.subscribe('r');
+    const all = old.subscribeAll();
+    old.publish(event('r'));
+    const fresh = resetEventBus({});
+    expect(fresh).not.toBe(old);
+    expect((await drain(run)).map((e) => e.seq)).toEqual([1]);
+    expect((await drain(all)).map((e) => e.seq)).toEqual([1]);
+    expect([run.endReason, all.endReason]).toEqual(['reset', 'reset']);
+    expect(old.stats().subscribers).toBe(0);
+    resetEventBus();
+    expect(fresh?.stats().subscribers).toBe(0);
+  });
+
+  it('when reset, detaches the old bus’s listeners and step wrappers', () => {
+    const old = getEventBus();
+    const seen: string[] = [];
+    old.addListener({ onEvent: (e) => seen.push(e.runId), wrapStep: (_s, body) => body() });
+    old.publish(event('before'));
+    resetEventBus();
+    // A run that started on the old bus still records into it, but nobody listens there any more.
+    old.publish(event('after'));
+    getEventBus().publish(event('new'));
+    expect(seen).toEqual(['before']);
+    expect(old.wrapsSteps).toBe(false);
+    expect(old.history('after')).toHaveLength(1);
+  });
+
+  it('is not replaced when the new options are invalid', () => {
+    const bus = getEventBus();
+    const sub = bus.subscribe('r');
+    expect(() => resetEventBus({ maxRuns: 0 })).toThrow(/maxRuns must be a positive integer/);
+    expect(getEventBus()).toBe(bus);
+    expect(sub.endReason).toBeUndefined();
+    sub.close();
   });
 });

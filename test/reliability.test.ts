@@ -145,7 +145,7 @@ describe('event ids', () => {
   it('never repeat when an open run is evicted and emits again', () => {
     const bus = new EventBus({ maxRuns: 2 });
     const ids: string[] = [];
-    bus.addListener((e) => ids.push(e.eventId));
+    bus.addListener({ onEvent: (e) => ids.push(e.eventId) });
     bus.subscribe('a');
     bus.publish(event('a', 'run.started'));
     bus.publish(event('a', 'a.step'));
@@ -161,9 +161,11 @@ describe('event ids', () => {
     const bus = getEventBus();
     const ids = new Set<string>();
     let duplicates = 0;
-    bus.addListener((e) => {
-      if (ids.has(e.eventId)) duplicates++;
-      ids.add(e.eventId);
+    bus.addListener({
+      onEvent: (e) => {
+        if (ids.has(e.eventId)) duplicates++;
+        ids.add(e.eventId);
+      },
     });
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));

@@ -121,7 +121,9 @@ class Bridge implements OtelBridge {
       'memory.checkpoint.saved': (event) => this.#annotate(event, mapping.checkpointSavedEvent),
       'memory.checkpoint.loaded': (event) => this.#annotate(event, mapping.checkpointLoadedEvent),
     };
-    this.#remove = this.#bus.addListener((event) => this.#onEvent(event), {
+    this.#remove = this.#bus.addListener({
+      name: 'agentbus/otel',
+      onEvent: (event) => this.#onEvent(event),
       wrapStep: (start, body) => this.#wrapStep(start, body),
       onStreamEnd: (runId) => this.#streamEnded(runId),
     });

@@ -85,7 +85,7 @@ export class RedisBackplaneWriter implements RedisBackplane {
       this.#errorListener = this.#onClientError;
       client.on('error', this.#errorListener);
     }
-    this.#detach = config.bus.addListener(this.#onEvent, { onStreamEnd: this.#onStreamEnd });
+    this.#detach = config.bus.addListener({ name: 'agentbus/redis', onEvent: this.#onEvent, onStreamEnd: this.#onStreamEnd });
   }
 
   /** Starts the client the backplane made; resolves when it is ready, fails its first attempt, or `timeoutMs` passes. */
