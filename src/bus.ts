@@ -9,7 +9,8 @@
 import { EVENT_TYPE_PATTERN, isRunId, MAX_ID_LENGTH, parseStreamEvent, RUN_ID_RULE, type StreamEvent } from './events.js';
 import { QueueSubscription, type EndReason, type Subscription } from './subscription.js';
 import { positiveIntOption } from './options.js';
-import { DEFAULT_MAX_EVENT_BYTES, plainJsonSize, writeJson } from './json.js';
+import { DEFAULT_MAX_EVENT_BYTES, writeJson } from './bounded-json.js';
+import { plainJsonSize } from './plain-json.js';
 import { PastRuns } from './past-runs.js';
 import { Ring } from './ring.js';
 import { runWrapped, type NamedStepWrapper } from './step-wrapping.js';

@@ -10,7 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { describeNotEventBus, getEventBus, isEventBus, type EventBus } from './bus.js';
 import { gate, runContextEntered, runContextExited } from './gate.js';
 import { now } from './clock.js';
-import { errorText, errorTypeOf, isRunId, isSpanId, RUN_ID_RULE, SPAN_ID_RULE, type StreamEvent } from './events.js';
+import { isRunId, isSpanId, RUN_ID_RULE, SPAN_ID_RULE, type StreamEvent } from './events.js';
+import { errorText, errorTypeOf } from './payload-text.js';
 import type { RunLink } from './link.js';
 
 /** @internal What every frame of one run shares: the run's id and the settings its nested runs inherit. */

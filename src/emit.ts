@@ -9,7 +9,8 @@
  */
 import { now } from './clock.js';
 import { als, record, type Frame } from './context.js';
-import { EVENT_TYPE_PATTERN, errorText, type EventData } from './events.js';
+import { EVENT_TYPE_PATTERN, type EventData } from './events.js';
+import { errorText } from './payload-text.js';
 import { gate as processGate, type Gate } from './gate.js';
 import { NOOP_STEP, startStepInRun, type DataFor, type EmitOptions, type Step, type StepStartType } from './step.js';
 import { traceToolInRun, type ToolCallInfo } from './trace.js';

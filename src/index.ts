@@ -7,7 +7,6 @@
  */
 export {
   EVENT_TYPE_PATTERN,
-  MAX_ARG_KEYS,
   PREVIEW_MAX,
   RUN_ID_RULE,
   isRunId,
@@ -17,7 +16,6 @@ export {
   isCanonicalEventType,
   isEventType,
   parseStreamEvent,
-  preview,
   type CanonicalEventType,
   type CanonicalStreamEvent,
   type CustomEventData,
@@ -25,7 +23,8 @@ export {
   type StreamEvent,
   type StreamEventOf,
 } from './events.js';
-export { CIRCULAR_PLACEHOLDER, DEFAULT_MAX_EVENT_BYTES, MAX_DEPTH, boundedJson } from './json.js';
+export { MAX_ARG_KEYS, preview } from './payload-text.js';
+export { CIRCULAR_PLACEHOLDER, DEFAULT_MAX_EVENT_BYTES, MAX_DEPTH, boundedJson } from './bounded-json.js';
 export { bindToRun, currentRunId, isRecording, runContext, type RunOptions } from './context.js';
 export { extractRunLink, injectRunLink, type RunLink, type RunLinkCarrier, type RunLinkSource } from './link.js';
 export { emit, startStep, traceTool } from './emit.js';

@@ -14,10 +14,18 @@
  * keeps only what validates, and never throws; the writer never throws into
  * the caller, whatever carrier it is given.
  */
-import { Buffer } from 'node:buffer';
+import { baggageWithRunLink, BAGGAGE_MAX_BYTES, runLinkOfBaggage } from './baggage.js';
 import { als } from './context.js';
 import { isRunId, isSpanId } from './events.js';
 import { gate } from './gate.js';
+import {
+  formatTraceparent,
+  traceparentOfHeader,
+  tracestateOfHeader,
+  TRACEPARENT_HEADER_MAX_LENGTH,
+  TRACESTATE_MAX_LENGTH,
+  type StepTraceContext,
+} from './trace-context.js';
 
 /**
  * A link to the step of another run, usually in another service: what
@@ -48,12 +56,6 @@ export type RunLinkSource =
   | Readonly<Record<string, string | readonly string[] | undefined>>
   | { readonly headers: Headers | Readonly<Record<string, string | readonly string[] | undefined>> };
 
-/** @internal The W3C trace context of a step's span, as the trace bridge knows it. */
-export interface StepTraceContext {
-  readonly traceparent: string;
-  readonly tracestate: string | undefined;
-}
-
 /**
  * @internal What the trace bridge answers for the step `spanId` (undefined:
  * the run's top level) of run `runId`, asked by {@link injectRunLink} in
@@ -61,31 +63,8 @@ export interface StepTraceContext {
  */
 export type TraceContextProvider = (runId: string, spanId: string | undefined) => StepTraceContext | undefined;
 
-/** @internal A parsed W3C `traceparent`. */
-export interface Traceparent {
-  /** 32 lowercase hex characters, not all zero. */
-  readonly traceId: string;
-  /** 16 lowercase hex characters, not all zero: the caller's span. */
-  readonly spanId: string;
-  /** The trace flags byte (bit 0: sampled). */
-  readonly traceFlags: number;
-}
-
-const RUN_ID_KEY = 'agentbus.run_id';
-const SPAN_ID_KEY = 'agentbus.span_id';
-// W3C Baggage limits: a sender must not exceed them, a receiver need not read past them.
-const BAGGAGE_MAX_BYTES = 8192;
-const BAGGAGE_MAX_MEMBERS = 180;
-// A traceparent of version 00 has 55 characters; later versions may append fields.
-const TRACEPARENT_MAX_LENGTH = 256;
-// W3C Trace Context: a tracestate of up to 512 characters must be propagated; a longer one may be cut.
-const TRACESTATE_MAX_LENGTH = 512;
 // Plain header objects are searched case-insensitively, over this many keys at most.
 const MAX_KEYS_SCANNED = 1000;
-
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
-const ALL_ZEROS = /^0+$/;
-const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 // The registered providers, latest last. The latest answers: its bridge attached last, so it wraps
 // step bodies innermost and its span is the one active there.
@@ -108,31 +87,6 @@ export function provideTraceContext(provider: TraceContextProvider): () => void 
     if (i !== -1) providers.splice(i, 1);
     traceContextOf = providers.at(-1);
   };
-}
-
-/**
- * @internal Parses a W3C `traceparent`: version 00 exactly, and later
- * versions by the specification's forward-compatibility rule (the four known
- * fields, then `-` and whatever follows). Version `ff`, uppercase hex, an
- * all-zero trace or parent id and anything else malformed give undefined.
- */
-export function parseTraceparent(value: unknown): Traceparent | undefined {
-  if (typeof value !== 'string' || value.length > TRACEPARENT_MAX_LENGTH) return undefined;
-  const match = TRACEPARENT.exec(value.trim());
-  if (match === null) return undefined;
-  // The groups are not optional, except the fields a later version appends.
-  const version = match[1] as string;
-  const traceId = match[2] as string;
-  const spanId = match[3] as string;
-  const flags = match[4] as string;
-  if (version === 'ff' || (version === '00' && match[5] !== undefined)) return undefined;
-  if (ALL_ZEROS.test(traceId) || ALL_ZEROS.test(spanId)) return undefined;
-  return { traceId, spanId, traceFlags: Number.parseInt(flags, 16) };
-}
-
-/** The `traceparent` (version 00) of a parsed one. */
-function formatTraceparent(parent: Traceparent): string {
-  return `00-${parent.traceId}-${parent.spanId}-${parent.traceFlags.toString(16).padStart(2, '0')}`;
 }
 
 /**
@@ -173,12 +127,10 @@ function injectInRun(carrier: RunLinkCarrier): void {
     // The provider is the bridge's; should it fail, the run link still goes out.
   }
   try {
-    // encodeURIComponent throws on a lone surrogate, which a span id chosen by user code may hold.
-    const ours = spanId === undefined
-      ? [`${RUN_ID_KEY}=${encodeURIComponent(runId)}`]
-      : [`${RUN_ID_KEY}=${encodeURIComponent(runId)}`, `${SPAN_ID_KEY}=${encodeURIComponent(spanId)}`];
+    // The baggage is built before anything is written: it throws on a lone surrogate, which a
+    // span id chosen by user code may hold, and the carrier is then left as it was.
     if (isHeaders(carrier)) {
-      carrier.set('baggage', mergeBaggage(carrier.get('baggage'), ours));
+      carrier.set('baggage', baggageWithRunLink(carrier.get('baggage'), runId, spanId));
       if (trace === undefined) return;
       carrier.set('traceparent', trace.traceparent);
       if (trace.tracestate === undefined) carrier.delete('tracestate');
@@ -188,7 +140,7 @@ function injectInRun(carrier: RunLinkCarrier): void {
     // A header object may spell a name in any case; write where the existing value is, so it is not sent twice.
     const baggageKey = keyOf(carrier, 'baggage') ?? 'baggage';
     const existing = carrier[baggageKey];
-    carrier[baggageKey] = mergeBaggage(typeof existing === 'string' ? existing : undefined, ours);
+    carrier[baggageKey] = baggageWithRunLink(typeof existing === 'string' ? existing : undefined, runId, spanId);
     if (trace === undefined) return;
     carrier[keyOf(carrier, 'traceparent') ?? 'traceparent'] = trace.traceparent;
     const tracestateKey = keyOf(carrier, 'tracestate');
@@ -203,42 +155,6 @@ function injectInRun(carrier: RunLinkCarrier): void {
 /** True for a `Headers` (or any object with its `get`/`set`), as opposed to a plain header object. */
 function isHeaders(value: object): value is Headers {
   return typeof (value as { get?: unknown }).get === 'function' && typeof (value as { set?: unknown }).set === 'function';
-}
-
-/**
- * `ours` followed by the members of `existing` that are not ours, until one
- * would break a W3C limit: it and the rest are left out whole, as the
- * specification requires (never cut in the middle). Ours come first so that
- * a receiver that reads only up to the limits still finds them.
- */
-function mergeBaggage(existing: string | null | undefined, ours: readonly string[]): string {
-  let value = ours.join(',');
-  if (typeof existing !== 'string' || existing === '') return value;
-  let members = ours.length;
-  let bytes = value.length; // ours are ASCII: percent-encoded
-  for (let start = 0; start < existing.length && members < BAGGAGE_MAX_MEMBERS;) {
-    let end = existing.indexOf(',', start);
-    if (end === -1) end = existing.length;
-    const member = existing.slice(start, end).trim();
-    start = end + 1;
-    if (member === '') continue;
-    const key = memberKey(member);
-    if (key === RUN_ID_KEY || key === SPAN_ID_KEY) continue;
-    const size = Buffer.byteLength(member, 'utf8') + 1;
-    if (bytes + size > BAGGAGE_MAX_BYTES) break;
-    value += `,${member}`;
-    bytes += size;
-    members++;
-  }
-  return value;
-}
-
-/** The key of a baggage list member (`key = value ; property`), trimmed. */
-function memberKey(member: string): string {
-  const eq = member.indexOf('=');
-  const semi = member.indexOf(';');
-  const end = eq === -1 ? (semi === -1 ? member.length : semi) : semi === -1 ? eq : Math.min(eq, semi);
-  return member.slice(0, end).trim();
 }
 
 /** The own key of `headers` that is `name` in any case (lowercase first), or undefined. */
@@ -272,19 +188,16 @@ export function extractRunLink(headers: RunLinkSource): RunLink | undefined {
   try {
     const source = headersOf(headers);
     if (source === undefined) return undefined;
-    const baggage = readBaggageHeader(source);
+    const baggage = rawHeader(source, 'baggage', BAGGAGE_MAX_BYTES);
     if (baggage === undefined) return undefined;
-    const { runId, spanId } = readBaggage(baggage);
-    const parentRunId = runId === undefined ? undefined : decode(runId);
-    if (!isRunId(parentRunId)) return undefined;
-    const parentSpan = spanId === undefined ? undefined : decode(spanId);
-    const parent = readTraceparent(source);
-    const tracestate = parent === undefined ? undefined : readHeader(source, 'tracestate', TRACESTATE_MAX_LENGTH)?.trim();
+    const { runId, spanId } = runLinkOfBaggage(baggage);
+    if (!isRunId(runId)) return undefined;
+    const parent = traceparentOfHeader(readHeader(source, 'traceparent', TRACEPARENT_HEADER_MAX_LENGTH));
     return {
-      parentRunId,
-      parentSpanId: isSpanId(parentSpan) ? parentSpan : undefined,
+      parentRunId: runId,
+      parentSpanId: isSpanId(spanId) ? spanId : undefined,
       traceparent: parent === undefined ? undefined : formatTraceparent(parent),
-      tracestate: tracestate !== undefined && tracestate !== '' && PRINTABLE_ASCII.test(tracestate) ? tracestate : undefined,
+      tracestate: parent === undefined ? undefined : tracestateOfHeader(readHeader(source, 'tracestate', TRACESTATE_MAX_LENGTH)),
     };
   } catch {
     // A source whose reads throw (a hostile Proxy, a getter): no link.
@@ -330,72 +243,4 @@ function rawHeader(source: Headers | HeaderObject, name: string, enough: number)
     if (joined.length > enough) break;
   }
   return joined === '' ? undefined : joined;
-}
-
-/**
- * The request's `traceparent`. A request may carry two: the one
- * {@link injectRunLink} wrote, and one an HTTP client instrumentation
- * appended for the client span it opened inside the step
- * (`@opentelemetry/instrumentation-undici` appends rather than replaces).
- * When both are valid and of one trace, the last is the caller's innermost
- * span and is taken; values of different traces, or more than two, are
- * refused, as W3C receivers refuse an ambiguous `traceparent`.
- */
-function readTraceparent(source: Headers | HeaderObject): Traceparent | undefined {
-  const value = readHeader(source, 'traceparent', 2 * TRACEPARENT_MAX_LENGTH + 2);
-  if (value === undefined) return undefined;
-  const values = value.split(',');
-  if (values.length > 2) return undefined;
-  let last: Traceparent | undefined;
-  for (const one of values) {
-    const parsed = parseTraceparent(one);
-    if (parsed === undefined || (last !== undefined && last.traceId !== parsed.traceId)) return undefined;
-    last = parsed;
-  }
-  return last;
-}
-
-/**
- * The `baggage` header within the W3C limit of 8192 bytes: what lies past it
- * is not read, and the member it would cut is left out whole (a sender that
- * writes ours first, as {@link injectRunLink} does, is still understood).
- */
-function readBaggageHeader(source: Headers | HeaderObject): string | undefined {
-  const value = rawHeader(source, 'baggage', BAGGAGE_MAX_BYTES);
-  if (value === undefined || value.length <= BAGGAGE_MAX_BYTES) return value;
-  const lastComma = value.lastIndexOf(',', BAGGAGE_MAX_BYTES);
-  return lastComma === -1 ? undefined : value.slice(0, lastComma);
-}
-
-/** The raw (still percent-encoded) values of our two keys; the first occurrence of each counts. */
-function readBaggage(baggage: string): { runId: string | undefined; spanId: string | undefined } {
-  let runId: string | undefined;
-  let spanId: string | undefined;
-  let members = 0;
-  for (let start = 0; start < baggage.length && members < BAGGAGE_MAX_MEMBERS;) {
-    let end = baggage.indexOf(',', start);
-    if (end === -1) end = baggage.length;
-    const member = baggage.slice(start, end);
-    start = end + 1;
-    if (member.trim() === '') continue;
-    members++;
-    const semi = member.indexOf(';');
-    const pair = semi === -1 ? member : member.slice(0, semi);
-    const eq = pair.indexOf('=');
-    if (eq === -1) continue;
-    const key = pair.slice(0, eq).trim();
-    if (key === RUN_ID_KEY) runId ??= pair.slice(eq + 1).trim();
-    else if (key === SPAN_ID_KEY) spanId ??= pair.slice(eq + 1).trim();
-    if (runId !== undefined && spanId !== undefined) break;
-  }
-  return { runId, spanId };
-}
-
-/** A percent-decoded baggage value, or undefined when its encoding is broken. */
-function decode(value: string): string | undefined {
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return undefined;
-  }
 }

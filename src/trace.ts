@@ -9,7 +9,7 @@
  * returns or throws.
  */
 import { als } from './context.js';
-import { argKeys, errorText, errorTypeOf, preview } from './events.js';
+import { argKeys, errorText, errorTypeOf, preview } from './payload-text.js';
 import { newSpanId } from './ids.js';
 import { gate } from './gate.js';
 import { NOOP_STEP, RecordingStep, startStepInRun, type Step } from './step.js';

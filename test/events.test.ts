@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ERROR_TYPE_MAX, PREVIEW_MAX, StreamEventError, errorTypeOf, isEventType, parseStreamEvent, preview, type StreamEvent } from '../src/events.js';
+import { ERROR_TYPE_MAX, PREVIEW_MAX, StreamEventError, isEventType, parseStreamEvent, type StreamEvent } from '../src/events.js';
+import { errorTypeOf, preview } from '../src/payload-text.js';
 
 const base = { eventId: 'r1:1', runId: 'r1', seq: 1, timestamp: 1_700_000_000_000.25 };
 

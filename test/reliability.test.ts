@@ -8,8 +8,10 @@ import { EventBus, getEventBus, resetEventBus } from '../src/bus.js';
 import { runContext } from '../src/context.js';
 import { emit, traceTool } from '../src/emit.js';
 import { traceModel } from '../src/trace.js';
-import { argKeys, errorText, preview, type StreamEvent } from '../src/events.js';
-import { boundedJson, plainJsonSize } from '../src/json.js';
+import type { StreamEvent } from '../src/events.js';
+import { argKeys, errorText, preview } from '../src/payload-text.js';
+import { boundedJson } from '../src/bounded-json.js';
+import { plainJsonSize } from '../src/plain-json.js';
 import { FrameEncoder } from '../src/sse/frames.js';
 import { event } from './sse-harness.js';
 

@@ -16,7 +16,8 @@ import { als, isAbortError, isRecording } from '../context.js';
 import { startStep } from '../emit.js';
 import type { Step, StepStartType } from '../step.js';
 import { recordTokens, type TokenUsage } from '../trace.js';
-import { argKeys, errorText, errorTypeOf, preview, type EventData } from '../events.js';
+import type { EventData } from '../events.js';
+import { argKeys, errorText, errorTypeOf, preview } from '../payload-text.js';
 
 /** Why an agent invocation ended (`agent.terminate`'s `reason`). */
 export type TerminateReason = EventData<'agent.terminate'>['reason'];

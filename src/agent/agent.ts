@@ -9,7 +9,7 @@
 import { isAbortError } from '../context.js';
 import { emit, startStep, traceTool } from '../emit.js';
 import { traceModel, type TokenUsage } from '../trace.js';
-import { preview } from '../events.js';
+import { preview } from '../payload-text.js';
 import type { Message, Model, ModelResponse, ToolCall, ToolResultMessage, ToolSpec } from './model.js';
 import { parseToolArguments, type Tool } from './tool.js';
 

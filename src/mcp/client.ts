@@ -13,7 +13,8 @@ import { als, isRecording } from '../context.js';
 import { startStep } from '../emit.js';
 import { newSpanId } from '../ids.js';
 import type { Step } from '../step.js';
-import { argKeys, errorText, errorTypeOf, preview, type EventData } from '../events.js';
+import type { EventData } from '../events.js';
+import { argKeys, errorText, errorTypeOf, preview } from '../payload-text.js';
 import { metaWithLink } from './meta.js';
 import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';
 

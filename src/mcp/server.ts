@@ -14,7 +14,7 @@
 import { runContext } from '../context.js';
 import { startStep } from '../emit.js';
 import type { Step } from '../step.js';
-import { argKeys, errorText, errorTypeOf } from '../events.js';
+import { argKeys, errorText, errorTypeOf } from '../payload-text.js';
 import { now } from '../clock.js';
 import { linkOfRequest } from './meta.js';
 import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';

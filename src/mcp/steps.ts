@@ -2,7 +2,8 @@
  * What both sides agree on: which MCP requests are steps, and how a result
  * reads as success or failure.
  */
-import { PREVIEW_MAX, preview } from '../events.js';
+import { PREVIEW_MAX } from '../events.js';
+import { preview } from '../payload-text.js';
 
 /** The MCP requests that are steps of a run: a tool call, a resource read, a prompt get. */
 export type McpStepMethod = 'tools/call' | 'resources/read' | 'prompts/get';

@@ -9,7 +9,7 @@
  * `traceparent` that `run.started` carries.
  */
 import { context, createTraceState, trace, type Context, type SpanContext, type TraceState } from './api.js';
-import { parseTraceparent, type StepTraceContext } from '../link.js';
+import { parseTraceparent, type StepTraceContext } from '../trace-context.js';
 
 // W3C Trace Context: tracestate is propagated up to 512 characters.
 const TRACESTATE_MAX_LENGTH = 512;

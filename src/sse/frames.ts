@@ -14,7 +14,7 @@
  */
 import type { EndReason } from '../subscription.js';
 import type { StreamEvent } from '../events.js';
-import { boundedJson, DEFAULT_MAX_EVENT_BYTES, thrownMessage } from '../json.js';
+import { boundedJson, DEFAULT_MAX_EVENT_BYTES, thrownMessage } from '../bounded-json.js';
 
 /** Wire framing of a stream: agentbus's own, or Locus's snake_case envelope. */
 export type SseFormat = 'agentbus' | 'locus';

@@ -11,7 +11,7 @@
  * returns or throws is passed on unchanged.
  */
 import type { Step } from '../../step.js';
-import { errorText } from '../../events.js';
+import { errorText } from '../../payload-text.js';
 import type { SdkModel, SdkModelRequest, SdkModelResponse } from './sdk-model.js';
 
 /** @internal One model call being recorded, as the trace processor opened it. */

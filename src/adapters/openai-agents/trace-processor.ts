@@ -20,7 +20,7 @@
 import { emit } from '../../emit.js';
 import type { Step } from '../../step.js';
 import type { TokenUsage } from '../../trace.js';
-import { preview } from '../../events.js';
+import { preview } from '../../payload-text.js';
 import { parseArgs } from '../payload.js';
 import { StepTracker, type Placement, type TrackedAgent, type TrackedModel } from '../step-tracker.js';
 import { instrumentedModel, type RecordedModelCall } from './instrumented-model.js';
