@@ -9,18 +9,14 @@
  * `traceparent` that `run.started` carries.
  */
 import { context, createTraceState, trace, type Context, type SpanContext, type TraceState } from './api.js';
-import { parseTraceparent, type StepTraceContext } from '../trace-context.js';
-
-// W3C Trace Context: tracestate is propagated up to 512 characters.
-const TRACESTATE_MAX_LENGTH = 512;
+import { formatTraceparent, parseTraceparent, TRACESTATE_MAX_LENGTH, type StepTraceContext } from '../trace-context.js';
 
 /** The W3C headers of a span, or undefined for an invalid (non-recording, no-op) one. */
 export function traceHeadersOf(spanContext: SpanContext | undefined): StepTraceContext | undefined {
   if (spanContext === undefined || !trace.isSpanContextValid(spanContext)) return undefined;
-  const flags = (spanContext.traceFlags & 0xff).toString(16).padStart(2, '0');
   const tracestate = spanContext.traceState?.serialize();
   return {
-    traceparent: `00-${spanContext.traceId}-${spanContext.spanId}-${flags}`,
+    traceparent: formatTraceparent({ traceId: spanContext.traceId, spanId: spanContext.spanId, traceFlags: spanContext.traceFlags & 0xff }),
     tracestate: tracestate === undefined || tracestate === '' ? undefined : tracestate,
   };
 }

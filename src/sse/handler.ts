@@ -98,7 +98,8 @@ const UNDER_ROUTES = /^[/\\](?:runs|events)(?:[/\\]|$)/;
 const SEQ = /^\d{1,15}$/;
 /** @internal The methods the SSE routes answer, as sent in `Allow`. */
 export const ALLOWED_METHODS = 'GET, OPTIONS';
-const TEXT_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
+/** @internal The headers of a plain-text answer (an error, a refusal). */
+export const TEXT_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
 const STREAM_HEADERS: Readonly<Record<string, string>> = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache, no-transform',

@@ -15,7 +15,7 @@
  * handler could tell.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ALLOWED_METHODS, layeredHeaders, sseHandlerFacts, type SseHandler, type SseHandlerFacts } from './handler.js';
+import { ALLOWED_METHODS, TEXT_HEADERS, layeredHeaders, sseHandlerFacts, type SseHandler, type SseHandlerFacts } from './handler.js';
 
 /** A `node:http` request listener that also works as Express/Connect middleware. */
 export type NodeSseListener = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
@@ -26,7 +26,6 @@ const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
 const ENCODED_SEPARATOR = /%(?:2f|5c)/i;
 // URL parsing drops these anywhere in a URL, so `.<TAB>.` is a dot segment too.
 const URL_IGNORED = /[\t\n\r]/g;
-const TEXT_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
 // For handlers not built by createSseHandler: every path may be theirs, and no headers are known.
 const UNKNOWN_FACTS: SseHandlerFacts = { headers: new Headers(), underRoutes: () => true };
 
