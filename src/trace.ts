@@ -96,25 +96,37 @@ export function traceToolInRun<R>(info: ToolCallInfo, fn: (step: Step<'agent.too
 
 /** Token counts of one model call. */
 export interface TokenUsage {
+  /** Tokens sent to the model, cached ones included. */
   inputTokens: number;
+  /** Tokens the model generated, reasoning ones included. */
   outputTokens: number;
+  /** Input tokens served from a provider cache (part of `inputTokens`). */
   cacheReadInputTokens?: number;
+  /** Output tokens spent on reasoning (part of `outputTokens`). */
   reasoningOutputTokens?: number;
 }
 
 /** What {@link traceModel} needs to know about a model call before it starts. */
 export interface ModelCallInfo {
+  /** The model asked (`gen_ai.request.model`). */
   model: string;
+  /** Who serves it (`openai`, `anthropic`, ...; `gen_ai.provider.name`). */
   provider: string;
+  /** Messages sent in this call. */
   messageCount: number;
+  /** Tools offered to the model in this call. */
   toolCount: number;
 }
 
 /** What {@link traceModel} reads from a model call's result. */
 export interface ModelCallOutcome {
+  /** Why the model stopped (`stop`, `tool_calls`, `length`, ...), as the provider says it. */
   stopReason: string;
+  /** Tool calls the model asked for. */
   toolCallCount: number;
+  /** The reply's text; only a preview of it goes into the event. */
   content: string;
+  /** Token counts; when present, `agent.tokens.used` is emitted before the step closes. */
   usage?: TokenUsage | undefined;
 }
 

@@ -37,8 +37,11 @@ export interface AgentRunOptions {
 
 /** One tool call made during a run. */
 export interface AgentToolCall {
+  /** The model's id for the call (the events' `toolCallId`). */
   id: string;
+  /** The tool asked for. */
   name: string;
+  /** The arguments as the model gave them, before validation. */
   arguments: unknown;
   /** What the model was shown: the output as text, or the error text. */
   result: string;
@@ -48,10 +51,15 @@ export interface AgentToolCall {
 
 /** Token totals of a run (summed over its model calls). */
 export interface AgentUsage {
+  /** Tokens sent to the model, cached ones included. */
   inputTokens: number;
+  /** Tokens the model generated, reasoning ones included. */
   outputTokens: number;
+  /** `inputTokens + outputTokens`. */
   totalTokens: number;
+  /** Input tokens served from a provider cache (part of `inputTokens`); 0 when none were reported. */
   cacheReadInputTokens: number;
+  /** Output tokens spent on reasoning (part of `outputTokens`); 0 when none were reported. */
   reasoningOutputTokens: number;
 }
 
