@@ -222,7 +222,9 @@ export type CanonicalStreamEvent = { [K in CanonicalEventType]: StreamEventOf<K>
  * type; narrow with {@link isEventType}.
  */
 export interface StreamEvent extends Envelope {
+  /** The event's type: a canonical one (`agent.tool.started`) or a custom dotted lowercase one (`myapp.cache.miss`). */
   eventType: string;
+  /** The payload, typed per `eventType` in the catalogue; narrow with {@link isEventType}. */
   data: object;
 }
 
