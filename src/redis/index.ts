@@ -28,7 +28,7 @@ export {
 } from './backplane.js';
 
 // Reading side (src/redis/source.ts).
-export { createRedisRunSource, type RedisRunSource, type RedisRunSourceOptions, type RedisRunSourceStats } from './source.js';
+export { createRedisRunSource, RedisRunSource, type RedisRunSourceOptions, type RedisRunSourceStats } from './source.js';
 
 // The client either side takes (src/redis/client.ts).
 export type { RedisClient } from './client.js';
