@@ -41,18 +41,16 @@ export {
   type ToolCallInfo,
 } from './trace.js';
 export {
-  EVENT_ENVELOPE_BYTES,
   EventBus,
-  getEventBus,
-  peekEventBus,
-  resetEventBus,
   type BusListener,
   type EndReason,
-  type EventBusOptions,
   type EventBusStats,
   type StepWrapper,
   type StreamEndReason,
   type SubscribeOptions,
   type Subscription,
 } from './bus.js';
+export type { EventBusOptions } from './bus-options.js';
+export { EVENT_ENVELOPE_BYTES } from './envelope.js';
+export { getEventBus, peekEventBus, resetEventBus } from './global.js';
 export type { RunLookup, RunSource } from './source.js';
