@@ -7,7 +7,9 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import { describeNotEventBus, getEventBus, isEventBus, type EventBus } from './bus.js';
+import type { EventBus } from './bus.js';
+import { describeNotEventBus, isEventBus, runEnded, runStarted } from './bus-protocol.js';
+import { getEventBus } from './global.js';
 import { gate, runContextEntered, runContextExited } from './gate.js';
 import { now } from './clock.js';
 import { isRunId, isSpanId, RUN_ID_RULE, SPAN_ID_RULE, type StreamEvent } from './events.js';
@@ -159,7 +161,7 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
   const bus = chosenBus ?? parent?.bus ?? getEventBus();
   const frame: Frame = { run, spanId: undefined, bus };
   const started = now();
-  bus.runStarted(runId);
+  bus[runStarted](runId);
   runContextEntered();
   try {
     return await als.run(frame, async () => {
@@ -187,7 +189,7 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
     });
   } finally {
     runContextExited();
-    bus.runEnded(runId, options.keepOpen === true);
+    bus[runEnded](runId, options.keepOpen === true);
   }
 }
 

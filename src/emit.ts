@@ -7,6 +7,7 @@
  * touching AsyncLocalStorage or allocating. In a process that never opened a
  * run the guard folds away entirely.
  */
+import { reportRejected } from './bus-protocol.js';
 import { now } from './clock.js';
 import { als, record, type Frame } from './context.js';
 import { EVENT_TYPE_PATTERN, type EventData } from './events.js';
@@ -19,7 +20,7 @@ const checkedTypes = new Set<string>();
 
 function reject(frame: Frame, eventType: string, data: unknown, message: string): void {
   // Telemetry must not crash the agent: a bad emission is refused and counted, never thrown.
-  frame.bus.reportRejected(new TypeError(message), {
+  frame.bus[reportRejected](new TypeError(message), {
     eventId: '',
     runId: frame.run.runId,
     seq: 0,

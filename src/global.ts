@@ -16,16 +16,21 @@
  * Only the process bus is shared this way. A run's bus is carried by its
  * frame (`context.ts`), and each copy has its own AsyncLocalStorage: code
  * emitting through one copy does not see a run opened through another.
+ *
+ * The process bus is reached one way, {@link getEventBus}; tests replace it
+ * with {@link resetEventBus}.
  */
-import type { EventBus } from './bus.js';
+import { EventBus } from './bus.js';
+import type { EventBusOptions } from './bus-options.js';
+import { retire } from './bus-protocol.js';
 import { isCompatibleVersion, VERSION } from './version.js';
 import { warnOnce } from './warnings.js';
 
 /** The key on `globalThis`. Never changes: copies of every version must find each other. */
 const GLOBAL_KEY: unique symbol = Symbol.for('agentbus.processBus');
 
-/** @internal What the key holds: the registering copy's version, and the process bus once built. */
-export interface BusRegistration {
+/** What the key holds: the registering copy's version, and the process bus once built. */
+interface BusRegistration {
   readonly version: string;
   /** The process bus; undefined until first used, or after a reset without options. */
   bus: EventBus | undefined;
@@ -34,11 +39,46 @@ export interface BusRegistration {
 let registration: BusRegistration | undefined;
 
 /**
- * @internal This copy's registration, found (or made) on first use and then
- * kept: the global one when its version is compatible with this copy's,
- * otherwise one of this copy's own.
+ * The process-wide bus, built on first use (the first event of the first
+ * run). One per process: every copy of agentbus loaded in the process with
+ * a compatible version shares it (it is registered on `globalThis`).
  */
-export function busRegistration(): BusRegistration {
+export function getEventBus(): EventBus {
+  return (busRegistration().bus ??= new EventBus());
+}
+
+/** The process-wide bus if it has been built, else `undefined`. Never builds it. */
+export function peekEventBus(): EventBus | undefined {
+  return busRegistration().bus;
+}
+
+/**
+ * Replaces the process-wide bus (tests): with options, a new bus is built now;
+ * without, the next use builds a default one. The old bus is retired: its
+ * subscribers end with reason `'reset'` (after what they had queued) and its
+ * listeners are detached (an exporter or backplane attached to it must be
+ * attached again, to the new bus). Runs executing keep recording into the
+ * bus they started with.
+ *
+ * @returns the new bus, or `undefined` when none was built.
+ * @throws {RangeError} on invalid options, before anything is replaced.
+ */
+export function resetEventBus(options?: EventBusOptions): EventBus | undefined {
+  const next = options === undefined ? undefined : new EventBus(options);
+  const slot = busRegistration();
+  const old = slot.bus;
+  // Replaced first, so that whoever reacts to the end finds the new bus.
+  slot.bus = next;
+  old?.[retire]();
+  return next;
+}
+
+/**
+ * This copy's registration, found (or made) on first use and then kept: the
+ * global one when its version is compatible with this copy's, otherwise one
+ * of this copy's own.
+ */
+function busRegistration(): BusRegistration {
   return (registration ??= register());
 }
 

@@ -39,19 +39,11 @@ export {
   type TokenUsage,
   type ToolCallInfo,
 } from './trace.js';
-export {
-  EVENT_ENVELOPE_BYTES,
-  EventBus,
-  getEventBus,
-  peekEventBus,
-  resetEventBus,
-  type BusListener,
-  type EndReason,
-  type EventBusOptions,
-  type EventBusStats,
-  type StepWrapper,
-  type StreamEndReason,
-  type SubscribeOptions,
-  type Subscription,
-} from './bus.js';
+export { EventBus, type EventBusStats, type SubscribeOptions } from './bus.js';
+export type { EndReason, Subscription } from './subscription.js';
+export type { BusListener, StreamEndReason } from './listeners.js';
+export type { StepWrapper } from './step-wrapping.js';
+export type { EventBusOptions } from './bus-options.js';
+export { EVENT_ENVELOPE_BYTES } from './envelope.js';
+export { getEventBus, peekEventBus, resetEventBus } from './global.js';
 export type { RunLookup, RunSource } from './source.js';

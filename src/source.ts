@@ -5,7 +5,8 @@
  * ending when the run's stream ends), so the handler, its resume and its
  * backpressure are the same whichever serves the run.
  */
-import type { SubscribeOptions, Subscription } from './bus.js';
+import type { SubscribeOptions } from './bus.js';
+import type { Subscription } from './subscription.js';
 
 /**
  * What a source knows of a run when a request for it arrives:

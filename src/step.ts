@@ -6,6 +6,7 @@
  * once by `end`, and outside a run a shared no-op (`NonRecordingSpan`'s role)
  * so that instrumented code allocates nothing when idle.
  */
+import { runStep, wrapsSteps } from './bus-protocol.js';
 import { now } from './clock.js';
 import { als, record, type Frame } from './context.js';
 import type { CustomEventData, CanonicalEventType, EventData, StreamEvent } from './events.js';
@@ -128,8 +129,8 @@ export class RecordingStep<S extends StepStartType> implements Step<S> {
 
   run<R>(fn: () => R): R {
     const bus = this.#inner.bus;
-    if (!bus.wrapsSteps) return als.run(this.#inner, fn);
-    return als.run(this.#inner, () => bus.runStep(this.#start, fn));
+    if (!bus[wrapsSteps]) return als.run(this.#inner, fn);
+    return als.run(this.#inner, () => bus[runStep](this.#start, fn));
   }
 
   emit<T extends string>(eventType: T, data: DataFor<T>): void {

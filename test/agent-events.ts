@@ -4,7 +4,7 @@
  * share a span id, children close before their parent).
  */
 import { expect } from 'vitest';
-import { getEventBus } from '../src/bus.js';
+import { getEventBus } from '../src/global.js';
 import { parseStreamEvent, type StreamEvent } from '../src/events.js';
 
 const PAIRS: Record<string, string> = {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Agent, ScriptedModel, defineTool, type ModelRequest, type ToolResultMessage } from '../src/agent/index.js';
-import { getEventBus, peekEventBus, resetEventBus } from '../src/bus.js';
+import { getEventBus, peekEventBus, resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { emit } from '../src/emit.js';
 import { data, expectStepsClosedOnce, only, runEvents, types } from './agent-events.js';

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { EventBus, getEventBus, peekEventBus, resetEventBus } from '../src/bus.js';
+import { runStep, wrapsSteps } from '../src/bus-protocol.js';
+import { EventBus } from '../src/bus.js';
+import { getEventBus, peekEventBus, resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import type { StreamEvent } from '../src/events.js';
 import type { Subscription } from '../src/subscription.js';
@@ -244,11 +246,11 @@ describe('subscribeAll', () => {
 describe('runStep', () => {
   it('runs the body directly with no wrapper, and inside every wrapper otherwise', () => {
     const bus = new EventBus();
-    expect(bus.runStep(event('r'), () => 7)).toBe(7);
+    expect(bus[runStep](event('r'), () => 7)).toBe(7);
     const trail: string[] = [];
     bus.addListener({ onEvent: () => {}, wrapStep: (_s, body) => { trail.push('outer'); return body(); } });
     bus.addListener({ onEvent: () => {}, wrapStep: (_s, body) => { trail.push('inner'); return body(); } });
-    expect(bus.runStep(event('r'), () => { trail.push('body'); return 8; })).toBe(8);
+    expect(bus[runStep](event('r'), () => { trail.push('body'); return 8; })).toBe(8);
     expect(trail).toEqual(['outer', 'inner', 'body']);
   });
 
@@ -256,14 +258,14 @@ describe('runStep', () => {
     const bus = new EventBus();
     bus.addListener({ onEvent: () => {}, wrapStep: () => { throw new Error('bad wrapper'); } });
     let runs = 0;
-    expect(bus.runStep(event('r'), () => ++runs)).toBe(1);
+    expect(bus[runStep](event('r'), () => ++runs)).toBe(1);
     expect(bus.stats().listenerErrors).toBe(1);
   });
 
   it('passes the body’s own error through', () => {
     const bus = new EventBus();
     bus.addListener({ onEvent: () => {}, wrapStep: (_s, body) => body() });
-    expect(() => bus.runStep(event('r'), () => { throw new Error('tool failed'); })).toThrow('tool failed');
+    expect(() => bus[runStep](event('r'), () => { throw new Error('tool failed'); })).toThrow('tool failed');
     expect(bus.stats().listenerErrors).toBe(0);
   });
 });
@@ -303,7 +305,7 @@ describe('addListener', () => {
     expect(() => bus.addListener({ onEvent: () => {}, onStreamEnd: 'x' } as never)).toThrow(/onStreamEnd must be a function or undefined, got string/);
     expect(() => bus.addListener({ onEvent: () => {}, name: 7 } as never)).toThrow(/name must be a string or undefined, got number/);
     expect(() => bus.addListener(null as never)).toThrow(/got null/);
-    expect(bus.wrapsSteps).toBe(false);
+    expect(bus[wrapsSteps]).toBe(false);
   });
 });
 
@@ -343,7 +345,7 @@ describe('the process-wide bus', () => {
     old.publish(event('after'));
     getEventBus().publish(event('new'));
     expect(seen).toEqual(['before']);
-    expect(old.wrapsSteps).toBe(false);
+    expect(old[wrapsSteps]).toBe(false);
     expect(old.history('after')).toHaveLength(1);
   });
 

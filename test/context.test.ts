@@ -1,6 +1,6 @@
 import { EventEmitter, once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { getEventBus, resetEventBus } from '../src/bus.js';
+import { getEventBus, resetEventBus } from '../src/global.js';
 import { bindToRun, currentRunId, isRecording, runContext } from '../src/context.js';
 import { emit } from '../src/emit.js';
 import type { StreamEvent } from '../src/events.js';

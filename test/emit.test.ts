@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WARNING_TYPE } from '../src/warnings.js';
-import { getEventBus, peekEventBus, resetEventBus } from '../src/bus.js';
+import { getEventBus, peekEventBus, resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { emit, startStep, traceTool } from '../src/emit.js';
 import { traceFanout, traceModel } from '../src/trace.js';

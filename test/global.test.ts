@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getEventBus } from '../src/bus.js';
+import { getEventBus } from '../src/global.js';
 import { isCompatibleVersion, VERSION } from '../src/version.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -6,7 +6,8 @@
 import { createParser } from 'eventsource-parser';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { resetEventBus, type EventBus } from '../src/bus.js';
+import type { EventBus } from '../src/bus.js';
+import { resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { emit, startStep, traceTool } from '../src/emit.js';
 import { createSseHandler, subscribeSse, type SseHandler } from '../src/sse/index.js';

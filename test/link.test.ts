@@ -7,7 +7,7 @@ import { Buffer } from 'node:buffer';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { getEventBus, resetEventBus } from '../src/bus.js';
+import { getEventBus, resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { emit, startStep, traceTool } from '../src/emit.js';
 import { parseStreamEvent, type StreamEvent } from '../src/events.js';

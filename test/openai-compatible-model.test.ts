@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Agent, ModelHttpError, OpenAICompatibleModel, defineTool } from '../src/agent/index.js';
-import { resetEventBus } from '../src/bus.js';
+import { resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { data, expectStepsClosedOnce, only, runEvents } from './agent-events.js';
 

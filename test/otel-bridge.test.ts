@@ -1,7 +1,8 @@
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { getEventBus, resetEventBus, type EventBus } from '../src/bus.js';
+import type { EventBus } from '../src/bus.js';
+import { getEventBus, resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { emit, startStep, traceTool } from '../src/emit.js';
 import { traceFanout, traceModel } from '../src/trace.js';

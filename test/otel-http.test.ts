@@ -10,7 +10,7 @@ import type * as Http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { getEventBus, resetEventBus } from '../src/bus.js';
+import { getEventBus, resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { startStep, traceTool } from '../src/emit.js';
 import { extractRunLink, injectRunLink } from '../src/link.js';

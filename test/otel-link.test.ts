@@ -8,7 +8,7 @@ import { context, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Agent, ScriptedModel } from '../src/agent/index.js';
-import { resetEventBus } from '../src/bus.js';
+import { resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { traceTool } from '../src/emit.js';
 import { extractRunLink, injectRunLink, type RunLink } from '../src/link.js';

@@ -5,7 +5,7 @@
 import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { resetEventBus } from '../src/bus.js';
+import { resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { emit, startStep, traceTool } from '../src/emit.js';
 import { traceModel } from '../src/trace.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { resetEventBus } from '../src/bus.js';
+import { resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { traceTool } from '../src/emit.js';
 import { traceModel } from '../src/trace.js';

@@ -4,7 +4,8 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBus, getEventBus, resetEventBus } from '../src/bus.js';
+import { EventBus } from '../src/bus.js';
+import { getEventBus, resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { emit, traceTool } from '../src/emit.js';
 import { traceModel } from '../src/trace.js';

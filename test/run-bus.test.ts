@@ -4,7 +4,8 @@
 // stream) happens on that bus, so a bus of one's own given to the OTel bridge
 // or the SSE handler sees the runs given to it.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventBus, getEventBus, peekEventBus, resetEventBus } from '../src/bus.js';
+import { EventBus } from '../src/bus.js';
+import { getEventBus, peekEventBus, resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { emit, startStep, traceTool } from '../src/emit.js';
 import { instrumentOtel } from '../src/otel/bridge.js';

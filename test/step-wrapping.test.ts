@@ -3,6 +3,7 @@
 // the body did, whatever the wrapper does; a wrapper that breaks the
 // contract is counted, told to onError and warned about once, by name.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runStep } from '../src/bus-protocol.js';
 import { EventBus } from '../src/bus.js';
 import { runContext } from '../src/context.js';
 import { traceTool } from '../src/emit.js';
@@ -42,7 +43,7 @@ describe('a step wrapper that calls the body twice', () => {
       return body();
     }, 'twice-exporter');
     let runs = 0;
-    expect(bus.runStep(start(), () => ++runs)).toBe(1);
+    expect(bus[runStep](start(), () => ++runs)).toBe(1);
     expect(runs).toBe(1);
     expect(bus.stats().listenerErrors).toBe(1);
     expect(String(errors[0])).toContain('wrapStep of listener "twice-exporter" called the step body more than once');
@@ -66,7 +67,7 @@ describe('a step wrapper that calls the body twice', () => {
     let runs = 0;
     const failure = new Error('tool failed');
     expect(() =>
-      bus.runStep(start(), () => {
+      bus[runStep](start(), () => {
         runs++;
         throw failure;
       }),
@@ -92,7 +93,7 @@ describe('a step wrapper that never calls the body', () => {
   it('cannot replace the step: the body runs once after it, and the step returns the body’s result', async () => {
     const { bus, errors } = busWith(() => 'from the wrapper' as never, 'lazy');
     let runs = 0;
-    expect(bus.runStep(start(), () => `body ${++runs}`)).toBe('body 1');
+    expect(bus[runStep](start(), () => `body ${++runs}`)).toBe('body 1');
     expect(bus.stats().listenerErrors).toBe(1);
     expect(String(errors[0])).toContain('wrapStep of listener "lazy" returned without calling the step body; the body ran after it, outside its context');
     await settle();
@@ -114,7 +115,7 @@ describe('a step wrapper that never calls the body', () => {
       return undefined as never;
     }, 'deferred');
     let runs = 0;
-    expect(bus.runStep(start(), () => ++runs)).toBe(1);
+    expect(bus[runStep](start(), () => ++runs)).toBe(1);
     expect(later?.()).toBe(1);
     expect(runs).toBe(1);
     expect(bus.stats().listenerErrors).toBe(2);
@@ -132,7 +133,7 @@ describe('a step wrapper cannot change the step’s outcome', () => {
       throw new Error('wrapper broke');
     });
     let runs = 0;
-    expect(bus.runStep(start(), () => ++runs)).toBe(1);
+    expect(bus[runStep](start(), () => ++runs)).toBe(1);
     expect(String(errors[0])).toContain('wrapper broke');
     await settle();
     expect(warnings).toEqual([]);
@@ -143,7 +144,7 @@ describe('a step wrapper cannot change the step’s outcome', () => {
       body();
       throw new Error('cleanup failed');
     });
-    expect(bus.runStep(start(), () => 'ok')).toBe('ok');
+    expect(bus[runStep](start(), () => 'ok')).toBe('ok');
     expect(bus.stats().listenerErrors).toBe(1);
     expect(String(errors[0])).toContain('cleanup failed');
   });
@@ -157,7 +158,7 @@ describe('a step wrapper cannot change the step’s outcome', () => {
       }
     }, 'swallower');
     const failure = new Error('tool failed');
-    expect(() => bus.runStep(start(), () => { throw failure; })).toThrow(failure);
+    expect(() => bus[runStep](start(), () => { throw failure; })).toThrow(failure);
     expect(String(errors[0])).toContain('"swallower" returned instead of letting the step body’s error through');
   });
 
@@ -166,14 +167,14 @@ describe('a step wrapper cannot change the step’s outcome', () => {
       body();
       return 42 as never;
     }, 'replacer');
-    expect(bus.runStep(start(), () => 7)).toBe(7);
+    expect(bus[runStep](start(), () => 7)).toBe(7);
     expect(String(errors[0])).toContain('"replacer" returned something other than what the step body returned');
   });
 
   it('and a well-behaved wrapper is never reported, even for a body that throws', () => {
     const { bus, errors } = busWith((_s, body) => body());
-    expect(bus.runStep(start(), () => 3)).toBe(3);
-    expect(() => bus.runStep(start(), () => { throw new Error('tool failed'); })).toThrow('tool failed');
+    expect(bus[runStep](start(), () => 3)).toBe(3);
+    expect(() => bus[runStep](start(), () => { throw new Error('tool failed'); })).toThrow('tool failed');
     expect(errors).toEqual([]);
     expect(bus.stats().listenerErrors).toBe(0);
   });
@@ -186,7 +187,7 @@ describe('wrappers of several listeners', () => {
     bus.addListener({ onEvent: () => {}, wrapStep: (_s, body) => { trail.push('outer'); const r = body(); trail.push('outer done'); return r; } });
     bus.addListener({ onEvent: () => {}, wrapStep: (_s, body) => { trail.push('twice'); body(); return body(); } });
     bus.addListener({ onEvent: () => {}, wrapStep: (_s, body) => { trail.push('inner'); return body(); } });
-    expect(bus.runStep(start(), () => { trail.push('body'); return 5; })).toBe(5);
+    expect(bus[runStep](start(), () => { trail.push('body'); return 5; })).toBe(5);
     expect(trail).toEqual(['outer', 'twice', 'inner', 'body', 'outer done']);
     expect(bus.stats().listenerErrors).toBe(1);
   });
@@ -203,7 +204,7 @@ describe('wrappers of several listeners', () => {
     }
     const exporter = new Exporter();
     bus.addListener(exporter);
-    bus.runStep(start(), () => 1);
+    bus[runStep](start(), () => 1);
     expect(exporter.wrapped).toEqual(['s1']);
   });
 });

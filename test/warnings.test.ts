@@ -2,7 +2,7 @@
 // distinct problem (and only when no onError takes the report), with a bound
 // on how many distinct problems are ever warned about.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { getEventBus, resetEventBus } from '../src/bus.js';
+import { getEventBus, resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { emit } from '../src/emit.js';
 

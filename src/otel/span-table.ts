@@ -10,6 +10,7 @@
 import { context, trace, type Context, type Span, type SpanContext } from './api.js';
 import { now } from '../clock.js';
 import type { EventData } from '../index.js';
+import { Ring } from '../ring.js';
 
 /**
  * What kind of step a span stands for, named for the event family that opens
@@ -222,12 +223,12 @@ export class RunTrace {
   top: Context | undefined;
   /** The run's own root span, when its first top-level step was not an agent invocation. */
   root: SpanEntry | undefined;
-  // Ended spans as a ring of (span id, span context) pairs, newest last.
-  // Written on every span end (two array stores), searched only on the rare
-  // miss of a child whose parent already ended.
-  readonly #endedIds: string[] = [];
-  readonly #endedContexts: SpanContext[] = [];
-  #endedNext = 0;
+  // Ended spans as (span id, span context) pairs in two rings that evict in
+  // step, newest last. Written on every span end (two pushes, no allocation
+  // once full), searched only on the rare miss of a child whose parent
+  // already ended.
+  readonly #endedIds = new Ring<string>(ENDED_PER_RUN);
+  readonly #endedContexts = new Ring<SpanContext>(ENDED_PER_RUN);
 
   constructor(runId: string, parentCtx: Context, name: string | undefined, startTime: number) {
     this.runId = runId;
@@ -238,46 +239,38 @@ export class RunTrace {
 
   /** Remembers an ended span's identity (not the span: its attributes and events can be collected). */
   rememberEnded(spanId: string, spanContext: SpanContext): void {
-    const i = this.#endedNext;
-    this.#endedIds[i] = spanId;
-    this.#endedContexts[i] = spanContext;
-    this.#endedNext = i + 1 === ENDED_PER_RUN ? 0 : i + 1;
+    this.#endedIds.push(spanId);
+    this.#endedContexts.push(spanContext);
   }
 
   /** The span context of an ended span of this run, if still remembered. */
   endedSpanContext(spanId: string): SpanContext | undefined {
-    const ids = this.#endedIds;
     // Newest first: a late child most likely belongs to a recently ended step.
-    for (let n = 0, i = this.#endedNext; n < ids.length; n++) {
-      i = i === 0 ? ids.length - 1 : i - 1;
-      if (ids[i] === spanId) return this.#endedContexts[i];
-    }
-    return undefined;
+    const i = this.#endedIds.lastIndexOf(spanId);
+    return i < 0 ? undefined : this.#endedContexts.at(i);
   }
 }
 
 /**
  * A set that forgets its oldest additions past `capacity`. An item deleted
- * and added again may be forgotten a little early (its old ring slot is
- * reused); for the bridge's memory of finished runs that only means a very
- * late event of a reused run id is followed again, within the run cap.
+ * and added again may be forgotten a little early (when its earlier
+ * addition leaves the ring); for the bridge's memory of finished runs that
+ * only means a very late event of a reused run id is followed again, within
+ * the run cap.
  */
 export class BoundedSet {
   readonly #items = new Set<string>();
-  readonly #order: Array<string | undefined> = [];
-  readonly #capacity: number;
-  #next = 0;
+  // Additions, oldest first; one that leaves the ring leaves the set.
+  readonly #order: Ring<string>;
 
   constructor(capacity: number) {
-    this.#capacity = capacity;
+    this.#order = new Ring(capacity);
   }
 
   add(item: string): void {
     if (this.#items.has(item)) return;
-    const evicted = this.#order[this.#next];
-    if (evicted !== undefined) this.#items.delete(evicted);
-    this.#order[this.#next] = item;
-    this.#next = this.#next + 1 === this.#capacity ? 0 : this.#next + 1;
+    const out = this.#order.push(item);
+    if (out !== undefined) this.#items.delete(out);
     this.#items.add(item);
   }
 
@@ -285,14 +278,13 @@ export class BoundedSet {
     return this.#items.has(item);
   }
 
-  /** Forgets `item` (its slot in the ring is reused in turn). */
+  /** Forgets `item` (its addition leaves the ring in its turn). */
   delete(item: string): void {
     this.#items.delete(item);
   }
 
   clear(): void {
     this.#items.clear();
-    this.#order.length = 0;
-    this.#next = 0;
+    this.#order.clear();
   }
 }

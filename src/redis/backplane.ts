@@ -22,7 +22,8 @@
  * preceded by a gap marker with the exact range, so a reader is told rather
  * than silently skipping sequence numbers.
  */
-import { getEventBus, type EventBus } from '../bus.js';
+import type { EventBus } from '../bus.js';
+import { getEventBus } from '../global.js';
 import { positiveIntOption } from '../options.js';
 import { createOwnedClient, loadRedis, type RedisClient } from './client.js';
 import { errorText } from './report.js';

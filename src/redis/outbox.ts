@@ -4,10 +4,11 @@
  * so that its stream says so instead of silently skipping sequence numbers.
  *
  * The outbox is the only buffer between the agent and Redis. Pushing is O(1)
- * and allocates nothing: an event goes into a preallocated ring slot as the
- * object the bus already holds (it is serialized later, by the writer). When
- * the ring is full the oldest event is pushed out and handed back to the
- * caller, which records it in the {@link RunLedger}.
+ * and, once the ring has grown to its capacity, allocates nothing: an event
+ * goes into a {@link Ring} slot as the object the bus already holds (it is
+ * serialized later, by the writer). When the ring is full the oldest event
+ * is pushed out and handed back to the caller, which records it in the
+ * {@link RunLedger}.
  *
  * A run's stream end (closed, or its history dropped) is queued beside the
  * ring with the position it happened at, so the writer sends it after every
@@ -16,6 +17,7 @@
  * by events: losing one would leave a reader waiting for a run that is over.
  */
 import type { StreamEvent } from '../events.js';
+import { Ring } from '../ring.js';
 import type { EndMarkerReason } from './wire.js';
 
 /**
@@ -37,22 +39,22 @@ export interface PendingEnd {
 
 /** A bounded FIFO of events (a ring that drops its oldest) plus the stream ends between them. */
 export class Outbox {
-  /** Events held at most. */
-  readonly capacity: number;
-  readonly #slots: (StreamEvent | undefined)[];
-  #head = 0;
-  #length = 0;
+  readonly #events: Ring<StreamEvent>;
   /** Position of the oldest event held: events are numbered 0, 1, 2 ... as pushed. */
   #first = 0;
+  // Not a ring: an end whose write failed goes back to the front (`requeueEnd`).
   readonly #ends: (PendingEnd | undefined)[] = [];
   #endsHead = 0;
   readonly #maxEnds: number;
 
   constructor(capacity: number, maxEnds: number) {
-    this.capacity = capacity;
+    this.#events = new Ring(capacity);
     this.#maxEnds = maxEnds;
-    // Preallocated and packed, so a push only stores a pointer.
-    this.#slots = Array.from({ length: capacity }, () => undefined);
+  }
+
+  /** Events held at most. */
+  get capacity(): number {
+    return this.#events.capacity;
   }
 
   /** The ordering key of the event at `position`; an end queued before it has key `2 * position`. */
@@ -62,7 +64,7 @@ export class Outbox {
 
   /** Events held. */
   get length(): number {
-    return this.#length;
+    return this.#events.length;
   }
 
   /** Position of the oldest event held (or of the next one pushed, when empty). */
@@ -72,7 +74,7 @@ export class Outbox {
 
   /** Position the next pushed event gets. */
   get next(): number {
-    return this.#first + this.#length;
+    return this.#first + this.#events.length;
   }
 
   /** Stream ends waiting. */
@@ -82,33 +84,20 @@ export class Outbox {
 
   /** True when nothing waits. */
   get isEmpty(): boolean {
-    return this.#length === 0 && this.#ends.length === this.#endsHead;
+    return this.#events.length === 0 && this.#ends.length === this.#endsHead;
   }
 
   /** Adds the newest event; returns the oldest one when it had to make room for it. */
   push(event: StreamEvent): StreamEvent | undefined {
-    let displaced: StreamEvent | undefined;
-    if (this.#length === this.capacity) {
-      displaced = this.#slots[this.#head];
-      this.#slots[this.#head] = undefined;
-      this.#head = this.#head + 1 === this.capacity ? 0 : this.#head + 1;
-      this.#length--;
-      this.#first++;
-    }
-    const at = this.#head + this.#length;
-    this.#slots[at >= this.capacity ? at - this.capacity : at] = event;
-    this.#length++;
+    const displaced = this.#events.push(event);
+    if (displaced !== undefined) this.#first++;
     return displaced;
   }
 
   /** Takes the oldest event, or undefined when none is held. */
   shift(): StreamEvent | undefined {
-    if (this.#length === 0) return undefined;
-    const event = this.#slots[this.#head];
-    this.#slots[this.#head] = undefined;
-    this.#head = this.#head + 1 === this.capacity ? 0 : this.#head + 1;
-    this.#length--;
-    this.#first++;
+    const event = this.#events.shift();
+    if (event !== undefined) this.#first++;
     return event;
   }
 
@@ -140,14 +129,15 @@ export class Outbox {
   /** The smallest ordering key still waiting (Infinity when nothing waits). */
   minKey(): number {
     const end = this.#ends[this.#endsHead];
-    const eventKey = this.#length === 0 ? Infinity : Outbox.eventKey(this.#first);
+    const eventKey = this.#events.length === 0 ? Infinity : Outbox.eventKey(this.#first);
     return end === undefined ? eventKey : Math.min(end.key, eventKey);
   }
 
   /** Empties the outbox; returns the events and ends it held (for the count of what was never written). */
   clear(): { events: number; ends: number } {
-    const dropped = { events: this.#length, ends: this.pendingEnds };
-    while (this.shift() !== undefined);
+    const dropped = { events: this.#events.length, ends: this.pendingEnds };
+    this.#first += this.#events.length;
+    this.#events.clear();
     this.#ends.length = 0;
     this.#endsHead = 0;
     return dropped;

@@ -21,7 +21,8 @@
  */
 import { isRunId, RUN_ID_RULE } from '../events.js';
 import { positiveIntOption } from '../options.js';
-import type { SubscribeOptions, Subscription } from '../bus.js';
+import type { SubscribeOptions } from '../bus.js';
+import type { Subscription } from '../subscription.js';
 import type { RunLookup, RunSource } from '../source.js';
 import { QueueSubscription } from '../subscription.js';
 import { AllRunsView } from './all-runs.js';

@@ -13,7 +13,7 @@
  * last event published before the call; `close` detaches, flushes for what
  * time it has, and counts whatever is left as lost.
  */
-import type { StreamEndReason } from '../bus.js';
+import type { StreamEndReason } from '../listeners.js';
 import type { StreamEvent } from '../events.js';
 import { positiveIntOption } from '../options.js';
 import type { BackplaneConfig, RedisBackplane, RedisBackplaneStats, RedisBackplaneWaitOptions } from './backplane.js';

@@ -16,7 +16,8 @@
  * returned by `authorize` is sent as it is. The body of a stream, and how
  * it keeps a slow reader from holding the agent back, is `event-stream.ts`.
  */
-import { getEventBus, type EventBus } from '../bus.js';
+import type { EventBus } from '../bus.js';
+import { getEventBus } from '../global.js';
 import { assertRunId } from '../context.js';
 import type { RunLookup, RunSource } from '../source.js';
 import { eventStream } from './event-stream.js';

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AgentbusTelemetry } from '../../src/adapters/ai-sdk/index.js';
-import { getEventBus, resetEventBus } from '../../src/bus.js';
+import { getEventBus, resetEventBus } from '../../src/global.js';
 import { expectWellFormedSteps, outline, parentOf, recordRun } from './run-events.js';
 
 const nodeMajor = Number(process.versions.node.split('.')[0]);

@@ -13,7 +13,7 @@ import { createAgent } from 'langchain';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AgentbusCallbackHandler } from '../../src/adapters/langchain/index.js';
-import { getEventBus, resetEventBus } from '../../src/bus.js';
+import { getEventBus, resetEventBus } from '../../src/global.js';
 import { expectWellFormedSteps, outline, parentOf, recordRun } from './run-events.js';
 
 /** A chat model that answers from a script, one message per call, with usage metadata like real providers. */

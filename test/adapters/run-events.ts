@@ -4,7 +4,7 @@
  * event with the catalogue, and checks the step pairing rules.
  */
 import { expect } from 'vitest';
-import { getEventBus, resetEventBus } from '../../src/bus.js';
+import { getEventBus, resetEventBus } from '../../src/global.js';
 import { runContext, type RunOptions } from '../../src/context.js';
 import { parseStreamEvent, type StreamEvent } from '../../src/events.js';
 

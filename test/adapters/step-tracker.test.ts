@@ -3,7 +3,7 @@
  * adapter drives it: framework ids, callbacks out of order, steps left open.
  */
 import { describe, expect, it } from 'vitest';
-import { getEventBus, resetEventBus } from '../../src/bus.js';
+import { getEventBus, resetEventBus } from '../../src/global.js';
 import { als } from '../../src/context.js';
 import type { StreamEvent } from '../../src/events.js';
 import { StepTracker, type Placement } from '../../src/adapters/step-tracker.js';

@@ -27,7 +27,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, ScriptedModel, defineTool } from '../../src/agent/index.js';
-import { getEventBus } from '../../src/bus.js';
+import { getEventBus } from '../../src/global.js';
 import { runContext } from '../../src/context.js';
 import { instrumentMcpClient } from '../../src/mcp/index.js';
 import { instrumentOtel, type OtelBridge } from '../../src/otel/bridge.js';

@@ -6,7 +6,7 @@ import { trace } from '@opentelemetry/api';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, ScriptedModel, defineTool } from '../../src/agent/index.js';
-import { getEventBus } from '../../src/bus.js';
+import { getEventBus } from '../../src/global.js';
 import { runContext } from '../../src/context.js';
 import { traceTool } from '../../src/emit.js';
 import type { EventData } from '../../src/events.js';

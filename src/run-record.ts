@@ -1,0 +1,70 @@
+/**
+ * What a bus keeps of one run: its last events (a bounded history, for late
+ * subscribers and for resuming readers), their size in bytes, its sequence,
+ * its live subscribers and whether its stream is closed.
+ */
+import type { StreamEvent } from './events.js';
+import { Ring } from './ring.js';
+import type { EndReason, QueueSubscription } from './subscription.js';
+
+/** @internal One run retained by a bus (see `run-table.ts` for which runs are). */
+export class RunRecord {
+  readonly runId: string;
+  readonly subscribers = new Set<QueueSubscription>();
+  seq: number;
+  closed = false;
+  /** `closeStream` was asked while the run executed: it closes when the run ends. */
+  closeWhenDone = false;
+  lastActive = 0;
+  /** Bytes of the events in history. */
+  bytes = 0;
+  // History: the last `capacity` events, and their sizes in a second ring
+  // that evicts in step. Seqs in it are contiguous, so lookups are arithmetic.
+  readonly #events: Ring<StreamEvent>;
+  readonly #sizes: Ring<number>;
+
+  /** @param seq - The last seq the run used (0 for a new run; more for one that comes back). */
+  constructor(runId: string, capacity: number, seq: number) {
+    this.runId = runId;
+    this.#events = new Ring(capacity);
+    this.#sizes = new Ring(capacity);
+    this.seq = seq;
+  }
+
+  /** Events in history. */
+  get length(): number {
+    return this.#events.length;
+  }
+
+  /** Adds the newest event; returns the bytes of the oldest one it displaced (0 if none). */
+  remember(event: StreamEvent, size: number): number {
+    this.#events.push(event);
+    const freed = this.#sizes.push(size) ?? 0;
+    this.bytes += size - freed;
+    return freed;
+  }
+
+  /** Removes the oldest event from history; returns its bytes. */
+  dropOldest(): number {
+    if (this.#events.shift() === undefined) return 0;
+    const size = this.#sizes.shift() as number;
+    this.bytes -= size;
+    return size;
+  }
+
+  /** True when history holds an event with seq > afterSeq (seqs in it end at `seq`). */
+  hasAfter(afterSeq: number): boolean {
+    return this.#events.length > 0 && afterSeq < this.seq;
+  }
+
+  /** History with seq > afterSeq, oldest first. */
+  historyAfter(afterSeq: number): StreamEvent[] {
+    const firstSeq = this.seq - this.#events.length + 1;
+    return this.#events.slice(afterSeq - firstSeq + 1);
+  }
+
+  /** Ends every subscription to the run; each still delivers what it had queued. */
+  endSubscribers(reason: EndReason): void {
+    for (const sub of [...this.subscribers]) sub.end(reason, true);
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * A bus's subscribers: those of one run (kept on its {@link RunRecord}) and
+ * those of every run. What a new subscriber is replayed, the fan-out of
+ * each published event to its queues, and what the subscribers lost, ended
+ * ones included. Each queue is bounded on its own (`subscription.ts`): a slow
+ * subscriber loses its oldest events and never slows `publish`.
+ */
+import type { SubscribeOptions } from './bus.js';
+import type { StreamEvent } from './events.js';
+import { positiveIntOption } from './options.js';
+import type { RunRecord } from './run-record.js';
+import { QueueSubscription, type EndReason, type Subscription } from './subscription.js';
+
+/** @internal The subscribers of one bus. */
+export class SubscriberSet {
+  readonly #highWaterMark: number;
+  readonly #all = new Set<QueueSubscription>();
+  // Events lost by subscriptions that have ended.
+  #droppedByEnded = 0;
+
+  /** @param highWaterMark - The queue bound of a subscriber that does not choose its own. */
+  constructor(highWaterMark: number) {
+    this.#highWaterMark = highWaterMark;
+  }
+
+  /** Subscribes to `run` (see `EventBus.subscribe`): its history after `afterSeq`, then its live events. */
+  ofRun(run: RunRecord, options: SubscribeOptions): Subscription {
+    const history = run.historyAfter(options.afterSeq ?? 0);
+    // The replay is never cut by the queue bound: a late subscriber gets all
+    // retained history (itself bounded by historySize), then the live bound applies.
+    const sub = new QueueSubscription(
+      Math.max(positiveIntOption('EventBus.subscribe', 'highWaterMark', options.highWaterMark, this.#highWaterMark), history.length),
+      run.runId,
+      (ended) => {
+        run.subscribers.delete(ended);
+        this.#droppedByEnded += ended.dropped;
+      },
+    );
+    for (const event of history) sub.push(event);
+    if (run.closed) {
+      sub.end('closed', true);
+      return sub;
+    }
+    run.subscribers.add(sub);
+    if (options.signal !== undefined) sub.bindSignal(options.signal);
+    return sub;
+  }
+
+  /** Subscribes to the live events of every run (see `EventBus.subscribeAll`). */
+  ofAll(options: Omit<SubscribeOptions, 'afterSeq'>): Subscription {
+    const sub = new QueueSubscription(
+      positiveIntOption('EventBus.subscribeAll', 'highWaterMark', options.highWaterMark, this.#highWaterMark),
+      undefined,
+      (ended) => {
+        this.#all.delete(ended);
+        this.#droppedByEnded += ended.dropped;
+      },
+    );
+    this.#all.add(sub);
+    if (options.signal !== undefined) sub.bindSignal(options.signal);
+    return sub;
+  }
+
+  /** Queues `event` for the subscribers of its run, then for those of every run. */
+  push(run: RunRecord, event: StreamEvent): void {
+    for (const sub of run.subscribers) sub.push(event);
+    if (this.#all.size !== 0) for (const sub of this.#all) sub.push(event);
+  }
+
+  /** Ends every subscription, of every run and of each of `runs`. */
+  endAll(runs: Iterable<RunRecord>, reason: EndReason): void {
+    for (const sub of [...this.#all]) sub.end(reason, true);
+    for (const run of runs) run.endSubscribers(reason);
+  }
+
+  /** Live subscriptions (to every run, and to each of `runs`) and the events they lost, ended ones included. */
+  tally(runs: Iterable<RunRecord>): { subscribers: number; dropped: number } {
+    let subscribers = this.#all.size;
+    let dropped = this.#droppedByEnded;
+    for (const sub of this.#all) dropped += sub.dropped;
+    for (const run of runs) {
+      subscribers += run.subscribers.size;
+      for (const sub of run.subscribers) dropped += sub.dropped;
+    }
+    return { subscribers, dropped };
+  }
+}
