@@ -8,6 +8,7 @@
  * id, or link it to another service). Telemetry never changes what the work
  * returns or throws.
  */
+import { now } from './clock.js';
 import { als } from './context.js';
 import { argKeys, errorText, errorTypeOf, preview } from './payload-text.js';
 import { newSpanId } from './ids.js';
@@ -59,10 +60,13 @@ export function traceToolInRun<R>(info: ToolCallInfo, fn: (step: Step<'agent.too
   const finish = (success: boolean, outcome: unknown) => {
     if (step.ended) return;
     try {
-      step.end({
+      // The duration from the events' own timestamps, with one clock read, and no copy of the payload.
+      const at = now();
+      step.endAt(at, {
         toolName: name,
         toolCallId,
         success,
+        durationMs: at - step.startTime,
         outputPreview: success ? preview(outcome) : undefined,
         error: success ? undefined : errorText(outcome),
         errorType: success ? undefined : errorTypeOf(outcome),
