@@ -5,9 +5,10 @@
  * The one bounded queue of the package: a run's history in the bus, a
  * subscriber's queue, and any table that must forget its oldest entries.
  * Every operation is O(1) except the searches and copies, which say so.
- * Storage grows with use, up to `capacity` slots, and is then reused in
- * place: a full ring allocates nothing per push, and an idle one costs an
- * empty array. Slots that items leave are cleared, so the ring never keeps
+ * Storage grows with the most items held at once (doubling, up to
+ * `capacity` slots), and is then reused in place: a full ring allocates
+ * nothing per push, an idle one costs an empty array, and one whose reader
+ * keeps up stays a few slots long. Slots that items leave are cleared, so the ring never keeps
  * an item alive after handing it back.
  *
  * Items may not be `undefined` (it is the "nothing" of `push`, `shift` and
@@ -20,9 +21,11 @@
 export class Ring<T extends NonNullable<unknown> | null> {
   /** The most items the ring holds at once. */
   readonly capacity: number;
-  // `#slots` grows by appending until it holds `capacity` slots. While it
-  // grows, `#head + #length` equals its length, so a push is an append;
-  // after that the write position wraps.
+  // The storage holds as many slots as the most items held at once so far
+  // (doubling, from a few, up to `capacity`), not as many as were ever
+  // pushed: a queue whose reader keeps up stays a few slots long, however
+  // long it lives. The items are `#length` slots from `#head`, wrapping at
+  // the storage's end.
   #slots: (T | undefined)[] = [];
   #head = 0;
   #length = 0;
@@ -51,16 +54,19 @@ export class Ring<T extends NonNullable<unknown> | null> {
    * to make room and is returned; otherwise returns `undefined`.
    */
   push(item: T): T | undefined {
-    const slots = this.#slots;
-    if (this.#length === this.capacity) {
-      const head = this.#head;
-      const oldest = slots[head];
-      slots[head] = item;
-      this.#head = head + 1 === this.capacity ? 0 : head + 1;
-      return oldest;
+    let slots = this.#slots;
+    if (this.#length === slots.length) {
+      if (slots.length === this.capacity) {
+        const head = this.#head;
+        const oldest = slots[head];
+        slots[head] = item;
+        this.#head = head + 1 === slots.length ? 0 : head + 1;
+        return oldest;
+      }
+      slots = this.#grow();
     }
     const at = this.#head + this.#length;
-    slots[at < this.capacity ? at : at - this.capacity] = item;
+    slots[at < slots.length ? at : at - slots.length] = item;
     this.#length++;
     return undefined;
   }
@@ -68,12 +74,29 @@ export class Ring<T extends NonNullable<unknown> | null> {
   /** Removes and returns the oldest item, or `undefined` when the ring is empty. */
   shift(): T | undefined {
     if (this.#length === 0) return undefined;
+    const slots = this.#slots;
     const head = this.#head;
-    const item = this.#slots[head];
-    this.#slots[head] = undefined;
-    this.#head = head + 1 === this.capacity ? 0 : head + 1;
+    const item = slots[head];
+    slots[head] = undefined;
+    this.#head = head + 1 === slots.length ? 0 : head + 1;
     this.#length--;
     return item;
+  }
+
+  /** Doubles the storage (at least 8 slots, at most `capacity`), the items copied oldest first. */
+  #grow(): (T | undefined)[] {
+    const old = this.#slots;
+    const grown: (T | undefined)[] = [];
+    for (let i = 0; i < this.#length; i++) {
+      const at = this.#head + i;
+      grown.push(old[at < old.length ? at : at - old.length]);
+    }
+    // Filled to its new size with `undefined` (not holes), so the array keeps a packed shape.
+    const size = Math.min(this.capacity, Math.max(8, old.length * 2));
+    while (grown.length < size) grown.push(undefined);
+    this.#slots = grown;
+    this.#head = 0;
+    return grown;
   }
 
   /**
@@ -85,7 +108,8 @@ export class Ring<T extends NonNullable<unknown> | null> {
     const i = index < 0 ? this.#length + index : index;
     if (!(i >= 0 && i < this.#length)) return undefined;
     const at = this.#head + i;
-    return this.#slots[at < this.capacity ? at : at - this.capacity];
+    const slots = this.#slots;
+    return slots[at < slots.length ? at : at - slots.length];
   }
 
   /**
@@ -93,9 +117,10 @@ export class Ring<T extends NonNullable<unknown> | null> {
    * Searches newest first, O(length): for the rare lookup, not the hot path.
    */
   lastIndexOf(item: T): number {
+    const slots = this.#slots;
     for (let i = this.#length - 1; i >= 0; i--) {
       const at = this.#head + i;
-      if (this.#slots[at < this.capacity ? at : at - this.capacity] === item) return i;
+      if (slots[at < slots.length ? at : at - slots.length] === item) return i;
     }
     return -1;
   }
@@ -104,9 +129,10 @@ export class Ring<T extends NonNullable<unknown> | null> {
   slice(start = 0): T[] {
     const from = Math.max(0, Math.min(this.#length, Math.trunc(start)));
     const out: T[] = [];
+    const slots = this.#slots;
     for (let i = from; i < this.#length; i++) {
       const at = this.#head + i;
-      out.push(this.#slots[at < this.capacity ? at : at - this.capacity] as T);
+      out.push(slots[at < slots.length ? at : at - slots.length] as T);
     }
     return out;
   }
@@ -120,9 +146,10 @@ export class Ring<T extends NonNullable<unknown> | null> {
 
   /** The items, oldest first. Pushing or shifting while iterating is not supported. */
   *[Symbol.iterator](): IterableIterator<T> {
+    const slots = this.#slots;
     for (let i = 0; i < this.#length; i++) {
       const at = this.#head + i;
-      yield this.#slots[at < this.capacity ? at : at - this.capacity] as T;
+      yield slots[at < slots.length ? at : at - slots.length] as T;
     }
   }
 }
