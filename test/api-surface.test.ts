@@ -238,3 +238,16 @@ function docProblems(exported: ts.Symbol, target: ts.Symbol): string[] {
   }
   return problems;
 }
+
+describe('EventBus, as a user meets it', () => {
+  it('offers by name only its public methods: the protocol with runContext is symbol-keyed', async () => {
+    const { EventBus } = (await import(pathToFileURL(join(root, 'dist', 'index.js')).href)) as typeof import('../src/index.js');
+    const named = Object.getOwnPropertyNames(EventBus.prototype).filter((name) => name !== 'constructor');
+    expect(sorted(named)).toEqual(sorted([
+      'publish', 'subscribe', 'subscribeAll', 'addListener', 'closeStream', 'dropHistory',
+      'hasRun', 'isClosed', 'lookup', 'history', 'runIds', 'stats',
+    ]));
+    // What runContext and the steps call on the bus is still there, under symbols no user types by accident.
+    expect(Object.getOwnPropertySymbols(EventBus.prototype).length).toBeGreaterThan(0);
+  });
+});
