@@ -7,30 +7,15 @@
  * touching AsyncLocalStorage or allocating. In a process that never opened a
  * run the guard folds away entirely.
  */
-import { reportRejected } from './bus-protocol.js';
-import { now } from './clock.js';
-import { als, record, type Frame } from './context.js';
+import { als, record } from './context.js';
 import { EVENT_TYPE_PATTERN, type EventData } from './events.js';
 import { errorText } from './payload-text.js';
+import { refuse } from './refusal.js';
 import { gate as processGate, type Gate } from './gate.js';
 import { NOOP_STEP, startStepInRun, type DataFor, type EmitOptions, type Step, type StepStartType } from './step.js';
 import { traceToolInRun, type ToolCallInfo } from './trace.js';
 
 const checkedTypes = new Set<string>();
-
-function reject(frame: Frame, eventType: string, data: unknown, message: string): void {
-  // Telemetry must not crash the agent: a bad emission is refused and counted, never thrown.
-  frame.bus[reportRejected](new TypeError(message), {
-    eventId: '',
-    runId: frame.run.runId,
-    seq: 0,
-    eventType,
-    timestamp: now(),
-    spanId: undefined,
-    parentSpanId: frame.spanId,
-    data: data as object,
-  });
-}
 
 function emitInRun(eventType: string, data: object, options: EmitOptions | undefined): void {
   const frame = als.getStore();
@@ -38,19 +23,19 @@ function emitInRun(eventType: string, data: object, options: EmitOptions | undef
   if (!checkedTypes.has(eventType)) {
     if (typeof eventType !== 'string' || !EVENT_TYPE_PATTERN.test(eventType)) {
       const shown = typeof eventType === 'string' ? JSON.stringify(eventType.slice(0, 80)) : `a ${typeof eventType}`;
-      return reject(frame, String(typeof eventType === 'string' ? eventType : typeof eventType), data, `emit: eventType ${shown} is not a dotted lowercase name like "myapp.cache.miss"`);
+      return refuse(frame, String(typeof eventType === 'string' ? eventType : typeof eventType), data, `emit: eventType ${shown} is not a dotted lowercase name like "myapp.cache.miss"`);
     }
     if (checkedTypes.size < 10_000) checkedTypes.add(eventType);
   }
   const shape = dataShape(data);
-  if (shape !== 'object') return reject(frame, eventType, data, `emit: data of ${eventType} must be a plain object, got ${shape}`);
+  if (shape !== 'object') return refuse(frame, eventType, data, `emit: data of ${eventType} must be a plain object, got ${shape}`);
   let spanId: string | undefined;
   let parentSpanId: string | undefined;
   try {
     spanId = options?.spanId;
     parentSpanId = options?.parentSpanId ?? frame.spanId;
   } catch (error) {
-    return reject(frame, eventType, data, `emit: options of ${eventType} could not be read: ${errorText(error)}`);
+    return refuse(frame, eventType, data, `emit: options of ${eventType} could not be read: ${errorText(error)}`);
   }
   record(frame, eventType, data, spanId, parentSpanId);
 }

@@ -67,6 +67,16 @@ export function errorText(error: unknown): string {
 const ERROR_TYPE_NAME = /^[A-Za-z_$][\w$.]*$/;
 
 /**
+ * @internal True for a value fit for `errorType` (and `error.type`): an
+ * identifier-like name (`TypeError`, `tool_error`, `openai.RateLimitError`) of
+ * at most {@link ERROR_TYPE_MAX} characters. Free text is not: it would make a
+ * metric series per message.
+ */
+export function isErrorTypeName(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= ERROR_TYPE_MAX && ERROR_TYPE_NAME.test(value);
+}
+
+/**
  * The class of an error for an event's `errorType` field: the `name` of an
  * Error (`TypeError`, `AbortError`, a subclass's own name) when it reads as an
  * identifier of at most {@link ERROR_TYPE_MAX} characters, else `undefined`
@@ -77,7 +87,7 @@ export function errorTypeOf(error: unknown): string | undefined {
   try {
     if (!(error instanceof Error)) return undefined;
     const name: unknown = error.name;
-    return typeof name === 'string' && name.length <= ERROR_TYPE_MAX && ERROR_TYPE_NAME.test(name) ? name : undefined;
+    return isErrorTypeName(name) ? name : undefined;
   } catch {
     return undefined;
   }

@@ -11,6 +11,8 @@ import { now } from './clock.js';
 import { als, record, type Frame } from './context.js';
 import type { CustomEventData, CanonicalEventType, EventData, StreamEvent } from './events.js';
 import { newSpanId } from './ids.js';
+import { errorText } from './payload-text.js';
+import { refuse } from './refusal.js';
 import { warnOnce } from './warnings.js';
 
 /** Payload accepted for event type `T`: the catalogue's for canonical types, any object otherwise. */
@@ -53,7 +55,9 @@ const END_TYPE: StepEndTypes = {
  * Give it only when the work ran somewhere the step did not see (a
  * framework's own timing of a tool that ran before the step was opened).
  */
-export type StepEndData<S extends StepStartType> = Omit<EventData<StepEndTypes[S]>, 'durationMs'> & { durationMs?: number };
+export type StepEndData<S extends StepStartType> = S extends StepStartType
+  ? Omit<EventData<StepEndTypes[S]>, 'durationMs'> & { durationMs?: number }
+  : never;
 
 /** One open step: a tool call, a model call, an agent invocation, a fan-out. */
 export interface Step<S extends StepStartType = StepStartType> {
@@ -106,12 +110,19 @@ export class RecordingStep<S extends StepStartType> implements Step<S> {
   readonly recording = true;
   readonly #inner: Frame;
   readonly #start: StreamEvent;
+  // Kept apart from the published start event, whose type the bus may replace
+  // (a payload it cannot write becomes a `stream.placeholder`).
+  readonly #startType: S;
+  readonly #endType: StepEndTypes[S];
   #ended = false;
 
+  /** `eventType` must be one of {@link StepStartType} (checked by the callers). */
   constructor(frame: Frame, eventType: S, data: EventData<S>, spanId: string, parentSpanId: string | undefined) {
     this.spanId = spanId;
     this.parentSpanId = parentSpanId;
     this.#inner = { run: frame.run, spanId, bus: frame.bus };
+    this.#startType = eventType;
+    this.#endType = END_TYPE[eventType];
     this.#start = record(frame, eventType, data, spanId, parentSpanId);
   }
 
@@ -138,8 +149,14 @@ export class RecordingStep<S extends StepStartType> implements Step<S> {
   }
 
   end(data: StepEndData<S>): void {
+    const given: unknown = data;
+    if (typeof given !== 'object' || given === null) {
+      // Most likely the 0.1 form, `end(eventType, data)`, from code the compiler did not check.
+      refuse(this.#inner, this.#endType, given, `step.end: data of the ${this.#startType} step must be the ${this.#endType} payload object, got ${typeof given === 'string' ? `the string ${JSON.stringify(given.slice(0, 80))} (step.end(eventType, data) became step.end(data) in 0.2)` : given === null ? 'null' : typeof given}; the step is still open`);
+      return;
+    }
     const at = now();
-    const endType = END_TYPE[this.#start.eventType as S];
+    const endType = this.#endType;
     // Only the closing types with a duration get one measured here.
     let closing = data;
     if ((endType === 'agent.tool.completed' || endType === 'multiagent.fanout.completed') && readDuration(data) === undefined) {
@@ -156,14 +173,14 @@ export class RecordingStep<S extends StepStartType> implements Step<S> {
   endAt(timestamp: number, data: StepEndData<S>): void {
     if (this.#ended) {
       warnOnce(
-        `step-ended-twice:${this.#start.eventType}`,
-        `step.end was called twice on the ${this.#start.eventType} step ${this.spanId} of run ${this.#inner.run.runId}; the second call is ignored (a step closes exactly once)`,
+        `step-ended-twice:${this.#startType}`,
+        `step.end was called twice on the ${this.#startType} step ${this.spanId} of run ${this.#inner.run.runId}; the second call is ignored (a step closes exactly once)`,
         'AGENTBUS_STEP_ENDED_TWICE',
       );
       return;
     }
     this.#ended = true;
-    record(this.#inner, END_TYPE[this.#start.eventType as S], data, this.spanId, this.parentSpanId, timestamp);
+    record(this.#inner, this.#endType, data, this.spanId, this.parentSpanId, timestamp);
   }
 }
 
@@ -180,5 +197,19 @@ function readDuration(data: object): unknown {
 export function startStepInRun<S extends StepStartType>(eventType: S, data: EventData<S>, options: EmitOptions | undefined): Step<S> {
   const frame = als.getStore();
   if (frame === undefined) return NOOP_STEP;
-  return new RecordingStep(frame, eventType, data, options?.spanId ?? newSpanId(), options?.parentSpanId ?? frame.spanId);
+  if (typeof eventType !== 'string' || !Object.hasOwn(END_TYPE, eventType)) {
+    const shown = typeof eventType === 'string' ? JSON.stringify((eventType as string).slice(0, 80)) : `a ${typeof eventType}`;
+    refuse(frame, String(eventType), data, `startStep: eventType ${shown} does not open a step; the opening types are ${Object.keys(END_TYPE).join(', ')} (emit() takes any other)`);
+    return NOOP_STEP;
+  }
+  let spanId: string | undefined;
+  let parentSpanId: string | undefined;
+  try {
+    spanId = options?.spanId;
+    parentSpanId = options?.parentSpanId;
+  } catch (error) {
+    refuse(frame, eventType, data, `startStep: options of ${eventType} could not be read: ${errorText(error)}`);
+    return NOOP_STEP;
+  }
+  return new RecordingStep(frame, eventType, data, spanId ?? newSpanId(), parentSpanId ?? frame.spanId);
 }

@@ -160,7 +160,7 @@ export async function traceModel<R extends ModelCallOutcome>(
     if (result.usage !== undefined) recordTokens(step, info, result.usage);
     closing = { stopReason: String(result.stopReason), toolCallCount: result.toolCallCount, contentPreview: preview(result.content) };
   } catch (error) {
-    closing = { stopReason: 'unknown', toolCallCount: 0, contentPreview: '', error: `unreadable model result: ${errorText(error)}` };
+    closing = { stopReason: 'unknown', toolCallCount: 0, contentPreview: '', error: `unreadable model result: ${errorText(error)}`, errorType: errorTypeOf(error) };
   }
   step.end(closing);
   return result;
@@ -195,9 +195,23 @@ export async function traceFanout<T>(
   info: FanoutInfo,
   tasks: ReadonlyArray<(step: Step<'multiagent.fanout.started'>) => Promise<T>>,
 ): Promise<PromiseSettledResult<T>[]> {
-  const data = { agentCount: tasks.length, mergeStrategy: info.mergeStrategy };
+  let data;
+  try {
+    data = { agentCount: tasks.length, mergeStrategy: String(info.mergeStrategy) };
+  } catch {
+    // An info object that cannot be read is the caller's bug, not a reason to skip the tasks.
+    data = { agentCount: 0, mergeStrategy: '(unreadable)' };
+  }
   const step: Step<'multiagent.fanout.started'> = gate.open ? startStepInRun('multiagent.fanout.started', data, undefined) : NOOP_STEP;
-  const results = await step.run(() => Promise.allSettled(tasks.map((task) => task(step))));
+  // A task that throws before returning its promise is a failed task, as a rejected one is.
+  const settle = (task: (step: Step<'multiagent.fanout.started'>) => Promise<T>): Promise<T> => {
+    try {
+      return Promise.resolve(task(step));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+  const results = await step.run(() => Promise.allSettled(Array.from(tasks, settle)));
   const failed = results.filter((r) => r.status === 'rejected').length;
   step.end({ succeeded: results.length - failed, failed });
   return results;

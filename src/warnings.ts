@@ -9,7 +9,9 @@
  * stream of distinct mistakes costs a fixed amount of memory and output.
  */
 const MAX_DISTINCT = 64;
-const warned = new Set<string>();
+// One budget per code: a flood of distinct refused events must not silence a
+// later version conflict or listener misuse.
+const warned = new Map<string, Set<string>>();
 
 /** The warning type, for `process.on('warning')` filters and `--disable-warning=AgentbusWarning`. */
 export const WARNING_TYPE = 'AgentbusWarning';
@@ -21,12 +23,12 @@ export const WARNING_TYPE = 'AgentbusWarning';
  * `warning.code` filters. Never throws.
  */
 export function warnOnce(key: string, message: string, code = 'AGENTBUS_EVENT_REFUSED'): void {
-  if (warned.has(key) || warned.size > MAX_DISTINCT) return;
-  warned.add(key);
-  const text =
-    warned.size > MAX_DISTINCT
-      ? `${message} (agentbus warns about ${MAX_DISTINCT} distinct problems at most; later ones are only counted in stats().rejected)`
-      : message;
+  let keys = warned.get(code);
+  if (keys === undefined) warned.set(code, (keys = new Set()));
+  if (keys.has(key) || keys.size > MAX_DISTINCT) return;
+  keys.add(key);
+  const later = code === 'AGENTBUS_EVENT_REFUSED' ? 'later ones are only counted in stats().rejected' : `later ${code} ones are not warned about`;
+  const text = keys.size > MAX_DISTINCT ? `${message} (agentbus warns about ${MAX_DISTINCT} distinct problems of each kind at most; ${later})` : message;
   try {
     process.emitWarning(text, { type: WARNING_TYPE, code });
   } catch {

@@ -501,6 +501,19 @@ describe('instrumentOtel error.type', () => {
     expect(errorTypes).toEqual(['chat RateLimitError', 'chat _OTHER', 'execute_tool QuotaError', 'execute_tool _OTHER']);
   });
 
+  it('reports _OTHER for an errorType that is free text or huge: one metric series per message is not a type', async () => {
+    attach();
+    await runContext(async () => {
+      const prose = startStep('agent.tool.started', { toolName: 'prose', toolCallId: 'c-prose', argKeys: [] });
+      prose.end({ toolName: 'prose', toolCallId: 'c-prose', success: false, durationMs: 1, error: 'x', errorType: 'quota exceeded for user 42' });
+      const huge = startStep('agent.tool.started', { toolName: 'huge', toolCallId: 'c-huge', argKeys: [] });
+      huge.end({ toolName: 'huge', toolCallId: 'c-huge', success: false, durationMs: 1, error: 'x', errorType: 'E'.repeat(200_000) });
+    });
+    const spans = tel.spans();
+    expect(byName(spans, 'execute_tool prose').attributes[ATTR_ERROR_TYPE]).toBe('_OTHER');
+    expect(byName(spans, 'execute_tool huge').attributes[ATTR_ERROR_TYPE]).toBe('_OTHER');
+  });
+
   it('gives a thrown string "Name: message" _OTHER, on the tool span and the run root alike', async () => {
     attach();
     await runContext(async () => {

@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getEventBus, resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
-import { emit } from '../src/emit.js';
+import { emit, startStep } from '../src/emit.js';
 
 let warnings: Error[] = [];
 const onWarning = (warning: Error) => {
@@ -66,5 +66,19 @@ describe('warnings for refused events', () => {
     expect(warnings.length).toBeLessThanOrEqual(65);
     expect(warnings.at(-1)!.message).toMatch(/later ones are only counted in stats\(\)\.rejected/);
     expect(getEventBus().stats().rejected).toBe(500);
+  });
+});
+
+describe('warning budgets', () => {
+  it('keeps one budget per kind: a flood of refused events does not silence a second step.end', async () => {
+    resetEventBus({});
+    await runContext(() => {
+      for (let i = 0; i < 200; i++) emit(`Flood${i}`, {});
+      const step = startStep('agent.model.started', { model: 'm', provider: 'p', messageCount: 1, toolCount: 0 });
+      step.end({ stopReason: 'stop', toolCallCount: 0, contentPreview: '' });
+      step.end({ stopReason: 'stop', toolCallCount: 0, contentPreview: '' });
+    });
+    await settle();
+    expect(warnings.filter((w) => (w as Error & { code?: string }).code === 'AGENTBUS_STEP_ENDED_TWICE')).toHaveLength(1);
   });
 });

@@ -12,6 +12,7 @@
  */
 import { SpanKind, type Attributes } from './api.js';
 import { preview, type EventData } from '../index.js';
+import { isErrorTypeName } from '../payload-text.js';
 import {
   ATTR_AGENTBUS,
   ATTR_GEN_AI_AGENT_ID,
@@ -79,11 +80,13 @@ export interface PointEvent {
 
 /**
  * `error.type` of a failure: the class the emitter reported beside the
- * error text (`errorType`, see `errorTypeOf`), else the conventions' `_OTHER`.
+ * error text (`errorType`, see `errorTypeOf`) when it reads as a type name,
+ * else the conventions' `_OTHER`.
  * The text itself is never parsed: its prefix may be anything a user threw.
  */
 export function errorTypeOrOther(errorType: unknown): string {
-  return typeof errorType === 'string' && errorType !== '' ? errorType : ERROR_TYPE_OTHER;
+  // The bus does not validate what it publishes: a free-text or huge errorType would be a series per message.
+  return isErrorTypeName(errorType) ? errorType : ERROR_TYPE_OTHER;
 }
 
 function stepSpan(
