@@ -199,7 +199,7 @@ export function startStepInRun<S extends StepStartType>(eventType: S, data: Even
   if (frame === undefined) return NOOP_STEP;
   if (typeof eventType !== 'string' || !Object.hasOwn(END_TYPE, eventType)) {
     const shown = typeof eventType === 'string' ? JSON.stringify((eventType as string).slice(0, 80)) : `a ${typeof eventType}`;
-    refuse(frame, String(eventType), data, `startStep: eventType ${shown} does not open a step; the opening types are ${Object.keys(END_TYPE).join(', ')} (emit() takes any other)`);
+    refuse(frame, typeof eventType === 'string' ? eventType : typeof eventType, data, `startStep: eventType ${shown} does not open a step; the opening types are ${Object.keys(END_TYPE).join(', ')} (emit() takes any other)`);
     return NOOP_STEP;
   }
   let spanId: string | undefined;

@@ -97,6 +97,15 @@ describe('hostile or mistaken step calls', () => {
     expect(getEventBus().stats().rejected).toBe(1);
   });
 
+  it('never throws for a start type that is a hostile object', async () => {
+    const hostile = { toString: () => { throw new Error('no'); } };
+    const events = await recorded(() => {
+      expect(startStep(hostile as never, {} as never).recording).toBe(false);
+    });
+    expect(events).toEqual([]);
+    expect(getEventBus().stats().rejected).toBe(1);
+  });
+
   it('never throws for options whose getters throw', async () => {
     const options = { get spanId(): string { throw new Error('no'); } };
     let step: ReturnType<typeof startStep> | undefined;
