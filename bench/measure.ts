@@ -34,6 +34,11 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
+/** Min, median and max of a non-empty list of repetitions, rounded for JSON output: what every bench reports. */
+export function spread(values: readonly number[], digits = 2): { min: number; median: number; max: number } {
+  return { min: round(Math.min(...values), digits), median: round(median(values), digits), max: round(Math.max(...values), digits) };
+}
+
 /** The value at quantile `q` (0..1) of a list. */
 export function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
