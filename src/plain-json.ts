@@ -24,14 +24,19 @@ const ARRAY_PROTOTYPE = Array.prototype;
  */
 export function plainJsonSize(value: unknown, budget: number): number {
   try {
-    return sizeOf(value, budget, 0, undefined);
+    return sizeOf(value, budget, 0);
   } catch {
     // A getter or a trap threw: not plain.
     return -1;
   }
 }
 
-function sizeOf(value: unknown, budget: number, depth: number, path: object[] | undefined): number {
+// Cycles need no bookkeeping here: a cycle is a path deeper than MAX_DEPTH,
+// which makes the value "not plain" (-1), and boundedJson then writes it
+// with its placeholders. Keeping no ancestor list means a nested payload
+// allocates nothing to be sized; the walk stays bounded by the budget and
+// the depth either way.
+function sizeOf(value: unknown, budget: number, depth: number): number {
   switch (typeof value) {
     case 'string':
       return value.length + 2;
@@ -47,38 +52,26 @@ function sizeOf(value: unknown, budget: number, depth: number, path: object[] | 
   }
   if (value === null) return 4;
   if (depth >= MAX_DEPTH || types.isProxy(value)) return -1;
-  if (path !== undefined && path.includes(value)) return -1;
   const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto === ARRAY_PROTOTYPE) return arraySize(value as unknown[], budget, depth, path);
+  if (proto === ARRAY_PROTOTYPE) return arraySize(value as unknown[], budget, depth);
   if (proto !== OBJECT_PROTOTYPE && proto !== null) return -1;
-  return objectSize(value as Record<string, unknown>, budget, depth, path);
+  return objectSize(value as Record<string, unknown>, budget, depth);
 }
 
-// `path` holds the ancestors of the value being sized; it is allocated only
-// when a nested object is met, so flat payloads allocate nothing but a key list.
-function arraySize(array: unknown[], budget: number, depth: number, path: object[] | undefined): number {
-  let inner: object[] | undefined;
+function arraySize(array: unknown[], budget: number, depth: number): number {
   let size = 2;
   for (let i = 0; i < array.length; i++) {
     const item = array[i];
-    let s: number;
-    if (typeof item === 'object' && item !== null) {
-      if (inner === undefined) (inner = path ?? []).push(array);
-      s = sizeOf(item, budget - size, depth + 1, inner);
-    } else {
-      // Holes and undefined are written as null.
-      s = item === undefined ? 4 : sizeOf(item, budget, depth + 1, undefined);
-    }
+    // Holes and undefined are written as null.
+    const s = item === undefined ? 4 : sizeOf(item, budget - size, depth + 1);
     if (s < 0) return -1;
     size += s + 1;
     if (size > budget) return -1;
   }
-  inner?.pop();
   return size;
 }
 
-function objectSize(object: Record<string, unknown>, budget: number, depth: number, path: object[] | undefined): number {
-  let inner: object[] | undefined;
+function objectSize(object: Record<string, unknown>, budget: number, depth: number): number {
   let size = 2;
   // for-in without an own-property check: only a polluted Object.prototype
   // adds keys, and then this size is an overestimate, which is harmless.
@@ -105,8 +98,7 @@ function objectSize(object: Record<string, unknown>, budget: number, depth: numb
           s = 4;
           break;
         }
-        if (inner === undefined) (inner = path ?? []).push(object);
-        s = sizeOf(item, budget - size, depth + 1, inner);
+        s = sizeOf(item, budget - size, depth + 1);
         if (s < 0) return -1;
         break;
       default:
@@ -115,6 +107,5 @@ function objectSize(object: Record<string, unknown>, budget: number, depth: numb
     size += key.length + 4 + s;
     if (size > budget) return -1;
   }
-  inner?.pop();
   return size;
 }

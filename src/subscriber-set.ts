@@ -63,7 +63,8 @@ export class SubscriberSet {
 
   /** Queues `event` for the subscribers of its run, then for those of every run. */
   push(run: RunRecord, event: StreamEvent): void {
-    for (const sub of run.subscribers) sub.push(event);
+    // Most runs have no subscriber: skip making an iterator for an empty set.
+    if (run.subscribers.size !== 0) for (const sub of run.subscribers) sub.push(event);
     if (this.#all.size !== 0) for (const sub of this.#all) sub.push(event);
   }
 

@@ -56,46 +56,52 @@ export function traceToolInRun<R>(info: ToolCallInfo, fn: (step: Step<'agent.too
     argKeys: argKeys(args),
     args: frame.run.captureContent ? args : undefined,
   }, newSpanId(), frame.spanId);
-  // Nothing here may throw: preview, errorText and publish never do; the catch guards the guarantee itself.
-  const finish = (success: boolean, outcome: unknown) => {
-    if (step.ended) return;
-    try {
-      // The duration from the events' own timestamps, with one clock read, and no copy of the payload.
-      const at = now();
-      step.endAt(at, {
-        toolName: name,
-        toolCallId,
-        success,
-        durationMs: at - step.startTime,
-        outputPreview: success ? preview(outcome) : undefined,
-        error: success ? undefined : errorText(outcome),
-        errorType: success ? undefined : errorTypeOf(outcome),
-      });
-    } catch {
-      // See above.
-    }
-  };
   let result: R;
   try {
     result = step.run(() => fn(step));
   } catch (error) {
-    finish(false, error);
+    finishTool(step, name, toolCallId, false, error);
     throw error;
   }
   if (!isThenable(result)) {
-    finish(true, result);
+    finishTool(step, name, toolCallId, true, result);
     return result;
   }
   return Promise.resolve(result).then(
     (value) => {
-      finish(true, value);
+      finishTool(step, name, toolCallId, true, value);
       return value;
     },
     (error: unknown) => {
-      finish(false, error);
+      finishTool(step, name, toolCallId, false, error);
       throw error;
     },
   ) as R;
+}
+
+/**
+ * Closes a tool step with its outcome, unless the work closed it already.
+ * A function of its own, not a closure: a synchronous tool call then
+ * allocates nothing for it.
+ */
+function finishTool(step: RecordingStep<'agent.tool.started'>, name: string, toolCallId: string, success: boolean, outcome: unknown): void {
+  if (step.ended) return;
+  // Nothing here may throw: preview, errorText and publish never do; the catch guards the guarantee itself.
+  try {
+    // The duration from the events' own timestamps, with one clock read, and no copy of the payload.
+    const at = now();
+    step.endAt(at, {
+      toolName: name,
+      toolCallId,
+      success,
+      durationMs: at - step.startTime,
+      outputPreview: success ? preview(outcome) : undefined,
+      error: success ? undefined : errorText(outcome),
+      errorType: success ? undefined : errorTypeOf(outcome),
+    });
+  } catch {
+    // See above.
+  }
 }
 
 /** Token counts of one model call. */

@@ -156,7 +156,7 @@ class Bridge implements OtelBridge {
   // Runs the step body in the step span's context, so that spans made inside
   // it (an instrumented HTTP call in a tool) become the step span's children.
   #wrapStep<R>(start: StreamEvent, body: () => R): R {
-    const entry = this.#table.entry(start.runId, start.spanId);
+    const entry = this.#tracer.entryOf(start);
     return entry === undefined ? body() : context.with(entry.ctx, body);
   }
 

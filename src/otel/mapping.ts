@@ -204,10 +204,13 @@ function mcpSpan(data: EventData<'agent.tool.started'>, mcp: McpData, args: stri
   return stepSpan(name, server ? SpanKind.SERVER : SpanKind.CLIENT, attributes, 'tool', undefined, undefined, server);
 }
 
+// What a successful step adds when there is nothing to add: one shared object, not one per step.
+const NOTHING_TO_ADD: StepEnd = Object.freeze(stepEnd(undefined, undefined, undefined));
+
 /** `agent.tool.completed`: the result (with content capture) or the failure. */
 export function toolEnd(data: EventData<'agent.tool.completed'>, options: ContentOptions): StepEnd {
   if (!data.success) return stepEnd(undefined, errorTypeOrOther(data.errorType), data.error);
-  if (!options.captureContent || data.outputPreview === undefined) return stepEnd(undefined, undefined, undefined);
+  if (!options.captureContent || data.outputPreview === undefined) return NOTHING_TO_ADD;
   return stepEnd({ [ATTR_GEN_AI_TOOL_CALL_RESULT]: content(data.outputPreview, options) }, undefined, undefined);
 }
 

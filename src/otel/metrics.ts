@@ -28,6 +28,11 @@ const OPERATION: Readonly<Partial<Record<StepKind, string>>> = {
   tool: GEN_AI_OPERATION.executeTool,
 };
 
+/** The attributes of a measured step that knows only its operation, one frozen set per kind. */
+const OPERATION_ONLY: Readonly<Partial<Record<StepKind, Attributes>>> = Object.fromEntries(
+  Object.entries(OPERATION).map(([kind, operation]) => [kind, Object.freeze({ [ATTR_GEN_AI_OPERATION_NAME]: operation })]),
+);
+
 /** Distinct (provider, model) pairs whose token attributes are kept; past this the cache starts over. */
 const TOKEN_ATTRIBUTES_CACHED = 256;
 
@@ -83,12 +88,18 @@ export class GenAiMetrics {
   recordDuration(entry: SpanEntry, at: number, failure: string | undefined): void {
     const operation = OPERATION[entry.kind];
     if (operation === undefined) return;
-    const attributes: Attributes = { [ATTR_GEN_AI_OPERATION_NAME]: operation };
     const provider = entry.provider ?? entry.agent?.provider;
+    const seconds = Math.max(0, at - entry.startTime) / 1000;
+    if (provider === undefined && entry.model === undefined && failure === undefined) {
+      // A tool call outside any agent, the common case in a workflow: one attribute set per operation, not one per step.
+      this.#duration.record(seconds, OPERATION_ONLY[entry.kind] as Attributes);
+      return;
+    }
+    const attributes: Attributes = { [ATTR_GEN_AI_OPERATION_NAME]: operation };
     if (provider !== undefined) attributes[ATTR_GEN_AI_PROVIDER_NAME] = provider;
     if (entry.model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = entry.model;
     if (failure !== undefined) attributes[ATTR_ERROR_TYPE] = failure;
-    this.#duration.record(Math.max(0, at - entry.startTime) / 1000, attributes);
+    this.#duration.record(seconds, attributes);
   }
 
   #tokenAttributesOf(provider: string, model: string): readonly [Attributes, Attributes] {

@@ -95,6 +95,9 @@ export interface Eviction {
  */
 export class SpanTable {
   readonly #runs = new Map<string, RunTrace>();
+  // The run of the last lookup: a run's events come in bursts, and a string
+  // compare of the same id object is cheaper than hashing into the map.
+  #recent: RunTrace | undefined;
   // Runs that ended recently: their late events (a tool that ignored the
   // abort and finished after the run) must not reopen them.
   readonly #finished = new BoundedSet(4096);
@@ -110,12 +113,16 @@ export class SpanTable {
 
   /** The run followed under `runId`, if any. */
   run(runId: string): RunTrace | undefined {
-    return this.#runs.get(runId);
+    const recent = this.#recent;
+    if (recent !== undefined && recent.runId === runId) return recent;
+    const run = this.#runs.get(runId);
+    if (run !== undefined) this.#recent = run;
+    return run;
   }
 
   /** The open span of step `spanId` in run `runId`, if any. */
   entry(runId: string, spanId: string | undefined): SpanEntry | undefined {
-    return spanId === undefined ? undefined : this.#runs.get(runId)?.open.get(spanId);
+    return spanId === undefined ? undefined : this.run(runId)?.open.get(spanId);
   }
 
   /** Follows a run from its start (the caller has finished any run still followed under its id). */
@@ -130,7 +137,7 @@ export class SpanTable {
    * a run that already finished is not reopened (undefined).
    */
   follow(runId: string, startTime: number): RunTrace | undefined {
-    const run = this.#runs.get(runId);
+    const run = this.run(runId);
     if (run !== undefined) return run;
     return this.#finished.has(runId) ? undefined : this.#add(runId, context.active(), undefined, startTime);
   }
@@ -147,6 +154,7 @@ export class SpanTable {
 
   /** Stops following `run`: its later events are ignored. Its open spans stay in `run.open` for the caller to end. */
   finish(run: RunTrace): void {
+    if (this.#recent === run) this.#recent = undefined;
     this.#runs.delete(run.runId);
     this.#finished.add(run.runId);
   }
@@ -164,7 +172,7 @@ export class SpanTable {
   /** Takes step `spanId`'s span out of the table; undefined when it is not open (never seen, or already ended). */
   take(runId: string, spanId: string | undefined): SpanEntry | undefined {
     if (spanId === undefined) return undefined;
-    const run = this.#runs.get(runId);
+    const run = this.run(runId);
     const entry = run?.open.get(spanId);
     if (run === undefined || entry === undefined) return undefined;
     this.release(run, spanId, entry);

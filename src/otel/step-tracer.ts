@@ -25,6 +25,10 @@ export class StepTracer {
   readonly #fixedProvider: TracerProvider | undefined;
   #provider: TracerProvider | undefined;
   #tracer!: Tracer;
+  // The step opened last and its span: a step's body is wrapped right after
+  // its opening event (see `entryOf`), so this spares the two table lookups.
+  #lastStart: StreamEvent | undefined;
+  #lastEntry: SpanEntry | undefined;
 
   constructor(tracerProvider: TracerProvider | undefined, metrics: GenAiMetrics, maxRuns: number, maxSpansPerRun: number) {
     this.#fixedProvider = tracerProvider;
@@ -72,6 +76,14 @@ export class StepTracer {
     const entry = new SpanEntry(span, trace.setSpan(parentCtx, span), spec.stepKind, event.timestamp, start, parent, parent?.agent, spec.provider, spec.model);
     this.table.insert(run, spanId, entry, event.timestamp);
     if (parentSpanId === undefined && run.top === undefined) run.top = entry.ctx;
+    this.#lastStart = event;
+    this.#lastEntry = entry;
+  }
+
+  /** The open span of the step that `start` opened, if it is open. */
+  entryOf(start: StreamEvent): SpanEntry | undefined {
+    if (start === this.#lastStart) return this.#lastEntry;
+    return this.table.entry(start.runId, start.spanId);
   }
 
   // The first top-level step of a run decides the run's root (see bridge.ts);
@@ -123,6 +135,10 @@ export class StepTracer {
 
   /** Ends a span: usage totals, the span itself, its duration measurement. The only place `span.end` is called. */
   #end(entry: SpanEntry, at: number, failure: string | undefined): void {
+    if (entry === this.#lastEntry) {
+      this.#lastStart = undefined;
+      this.#lastEntry = undefined;
+    }
     const span = entry.span;
     if (entry.hasUsage) span.setAttributes(usageAttributes(entry));
     // Never before its start nor before a child it outlived by microseconds.
