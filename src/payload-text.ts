@@ -25,6 +25,13 @@ export function preview(value: unknown, max: number = PREVIEW_MAX): string {
     case 'undefined':
       text = '';
       break;
+    case 'number':
+      // As JSON writes it (a tool's result is often a number): no writer for a few characters.
+      text = Number.isFinite(value) ? String(value) : 'null';
+      break;
+    case 'boolean':
+      text = value ? 'true' : 'false';
+      break;
     case 'symbol':
     case 'bigint':
       text = value.toString();

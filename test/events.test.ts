@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ERROR_TYPE_MAX, PREVIEW_MAX, StreamEventError, isEventType, parseStreamEvent, type StreamEvent } from '../src/events.js';
 import { errorTypeOf, preview } from '../src/payload-text.js';
@@ -99,6 +100,14 @@ describe('preview', () => {
     expect(preview(cyclic)).toBe('{"self":"[Circular]"}');
     expect(preview(10n)).toBe('10');
     expect(preview(undefined)).toBe('');
+  });
+
+  it('writes numbers and booleans exactly as JSON does (non-finite numbers as null)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.double(), fc.integer(), fc.boolean(), fc.constantFrom(-0, Number.MAX_VALUE, Number.MIN_VALUE, 1e21, NaN, -Infinity)), (value) => {
+        expect(preview(value)).toBe(JSON.stringify(value));
+      }),
+    );
   });
 });
 

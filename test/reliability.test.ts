@@ -11,7 +11,7 @@ import { emit, traceTool } from '../src/emit.js';
 import { traceModel } from '../src/trace.js';
 import type { StreamEvent } from '../src/events.js';
 import { argKeys, errorText, preview } from '../src/payload-text.js';
-import { boundedJson } from '../src/bounded-json.js';
+import { boundedJson, MAX_DEPTH } from '../src/bounded-json.js';
 import { plainJsonSize } from '../src/plain-json.js';
 import { FrameEncoder } from '../src/sse/frames.js';
 import { event } from './sse-harness.js';
@@ -84,6 +84,19 @@ describe('serialization', () => {
       expect(plainJsonSize(value, 1000)).toBe(-1);
     }
     expect(plainJsonSize({ s: 'x'.repeat(2000) }, 1000)).toBe(-1);
+    // Cycles, through objects and arrays, are not plain (whatever the budget); shared, acyclic references are.
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    const inArray: unknown[] = [1];
+    inArray.push({ back: inArray });
+    const shared = { x: 1 };
+    expect(plainJsonSize(cyclic, 1e9)).toBe(-1);
+    expect(plainJsonSize({ list: inArray }, 1e9)).toBe(-1);
+    expect(plainJsonSize({ a: shared, b: [shared, shared] }, 1000)).toBeGreaterThan(0);
+    // A payload deeper than MAX_DEPTH is not plain either; one just within it is.
+    const nest = (depth: number): unknown => (depth === 0 ? 1 : { d: nest(depth - 1) });
+    expect(plainJsonSize(nest(MAX_DEPTH - 1), 1e6)).toBeGreaterThan(0);
+    expect(plainJsonSize(nest(MAX_DEPTH + 1), 1e6)).toBe(-1);
     expect(JSON.parse(boundedJson({ s: 'x'.repeat(1e6), after: 1 }, 4096))).toMatchObject({ after: 1 });
   });
 });
