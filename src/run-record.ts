@@ -1,9 +1,12 @@
 /**
  * What a bus keeps of one run: its last events (a bounded history, for late
  * subscribers and for resuming readers), their size in bytes, its sequence,
- * its live subscribers and whether its stream is closed.
+ * its live subscribers, whether its stream is closed, and its place in the
+ * order the bus gives runs up (`retention-order.ts`).
  */
+import { ActivityLink } from './activity-list.js';
 import type { StreamEvent } from './events.js';
+import { FINISHED, type RetentionRank } from './retention-order.js';
 import { Ring } from './ring.js';
 import type { EndReason, QueueSubscription } from './subscription.js';
 
@@ -15,7 +18,17 @@ export class RunRecord {
   closed = false;
   /** `closeStream` was asked while the run executed: it closes when the run ends. */
   closeWhenDone = false;
+  // Its place in the bus's RetentionOrder, which alone writes these.
+  /** The tick of its last activity (published to, subscribed to); 0 until then. */
   lastActive = 0;
+  /** The order runs were added in: among runs never active yet, the older goes first. */
+  born = 0;
+  /** Closed (given up first), finished, or executing (given up last). */
+  rank: RetentionRank = FINISHED;
+  /** Its place among the runs of its rank: the order of eviction. */
+  readonly byActivity = new ActivityLink<RunRecord>(this);
+  /** Its place among the runs of its rank that have history: the order of trimming. Unlinked while history is empty. */
+  readonly byActivityWithHistory = new ActivityLink<RunRecord>(this);
   /** Bytes of the events in history. */
   bytes = 0;
   // History: the last `capacity` events, and their sizes in a second ring

@@ -8,11 +8,13 @@
  * run given up leaves its last `seq` with {@link PastRuns}, so that if it
  * comes back its sequence continues. A stream that ends without an event
  * (closed, evicted, dropped) ends its subscribers and is told to the
- * listeners.
+ * listeners. That order is a {@link RetentionOrder}, told here of every
+ * change to what it is made of (activity, history, closing, executing).
  */
 import type { StreamEvent } from './events.js';
 import type { ListenerSet } from './listener-set.js';
 import { PastRuns } from './past-runs.js';
+import { CLOSED, EXECUTING, FINISHED, RetentionOrder, type RetentionRank } from './retention-order.js';
 import { RunRecord } from './run-record.js';
 
 /** @internal The limits a {@link RunTable} keeps within (see `EventBusOptions`). */
@@ -34,7 +36,7 @@ export class RunTable {
   // Runs executing now (a `runContext` is inside them), with how many contexts are.
   readonly #executing = new Map<string, number>();
   readonly #past: PastRuns;
-  #tick = 0;
+  readonly #order = new RetentionOrder();
   #bytes = 0;
   #trimmed = 0;
   #evicted = 0;
@@ -88,7 +90,7 @@ export class RunTable {
    */
   add(runId: string): RunRecord {
     if (this.#runs.size >= this.#maxRuns) {
-      const victim = this.#pickVictim(undefined);
+      const victim = this.#order.firstToEvict();
       if (victim !== undefined) {
         this.#evicted++;
         this.#remove(victim, 'evicted');
@@ -96,18 +98,19 @@ export class RunTable {
     }
     const run = new RunRecord(runId, this.#historySize, this.#past.take(runId));
     this.#runs.set(runId, run);
+    this.#order.add(run, this.#rankOf(run));
     return run;
   }
 
   /** Marks the run as the most recently active. */
   touch(run: RunRecord): void {
-    run.lastActive = ++this.#tick;
+    this.#order.touch(run);
   }
 
   /** Keeps a published event in its run's history, then trims history back within the byte budgets. */
   keep(run: RunRecord, event: StreamEvent, size: number): void {
-    run.lastActive = ++this.#tick;
     this.#bytes += size - run.remember(event, size);
+    this.#order.kept(run);
     if (run.bytes > this.#maxRunBytes || this.#bytes > this.#maxBytes) this.#trim(run);
   }
 
@@ -120,6 +123,7 @@ export class RunTable {
       return;
     }
     run.closed = true;
+    this.#order.rerank(run, CLOSED);
     run.endSubscribers('closed');
     this.#listeners.onStreamEnd(runId, 'closed');
   }
@@ -141,10 +145,12 @@ export class RunTable {
     this.#executing.set(runId, (this.#executing.get(runId) ?? 0) + 1);
     this.#past.pin(runId);
     const run = this.#runs.get(runId);
-    if (run !== undefined && run.closed) {
+    if (run === undefined) return;
+    if (run.closed) {
       run.closed = false;
       run.closeWhenDone = false;
     }
+    this.#order.rerank(run, EXECUTING);
   }
 
   /**
@@ -161,11 +167,19 @@ export class RunTable {
     this.#executing.delete(runId);
     this.#past.unpin(runId);
     const run = this.#runs.get(runId);
-    if (run !== undefined && (!keepOpen || run.closeWhenDone)) this.close(runId);
+    if (run === undefined) return;
+    if (!keepOpen || run.closeWhenDone) this.close(runId);
+    else this.#order.rerank(run, this.#rankOf(run));
+  }
+
+  /** The rank the run's state gives it now (see `retention-order.ts`). */
+  #rankOf(run: RunRecord): RetentionRank {
+    return run.closed ? CLOSED : this.#executing.has(run.runId) ? EXECUTING : FINISHED;
   }
 
   #remove(run: RunRecord, reason: 'evicted' | 'dropped'): void {
     this.#runs.delete(run.runId);
+    this.#order.remove(run);
     this.#bytes -= run.bytes;
     this.#past.remember(run.runId, run.seq);
     run.endSubscribers(reason);
@@ -180,31 +194,11 @@ export class RunTable {
       this.#trimmed++;
     }
     while (this.#bytes > this.#maxBytes) {
-      const victim = this.#pickVictim(run);
+      const victim = this.#order.firstToTrim(run);
       if (victim === undefined) return;
       this.#bytes -= victim.dropOldest();
       this.#trimmed++;
+      if (victim.length === 0) this.#order.emptied(victim);
     }
-  }
-
-  /**
-   * The run to give up first: closed runs, then finished ones, then runs
-   * still executing; least recently active first. Any run to make room for
-   * a new one; when trimming for `trimming`'s sake, only runs with history,
-   * and `trimming` itself only while it keeps its newest event. O(runs),
-   * paid only at the retention or byte limit.
-   */
-  #pickVictim(trimming: RunRecord | undefined): RunRecord | undefined {
-    let victim: RunRecord | undefined;
-    let victimRank = 3;
-    for (const run of this.#runs.values()) {
-      if (trimming !== undefined && run.length <= (run === trimming ? 1 : 0)) continue;
-      const rank = run.closed ? 0 : this.#executing.has(run.runId) ? 2 : 1;
-      if (victim === undefined || rank < victimRank || (rank === victimRank && run.lastActive < victim.lastActive)) {
-        victim = run;
-        victimRank = rank;
-      }
-    }
-    return victim;
   }
 }
