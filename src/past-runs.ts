@@ -29,12 +29,28 @@ function hash(text: string, seed: number): number {
   return h;
 }
 
+/** One run remembered exactly: its last seq, and its place in the line to be forgotten. */
+interface Remembered {
+  seq: number;
+  order: number;
+}
+
 /** @internal Seq memory of runs a bus no longer retains. */
 export class PastRuns {
   readonly #capacity: number;
-  // Insertion-ordered: the first entry is the one remembered longest.
-  readonly #exact = new Map<string, number>();
+  // Insertion-ordered, as the line below: the first entry is the one remembered longest.
+  readonly #exact = new Map<string, Remembered>();
   readonly #pinned = new Set<string>();
+  // The line to be forgotten, oldest first, from #head: run ids and the
+  // order each was queued with. An id remembered again, taken back or sent
+  // to the back is queued anew, and its earlier place goes stale (skipped).
+  // Finding the oldest never walks the map: iterating a Map from its start
+  // after many deletions skips every deleted slot, which made each eviction
+  // cost O(capacity) once this memory was full.
+  #lineIds: (string | undefined)[] = [];
+  #lineOrders: number[] = [];
+  #head = 0;
+  #order = 0;
   #bloom: Uint32Array | undefined;
   #floor = 0;
 
@@ -45,7 +61,9 @@ export class PastRuns {
   /** Remembers that `runId` used sequence numbers up to `lastSeq`. */
   remember(runId: string, lastSeq: number): void {
     this.#exact.delete(runId);
-    this.#exact.set(runId, lastSeq);
+    const entry = { seq: lastSeq, order: ++this.#order };
+    this.#exact.set(runId, entry);
+    this.#queue(runId, entry.order);
     if (this.#exact.size > this.#capacity + this.#pinned.size) this.#forgetOldest();
   }
 
@@ -54,10 +72,10 @@ export class PastRuns {
    * forgets it: the caller retains the run again from now on.
    */
   take(runId: string): number {
-    const seq = this.#exact.get(runId);
-    if (seq !== undefined) {
+    const entry = this.#exact.get(runId);
+    if (entry !== undefined) {
       this.#exact.delete(runId);
-      return seq;
+      return entry.seq;
     }
     return this.#bloom !== undefined && this.#mayHaveSeen(runId) ? this.#floor : 0;
   }
@@ -77,16 +95,50 @@ export class PastRuns {
     return this.#exact.size;
   }
 
+  /** @internal Places in the line to forget, stale ones included (its bound is tested). */
+  get lineLength(): number {
+    return this.#lineIds.length - this.#head;
+  }
+
   #forgetOldest(): void {
-    for (const [runId, seq] of this.#exact) {
+    // Terminates: there are more unpinned runs remembered than the capacity, and each is in the line.
+    while (this.#head < this.#lineIds.length) {
+      const runId = this.#lineIds[this.#head] as string;
+      const order = this.#lineOrders[this.#head] as number;
+      this.#lineIds[this.#head] = undefined;
+      this.#head++;
+      const entry = this.#exact.get(runId);
+      if (entry === undefined || entry.order !== order) continue;
       this.#exact.delete(runId);
       if (this.#pinned.has(runId)) {
         // Executing runs go to the back of the line, never out of it.
-        this.#exact.set(runId, seq);
+        entry.order = ++this.#order;
+        this.#exact.set(runId, entry);
+        this.#queue(runId, entry.order);
         continue;
       }
-      this.#fold(runId, seq);
+      this.#fold(runId, entry.seq);
       return;
+    }
+  }
+
+  #queue(runId: string, order: number): void {
+    this.#lineIds.push(runId);
+    this.#lineOrders.push(order);
+    const queued = this.#lineIds.length - this.#head;
+    // Keep the line within a constant factor of what is remembered: rebuilt
+    // from the map (which holds the same order) once stale places or the
+    // consumed head dominate it; amortized O(1) per call.
+    if (this.#head > Math.max(4096, this.#exact.size) || queued > 2 * this.#exact.size + 4096) {
+      const ids: (string | undefined)[] = [];
+      const orders: number[] = [];
+      for (const [id, entry] of this.#exact) {
+        ids.push(id);
+        orders.push(entry.order);
+      }
+      this.#lineIds = ids;
+      this.#lineOrders = orders;
+      this.#head = 0;
     }
   }
 

@@ -1,0 +1,91 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { PastRuns } from '../src/past-runs.js';
+
+/** The rule PastRuns keeps, written the slow, obvious way. */
+class Reference {
+  readonly exact: Array<[string, number]> = [];
+  readonly pinned = new Set<string>();
+  readonly forgotten = new Set<string>();
+  floor = 0;
+  constructor(readonly capacity: number) {}
+
+  remember(runId: string, seq: number): void {
+    this.#remove(runId);
+    this.exact.push([runId, seq]);
+    if (this.exact.length > this.capacity + this.pinned.size) {
+      // The oldest unpinned run is forgotten; pinned ones met on the way go to the back.
+      for (;;) {
+        const [id, s] = this.exact.shift()!;
+        if (this.pinned.has(id)) {
+          this.exact.push([id, s]);
+          continue;
+        }
+        this.forgotten.add(id);
+        this.floor = Math.max(this.floor, s);
+        break;
+      }
+    }
+  }
+
+  take(runId: string): number {
+    const i = this.exact.findIndex(([id]) => id === runId);
+    if (i >= 0) return this.exact.splice(i, 1)[0]![1];
+    return this.forgotten.has(runId) ? this.floor : 0;
+  }
+
+  #remove(runId: string): void {
+    const i = this.exact.findIndex(([id]) => id === runId);
+    if (i >= 0) this.exact.splice(i, 1);
+  }
+}
+
+const op = fc.oneof(
+  fc.record({ kind: fc.constant('remember' as const), id: fc.integer({ min: 0, max: 40 }), seq: fc.integer({ min: 1, max: 1000 }) }),
+  fc.record({ kind: fc.constant('take' as const), id: fc.integer({ min: 0, max: 40 }) }),
+  fc.record({ kind: fc.constant('pin' as const), id: fc.integer({ min: 0, max: 40 }) }),
+  fc.record({ kind: fc.constant('unpin' as const), id: fc.integer({ min: 0, max: 40 }) }),
+);
+
+describe('PastRuns', () => {
+  it('remembers, forgets the oldest unpinned run first and answers take() as the plain rule does', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 6 }), fc.array(op, { maxLength: 400 }), (capacity, ops) => {
+        const past = new PastRuns(capacity);
+        const ref = new Reference(capacity);
+        for (const o of ops) {
+          const id = `run-${o.id}`;
+          if (o.kind === 'remember') {
+            past.remember(id, o.seq);
+            ref.remember(id, o.seq);
+          } else if (o.kind === 'take') {
+            expect(past.take(id)).toBe(ref.take(id));
+          } else if (o.kind === 'pin') {
+            past.pin(id);
+            ref.pinned.add(id);
+          } else {
+            past.unpin(id);
+            ref.pinned.delete(id);
+          }
+          expect(past.size).toBe(ref.exact.length);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps its line of runs to forget bounded through a million evictions and returns', () => {
+    const past = new PastRuns(1000);
+    for (let i = 0; i < 1_000_000; i++) {
+      past.remember(`r${i}`, i + 1);
+      // Every other run comes back at once: its place in the line goes stale.
+      if (i % 2 === 0) expect(past.take(`r${i}`)).toBe(i + 1);
+    }
+    expect(past.size).toBe(1000);
+    expect(past.lineLength).toBeLessThanOrEqual(2 * 1000 + 4096);
+    // The newest 1,000 odd runs are remembered exactly; an older one continues after the floor,
+    // the highest seq forgotten (that of r997999).
+    expect(past.take('r999999')).toBe(1_000_000);
+    expect(past.take('r1')).toBe(998_000);
+  });
+});
