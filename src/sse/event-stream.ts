@@ -4,7 +4,7 @@
  * One {@link EventStream} per response, written by one writer: the
  * `ReadableStream` that is the `Response` body (fetch-style runtimes), or,
  * on `node:http`, `node-body.ts` straight to the `ServerResponse`, with no
- * web stream and no promise per chunk in between. The first to claim it
+ * web stream in between and no promise per event. The first to claim it
  * writes it.
  *
  * Backpressure: nothing is buffered here. The subscription is read only when
@@ -16,8 +16,8 @@
  *
  * Batching: one read takes the whole backlog (up to `BATCH_BYTES`), as the
  * bytes the encoder made once per event for every connection, and the writer
- * sends them as one chunk. Events published in one synchronous stretch reach
- * a connection in one write.
+ * sends them as one chunk. The node writer also lets the event loop's turn
+ * end before it reads, so that it writes a connection at most once a turn.
  */
 import type { StreamEvent } from '../events.js';
 import { QueueSubscription, type Subscription } from '../subscription.js';
