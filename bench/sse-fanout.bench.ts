@@ -25,15 +25,16 @@
  *   many in-process bus subscribers (`for await`), CPU time per delivery;
  *   `ratioVsInProcess` compares the medians.
  *
- * The clients run in one child process (`http.get`, and a minimal SSE
- * parser working on bytes, to keep the load generator cheap), so the server
- * has one core and the clients the other, on a 2-core machine. The server's
+ * The clients run in one child process (a minimal HTTP/1.1 reader on raw
+ * sockets and an SSE parser working on bytes, to keep the load generator
+ * cheaper than the server), so the server has one core and the clients the
+ * other, on a 2-core machine. The server's
  * `res.write` is wrapped to sample its share of the latency: a check per
  * write, a parse per 16th, counted in its CPU time.
  */
 import { fork } from 'node:child_process';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { EventBus } from '../src/bus.js';
 import type { StreamEvent } from '../src/events.js';
 import { createSseHandler, toNodeListener } from '../src/sse/index.js';
@@ -101,6 +102,88 @@ function quantileOfSorted(sorted: Float64Array, q: number): number {
 // ---- the client process ----
 
 const [NEWLINE, COLON, COMMA, E, I, R] = [...Buffer.from('\n:,eir')] as [number, number, number, number, number, number];
+const HEAD_END = Buffer.from('\r\n\r\n');
+const CRLF = Buffer.from('\r\n');
+
+interface ResponseHandlers {
+  head(status: number): void;
+  body(payload: Buffer): void;
+  end(): void;
+  error(message: string): void;
+}
+
+/**
+ * One `GET` on a raw socket, its answer read as HTTP/1.1 with a chunked
+ * body: the status line and headers, then the payload of each chunk in
+ * slices as it arrives, then the end at the last (empty) chunk. Node's HTTP
+ * client would cost the load generator more per chunk than the server pays
+ * to write one.
+ */
+function get(url: URL, on: ResponseHandlers): void {
+  const socket = net.connect(Number(url.port), url.hostname);
+  socket.setNoDelay(true);
+  socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\n\r\n`);
+  let head: Buffer | undefined = Buffer.alloc(0); // the head until its blank line, then undefined
+  let sizeLine = ''; // a chunk-size line read so far
+  let left = 0; // payload bytes left in this chunk; then the 2 of its CRLF
+  let state: 'size' | 'data' | 'crlf' | 'done' = 'size';
+  const fail = (message: string) => {
+    if (state === 'done') return;
+    state = 'done';
+    socket.destroy();
+    on.error(message);
+  };
+  socket.on('data', (chunk: Buffer) => {
+    let at = 0;
+    if (head !== undefined) {
+      const all = Buffer.concat([head, chunk]);
+      const end = all.indexOf(HEAD_END);
+      if (end === -1) {
+        head = all;
+        return;
+      }
+      const text = all.toString('latin1', 0, end);
+      head = undefined;
+      const status = Number(text.slice(9, 12));
+      if (status !== 200 || !/\r\ntransfer-encoding: *chunked/i.test(text)) return fail(`unexpected answer: ${text.split('\r\n')[0]}`);
+      on.head(status);
+      chunk = all.subarray(end + 4);
+    }
+    while (at < chunk.length && state !== 'done') {
+      if (state === 'size') {
+        const eol = chunk.indexOf(NEWLINE, at);
+        sizeLine += chunk.toString('latin1', at, eol === -1 ? chunk.length : eol);
+        if (eol === -1) return;
+        at = eol + 1;
+        left = Number.parseInt(sizeLine, 16); // stops at a chunk extension or the CR
+        sizeLine = '';
+        if (Number.isNaN(left)) return fail('bad chunk size');
+        if (left === 0) {
+          state = 'done';
+          socket.destroy();
+          on.end();
+          return;
+        }
+        state = 'data';
+      } else if (state === 'data') {
+        const n = Math.min(left, chunk.length - at);
+        on.body(chunk.subarray(at, at + n));
+        at += n;
+        left -= n;
+        if (left === 0) {
+          state = 'crlf';
+          left = 2;
+        }
+      } else {
+        if (chunk[at] !== CRLF[2 - left]) return fail('chunk not followed by CRLF');
+        at++;
+        if (--left === 0) state = 'size';
+      }
+    }
+  });
+  socket.on('error', (error) => fail(error.message));
+  socket.on('close', () => fail('closed before the end of the body'));
+}
 
 function runClients(url: string, count: number, events: number): Promise<ClientReport> {
   const result: ClientReport = {
@@ -169,10 +252,12 @@ function runClients(url: string, count: number, events: number): Promise<ClientR
           latencies[sampled++] = now() - Number.parseFloat(buf.toString('latin1', stamp, buf.indexOf(COMMA, stamp)));
         }
       };
-      const req = http.get(url, { agent: false }, (res) => {
-        if (++connected === count) process.send?.({ type: 'connected' } satisfies FromClients);
-        res.on('data', (chunk: Buffer) => {
-          const buf = rest === undefined ? chunk : Buffer.concat([rest, chunk]);
+      get(new URL(url), {
+        head: () => {
+          if (++connected === count) process.send?.({ type: 'connected' } satisfies FromClients);
+        },
+        body: (payload) => {
+          const buf = rest === undefined ? payload : Buffer.concat([rest, payload]);
           let from = 0;
           // Frames end at a blank line; a lone newline ends a line within one.
           for (let at = buf.indexOf(NEWLINE); at !== -1; at = buf.indexOf(NEWLINE, at + 1)) {
@@ -182,16 +267,17 @@ function runClients(url: string, count: number, events: number): Promise<ClientR
             at++;
           }
           rest = from === buf.length ? undefined : buf.subarray(from);
-        });
-        res.on('end', () => {
+        },
+        end: () => {
+          if (rest !== undefined) result.errors.push('a frame cut off by the end of the body');
           if (sawEnd) result.ended++;
           if (lastSeq === events) result.reachedLast++;
           done();
-        });
-      });
-      req.on('error', (error) => {
-        result.errors.push(error.message);
-        done();
+        },
+        error: (message) => {
+          result.errors.push(message);
+          done();
+        },
       });
     }
   });
