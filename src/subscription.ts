@@ -46,11 +46,15 @@ export class QueueSubscription implements Subscription {
   #gapTo = 0;
   #gapRunId = '';
   #unbindSignal: (() => void) | undefined;
+  // False for a subclass that watches its reads through next() (the Redis reader pulls the
+  // next page of history when a read makes room): take() must not read behind its back.
+  readonly #takes: boolean;
 
   constructor(highWaterMark: number, runId: string | undefined, onEnd: (sub: QueueSubscription) => void) {
     this.#queue = new Ring(highWaterMark);
     this.#runId = runId;
     this.#onEnd = onEnd;
+    this.#takes = new.target.prototype.next === QueueSubscription.prototype.next;
   }
 
   get endReason(): EndReason | undefined {
@@ -102,6 +106,19 @@ export class QueueSubscription implements Subscription {
     return new Promise((resolve) => {
       this.#waiting = resolve;
     });
+  }
+
+  /**
+   * The event `next()` would resolve with at once, read without a promise:
+   * the pending `stream.dropped` report first, then the oldest queued event.
+   * `undefined` when there is none (`next()` would wait, or report the end),
+   * and always for a subclass that overrides `next()`: read those with
+   * `next()`. Lets a writer take a backlog in one synchronous pass.
+   */
+  take(): StreamEvent | undefined {
+    if (!this.#takes) return undefined;
+    if (this.#gapCount > 0) return this.#takeGapReport();
+    return this.#queue.shift();
   }
 
   return(): Promise<IteratorResult<StreamEvent>> {

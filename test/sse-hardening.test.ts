@@ -165,7 +165,7 @@ describe('release on errors', () => {
     const bus = new EventBus();
     bus.publish(event('r', 'demo.step'));
     const intervals = trackIntervals(HEARTBEAT);
-    vi.spyOn(FrameEncoder.prototype, 'event').mockImplementationOnce(() => {
+    vi.spyOn(FrameEncoder.prototype, 'bytes').mockImplementationOnce(() => {
       throw new Error('frame failed');
     });
     const { base } = await serve({ bus, public: true, heartbeatMs: HEARTBEAT });
@@ -187,7 +187,7 @@ describe('release on errors', () => {
     const bus = new EventBus();
     bus.publish(event('r', 'demo.step'));
     const intervals = trackIntervals(HEARTBEAT);
-    vi.spyOn(FrameEncoder.prototype, 'event').mockImplementationOnce(() => {
+    vi.spyOn(FrameEncoder.prototype, 'bytes').mockImplementationOnce(() => {
       throw new Error('frame failed');
     });
     const handler = createSseHandler({ bus, public: true, heartbeatMs: HEARTBEAT });

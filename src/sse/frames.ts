@@ -58,9 +58,22 @@ function num(value: unknown): string {
 }
 
 /**
+ * One event's frame, encoded once: `id: <seq>` line and all, and the same
+ * bytes without the `id:` line (a view, no copy).
+ */
+interface EncodedFrame {
+  readonly withId: Uint8Array;
+  readonly withoutId: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
  * Encodes events as SSE frames. One encoder serves every connection of a
- * handler: an event fanned out to a thousand subscribers is serialized once
- * (cached per event object; the bus never changes an event after publishing).
+ * handler: an event fanned out to a thousand subscribers is serialized and
+ * UTF-8 encoded once (cached per event object; the bus never changes an
+ * event after publishing), and every connection writes the same bytes.
  *
  * Encoding never throws: the payload is written with `boundedJson` (one
  * pass, at most `maxEventSize` characters), and an event that still cannot
@@ -70,7 +83,7 @@ function num(value: unknown): string {
 export class FrameEncoder {
   readonly format: SseFormat;
   readonly #maxEventSize: number;
-  readonly #cache = new WeakMap<StreamEvent, string>();
+  readonly #cache = new WeakMap<StreamEvent, EncodedFrame>();
 
   constructor(format: SseFormat, maxEventSize = DEFAULT_MAX_EVENT_BYTES) {
     this.format = format;
@@ -78,24 +91,43 @@ export class FrameEncoder {
   }
 
   /**
-   * The frame of one event. With `withId`, an `id: <seq>` line comes first,
-   * except for events with seq 0 (`stream.dropped`): they are not part of
-   * the run's sequence, so the client's last id stays on the last real event
-   * and a reconnect refills the gap from history.
+   * The frame of one event, as UTF-8 bytes shared by every connection that
+   * writes it: write them, never modify them. With `withId`, an `id: <seq>`
+   * line comes first, except for events with seq 0 (`stream.dropped`): they
+   * are not part of the run's sequence, so the client's last id stays on the
+   * last real event and a reconnect refills the gap from history.
    */
-  event(event: StreamEvent, withId: boolean): string {
-    let body = this.#cache.get(event);
-    if (body === undefined) {
-      body = this.#body(event);
-      if (event.seq > 0) this.#cache.set(event, body);
+  bytes(event: StreamEvent, withId: boolean): Uint8Array {
+    let frame = this.#cache.get(event);
+    if (frame === undefined) {
+      frame = this.#encode(event);
+      // A seq-0 event is made for one subscriber (its own gap report): nobody else will ask.
+      if (event.seq > 0) this.#cache.set(event, frame);
     }
-    return withId && event.seq > 0 ? `id: ${num(event.seq)}\n${body}` : body;
+    return withId ? frame.withId : frame.withoutId;
+  }
+
+  /** The frame of one event as text: what {@link FrameEncoder.bytes} holds. */
+  event(event: StreamEvent, withId: boolean): string {
+    return decoder.decode(this.bytes(event, withId));
   }
 
   /** The closing frame: `event: end` (agentbus) or `event: done` (Locus), with the reason. */
   end(reason: EndReason, runId: string | undefined): string {
     const data = this.format === 'locus' ? { run_id: runId ?? null, reason } : { runId: runId ?? null, reason };
     return `event: ${END_EVENT[this.format]}\ndata: ${JSON.stringify(data)}\n\n`;
+  }
+
+  #encode(event: StreamEvent): EncodedFrame {
+    const body = this.#body(event);
+    if (!(event.seq > 0)) {
+      const bytes = encoder.encode(body);
+      return { withId: bytes, withoutId: bytes };
+    }
+    const idLine = `id: ${num(event.seq)}\n`;
+    const withId = encoder.encode(idLine + body);
+    // The id line is ASCII: as many bytes as characters.
+    return { withId, withoutId: withId.subarray(idLine.length) };
   }
 
   #body(event: StreamEvent): string {

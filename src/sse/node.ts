@@ -4,9 +4,9 @@
  *
  * It only translates: `IncomingMessage` -> `Request` (with a signal that
  * aborts when the client goes away), `Response` -> `ServerResponse`. The
- * body is copied one chunk at a time and the next chunk is read only after
- * `res.write` has accepted the last one (or `'drain'` fired), so the socket's
- * backpressure reaches the subscription.
+ * body is written by `node-body.ts`, with the socket's backpressure reaching
+ * the subscription; the handler's own event stream is written straight from
+ * its subscription, without the web stream in between.
  *
  * Two answers are its own, because only it sees the request as sent: a
  * `Host` that makes no URL (400), and a path under the SSE routes holding a
@@ -15,7 +15,9 @@
  * handler could tell.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { eventStreamOf } from './event-stream.js';
 import { ALLOWED_METHODS, TEXT_HEADERS, layeredHeaders, sseHandlerFacts, type SseHandler, type SseHandlerFacts } from './handler.js';
+import { pipeBody, writeEventStream } from './node-body.js';
 
 /** A `node:http` request listener that also works as Express/Connect middleware. */
 export type NodeSseListener = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
@@ -60,54 +62,6 @@ function closed(res: ServerResponse): Promise<void> {
     if (res.destroyed || res.writableEnded) resolve();
     else res.once('close', resolve);
   });
-}
-
-/**
- * Resolves at the next `'drain'` or `'close'`, whichever comes first, and
- * removes both listeners then: a slow reader makes thousands of these waits
- * on one connection, and each must leave nothing behind.
- */
-function drainedOrClosed(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    if (res.destroyed) {
-      resolve();
-      return;
-    }
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
-
-async function pipeBody(body: ReadableStream<Uint8Array>, res: ServerResponse, gone: Promise<void>): Promise<void> {
-  const reader = body.getReader();
-  let clientGone = false;
-  void gone.then(() => {
-    clientGone = true;
-    // Ends the subscription at once, even while a read is pending.
-    reader.cancel().catch(() => {});
-  });
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done || clientGone) break;
-      if (!res.write(value)) {
-        await drainedOrClosed(res);
-        if (clientGone || res.destroyed) break;
-      }
-    }
-  } catch (error) {
-    // Whatever failed, the body is told, so that its subscription and timer are released.
-    reader.cancel(error).catch(() => {});
-    throw error;
-  } finally {
-    reader.releaseLock();
-  }
-  if (!clientGone) res.end();
 }
 
 /**
@@ -172,7 +126,11 @@ export function toNodeListener(handler: SseHandler): NodeSseListener {
         return;
       }
       res.flushHeaders();
-      await pipeBody(body, res, gone);
+      // The handler's own event stream is written straight from its subscription (node-body.ts),
+      // unless someone already read from the body; any other body is copied.
+      const events = eventStreamOf(body);
+      if (events !== undefined && !body.locked && events.claim()) await writeEventStream(events, res, gone);
+      else await pipeBody(body, res, gone);
     })().catch((error: unknown) => {
       // A body not yet read is cancelled too: its subscription and heartbeat go with it.
       if (body !== null && !body.locked) body.cancel(error).catch(() => {});
