@@ -22,14 +22,14 @@
  */
 import { context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { generateText, stepCountIs, tool } from 'ai-v7';
 import { MockLanguageModelV4 } from 'ai-v7/test';
 import { resetEventBus, runContext } from 'agentbus';
 import { AgentbusTelemetry } from 'agentbus/ai-sdk';
 import { instrumentOtel } from 'agentbus/otel';
 import { z } from 'zod';
+import { CountingExporter } from './counting-exporter.js';
 import { median, ratios, rotated, round, spread } from './measure.js';
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -39,21 +39,6 @@ const FLUSH_EVERY = 50; // a few hundred spans at most between flushes: the queu
 const SAMPLES = 11;
 const WARM_UP_SAMPLES = 2;
 const SDK_OTEL_PACKAGE = '@ai-sdk/otel';
-
-/** Counts what it is handed and reports success at once: the cost of a real exporter is no integration's. */
-class CountingExporter implements SpanExporter {
-  spans = 0;
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    this.spans += spans.length;
-    done({ code: ExportResultCode.SUCCESS });
-  }
-  shutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-  forceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 const usage = (input: number, output: number) => ({
   inputTokens: { total: input, noCache: input, cacheRead: undefined, cacheWrite: undefined },

@@ -24,13 +24,13 @@
  */
 import { context, SpanKind, trace, type Attributes, type Histogram, type MeterProvider } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { MeterProvider as SdkMeterProvider } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { resetEventBus, runContext, traceTool } from 'agentbus';
 import { Agent, ScriptedModel, defineTool } from 'agentbus/agent';
 import { instrumentOtel, semconv } from 'agentbus/otel';
 import { z } from 'zod';
+import { CountingExporter } from './counting-exporter.js';
 import { median, ratios, report, rotated, spread } from './measure.js';
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -39,21 +39,6 @@ const BATCH = 500; // spans per flush, well under the batch processor's queue of
 const BATCHES_PER_SAMPLE = 40; // 20,000 calls per sample
 const SAMPLES = 9;
 const WARM_UP_SAMPLES = 2;
-
-/** Counts what it is handed and reports success at once: the cost of a real exporter is not the bridge's. */
-class CountingExporter implements SpanExporter {
-  spans = 0;
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    this.spans += spans.length;
-    done({ code: ExportResultCode.SUCCESS });
-  }
-  shutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-  forceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 type Processor = 'batch' | 'simple';
 function pipeline(kind: Processor): { exporter: CountingExporter; processor: SpanProcessor; provider: BasicTracerProvider } {
