@@ -92,6 +92,9 @@ export const eventDataSchemas = {
       sessionId: z.string().optional(),
       protocolVersion: z.string().optional(),
       transport: z.string().optional(),
+      // Where the client sent the request (Streamable HTTP or SSE: the host and port of the transport's URL).
+      serverAddress: z.string().optional(),
+      serverPort: z.number().int().min(0).max(65535).optional(),
       requestId: z.string().optional(),
       resourceUri: z.string().optional(),
       promptName: z.string().optional(),

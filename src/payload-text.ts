@@ -72,15 +72,27 @@ export function errorText(error: unknown): string {
 }
 
 const ERROR_TYPE_NAME = /^[A-Za-z_$][\w$.]*$/;
+// An integer status or error code as text (`-32602` of JSON-RPC, `500` of HTTP): the
+// conventions' own `error.type` examples include codes, and a code is as low-cardinality as a name.
+const ERROR_TYPE_CODE = /^-?\d{1,10}$/;
 
 /**
  * @internal True for a value fit for `errorType` (and `error.type`): an
  * identifier-like name (`TypeError`, `tool_error`, `openai.RateLimitError`) of
- * at most {@link ERROR_TYPE_MAX} characters. Free text is not: it would make a
- * metric series per message.
+ * at most {@link ERROR_TYPE_MAX} characters, or an integer code
+ * (`-32602`, `500`; see {@link isErrorCode}). Free text is not: it would make
+ * a metric series per message.
  */
 export function isErrorTypeName(value: unknown): value is string {
-  return typeof value === 'string' && value.length <= ERROR_TYPE_MAX && ERROR_TYPE_NAME.test(value);
+  return typeof value === 'string' && value.length <= ERROR_TYPE_MAX && (ERROR_TYPE_NAME.test(value) || ERROR_TYPE_CODE.test(value));
+}
+
+/**
+ * @internal True for an `errorType` that is an integer code as text
+ * (`-32602`): a JSON-RPC error code, for the MCP spans' `rpc.response.status_code`.
+ */
+export function isErrorCode(value: unknown): value is string {
+  return typeof value === 'string' && ERROR_TYPE_CODE.test(value);
 }
 
 /**

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ERROR_TYPE_MAX, PREVIEW_MAX, StreamEventError, isEventType, parseStreamEvent, type StreamEvent } from '../src/events.js';
-import { errorTypeOf, preview } from '../src/payload-text.js';
+import { errorTypeOf, isErrorTypeName, preview } from '../src/payload-text.js';
 
 const base = { eventId: 'r1:1', runId: 'r1', seq: 1, timestamp: 1_700_000_000_000.25 };
 
@@ -25,6 +25,16 @@ describe('parseStreamEvent', () => {
     });
     expect(event.eventType).toBe('agent.tool.started');
     expect(isEventType(event, 'agent.tool.started') && event.data.toolName).toBe('add');
+  });
+
+  it("accepts an MCP step's server address and port, and names a port out of range", () => {
+    const mcp = { method: 'tools/call', side: 'client', transport: 'tcp', serverAddress: '127.0.0.1', serverPort: 8080 };
+    const event = parseStreamEvent({ ...base, eventType: 'agent.tool.started', data: { toolName: 'add', toolCallId: 'c1', argKeys: [], mcp } });
+    expect(isEventType(event, 'agent.tool.started') && event.data.mcp).toEqual(mcp);
+    const error = errorOf(() =>
+      parseStreamEvent({ ...base, eventType: 'agent.tool.started', data: { toolName: 'add', toolCallId: 'c1', argKeys: [], mcp: { ...mcp, serverPort: 70_000 } } }),
+    );
+    expect(error.issues.map((i) => i.path)).toEqual(['data.mcp.serverPort']);
   });
 
   it('accepts a custom dotted event with free-form data', () => {
@@ -108,6 +118,13 @@ describe('preview', () => {
         expect(preview(value)).toBe(JSON.stringify(value));
       }),
     );
+  });
+});
+
+describe('isErrorTypeName', () => {
+  it('takes identifier-like names and integer codes, not free text', () => {
+    for (const ok of ['TypeError', 'tool_error', 'openai.RateLimitError', '-32602', '500', '0']) expect(isErrorTypeName(ok), ok).toBe(true);
+    for (const no of ['-32602 invalid params', '5.5', '--1', '12345678901', '-', '', 'disk on fire']) expect(isErrorTypeName(no), no).toBe(false);
   });
 });
 

@@ -4,23 +4,28 @@
 // SERVER span of the same trace, whose parent is the client's span.
 // (A server in a child process over stdio would need an exporter in the
 // child to be checked; the stdio link itself is checked in mcp.test.ts.)
-import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resetEventBus, runContext } from '../src/index.js';
 import { instrumentMcpClient } from '../src/mcp/index.js';
 import { instrumentOtel, type OtelBridge } from '../src/otel/bridge.js';
+import {
+  METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
+  METRIC_MCP_CLIENT_OPERATION_DURATION,
+  METRIC_MCP_SERVER_OPERATION_DURATION,
+  MCP_OPERATION_DURATION_BUCKETS,
+} from '../src/otel/semconv.js';
 import { makeMcpServer, type Whoami } from './fixtures/mcp-server.js';
+import { makeStrictMcpServer, serveMcpOverHttp, type Connectable } from './mcp-harness.js';
 
 function whoami(result: unknown): Whoami {
   return JSON.parse((result as { content: Array<{ text: string }> }).content[0]?.text ?? '') as Whoami;
 }
-import { byName, makeTelemetry, parentOf, type Telemetry, useAsyncContextManager } from './otel-harness.js';
+import { byName, histogramPoints, makeTelemetry, parentOf, type Telemetry, useAsyncContextManager } from './otel-harness.js';
 
 useAsyncContextManager();
 
@@ -38,31 +43,39 @@ afterEach(async () => {
   bridge.shutdown();
 });
 
-async function connectedClient(): Promise<Client> {
-  const transports = new Map<string, StreamableHTTPServerTransport>();
-  const http = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const body = chunks.length === 0 ? undefined : JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    const id = req.headers['mcp-session-id'];
-    let transport = typeof id === 'string' ? transports.get(id) : undefined;
-    if (transport === undefined) {
-      const created = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (sid) => void transports.set(sid, created) });
-      transport = created;
-      await makeMcpServer('before').connect(transport);
-    }
-    await transport.handleRequest(req, res, body);
-  });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+/** An instrumented client connected over Streamable HTTP on 127.0.0.1 to a server `makeServer` makes (the fixture's McpServer by default). */
+async function servedClient(makeServer: () => Connectable = () => makeMcpServer('before')): Promise<{ client: Client; url: URL }> {
+  const served = await serveMcpOverHttp(makeServer);
   const client = instrumentMcpClient(new Client({ name: 'otel-client', version: '0' }));
-  await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`)));
+  await client.connect(new StreamableHTTPClientTransport(served.url));
   cleanups.push(async () => {
     await client.close();
-    for (const t of transports.values()) await t.close();
-    http.closeAllConnections();
-    await new Promise((resolve) => http.close(resolve));
+    await served.close();
   });
-  return client;
+  return { client, url: served.url };
+}
+
+async function connectedClient(): Promise<Client> {
+  return (await servedClient()).client;
+}
+
+/** The error a call rejects with, or a failure if it resolves. */
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+const clientSpanNamed = (name: string) => byKind(tel.spans(), name, SpanKind.CLIENT);
+const serverSpanNamed = (name: string) => byKind(tel.spans(), name, SpanKind.SERVER);
+
+function byKind(spans: ReadableSpan[], name: string, kind: SpanKind): ReadableSpan {
+  const found = spans.filter((s) => s.name === name && s.kind === kind);
+  if (found.length !== 1) throw new Error(`expected one ${SpanKind[kind]} span named ${name}, found ${found.length}: ${spans.map((s) => s.name).join(', ')}`);
+  return found[0] as ReadableSpan;
 }
 
 describe('an MCP tool call with the bridge on both sides', () => {
@@ -126,5 +139,132 @@ describe('an MCP tool call with the bridge on both sides', () => {
     const theirs = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     const kept = await runContext(() => client.callTool({ name: 'whoami', arguments: {}, _meta: { traceparent: theirs } }), { runId: 'theirs' });
     expect(whoami(kept).meta?.['traceparent']).toBe(theirs);
+  });
+});
+
+describe('a JSON-RPC error in the trace', () => {
+  it('is error.type and rpc.response.status_code, the code as a string, on the client and the server span', async () => {
+    const { client } = await servedClient(makeStrictMcpServer);
+    const error = await runContext(() => rejection(client.callTool({ name: 'forecast', arguments: {} })), { runId: 'rpc-code' });
+    expect((error as McpError).code).toBe(ErrorCode.InvalidParams);
+    for (const span of [clientSpanNamed('tools/call forecast'), serverSpanNamed('tools/call forecast')]) {
+      expect(span.attributes).toMatchObject({ 'error.type': '-32602', 'rpc.response.status_code': '-32602', 'mcp.method.name': 'tools/call' });
+      expect(span.status.code).toBe(SpanStatusCode.ERROR);
+      expect(span.status.message).toContain('forecast needs a city');
+      expect(tel.endCalls.get(span.spanContext().spanId)).toBe(1);
+    }
+  });
+
+  it('a failed resource read: -32602 on its resources/read span', async () => {
+    const client = await connectedClient();
+    await runContext(() => rejection(client.readResource({ uri: 'file:///missing.txt' })), { runId: 'rpc-read' });
+    const span = clientSpanNamed('resources/read');
+    expect(span.attributes).toMatchObject({ 'error.type': '-32602', 'rpc.response.status_code': '-32602' });
+    expect(span.status.code).toBe(SpanStatusCode.ERROR);
+  });
+
+  it('a timeout: -32001 on the client span', async () => {
+    const client = await connectedClient();
+    const error = await runContext(
+      () => rejection(client.callTool({ name: 'slow', arguments: { ms: 5_000 } }, undefined, { timeout: 50 })),
+      { runId: 'rpc-timeout' },
+    );
+    expect((error as McpError).code).toBe(ErrorCode.RequestTimeout);
+    const span = clientSpanNamed('tools/call slow');
+    expect(span.attributes).toMatchObject({ 'error.type': '-32001', 'rpc.response.status_code': '-32001' });
+    expect(span.status.code).toBe(SpanStatusCode.ERROR);
+  });
+
+  it('an isError result and an abort: their error.type, and no rpc.response.status_code (no error code came back)', async () => {
+    const client = await connectedClient();
+    await runContext(() => client.callTool({ name: 'fails', arguments: {} }), { runId: 'no-code' });
+    for (const span of [clientSpanNamed('tools/call fails'), serverSpanNamed('tools/call fails')]) {
+      expect(span.attributes['error.type']).toBe('tool_error');
+      expect(span.attributes['rpc.response.status_code']).toBeUndefined();
+    }
+    const controller = new AbortController();
+    await runContext(async () => {
+      const call = client.callTool({ name: 'slow', arguments: { ms: 10_000 } }, undefined, { signal: controller.signal });
+      setTimeout(() => controller.abort(new Error('user gave up')), 50);
+      return rejection(call);
+    }, { runId: 'aborted' });
+    const aborted = clientSpanNamed('tools/call slow');
+    expect(aborted.attributes['error.type']).toBe('McpError');
+    expect(aborted.attributes['rpc.response.status_code']).toBeUndefined();
+    expect(aborted.status.code).toBe(SpanStatusCode.ERROR);
+  });
+});
+
+describe('the server address on MCP spans', () => {
+  it('is server.address and server.port on a Streamable HTTP client span, the host and port of its URL; not on the server span', async () => {
+    const { client, url } = await servedClient();
+    await runContext(() => client.callTool({ name: 'whoami', arguments: {} }), { runId: 'address' });
+    expect(clientSpanNamed('tools/call whoami').attributes).toMatchObject({ 'server.address': '127.0.0.1', 'server.port': Number(url.port) });
+    const server = serverSpanNamed('tools/call whoami');
+    expect(server.attributes['server.address']).toBeUndefined();
+    expect(server.attributes['server.port']).toBeUndefined();
+  });
+});
+
+describe('the MCP duration metrics', () => {
+  it('records mcp.client.operation.duration and mcp.server.operation.duration in seconds, with the conventions\' attributes and buckets', async () => {
+    const { client, url } = await servedClient();
+    await runContext(async () => {
+      await client.callTool({ name: 'whoami', arguments: {} });
+      await client.callTool({ name: 'fails', arguments: {} });
+    }, { runId: 'measured' });
+    await tel.collect();
+    const clientMetric = tel.metric(METRIC_MCP_CLIENT_OPERATION_DURATION);
+    expect(clientMetric?.descriptor.unit).toBe('s');
+    const clientPoints = histogramPoints(clientMetric);
+    const protocolVersion = clientSpanNamed('tools/call whoami').attributes['mcp.protocol.version'];
+    expect(protocolVersion).toBeTypeOf('string');
+    const base = { 'mcp.method.name': 'tools/call', 'gen_ai.operation.name': 'execute_tool', 'network.transport': 'tcp' };
+    expect(clientPoints.map((p) => p.attributes).sort((a, b) => String(a['gen_ai.tool.name']).localeCompare(String(b['gen_ai.tool.name'])))).toEqual([
+      { ...base, 'gen_ai.tool.name': 'fails', 'mcp.protocol.version': protocolVersion, 'server.address': '127.0.0.1', 'server.port': Number(url.port), 'error.type': 'tool_error' },
+      { ...base, 'gen_ai.tool.name': 'whoami', 'mcp.protocol.version': protocolVersion, 'server.address': '127.0.0.1', 'server.port': Number(url.port) },
+    ]);
+    for (const point of clientPoints) {
+      expect(point.value.count).toBe(1);
+      expect(point.value.sum).toBeGreaterThan(0);
+      expect(point.value.sum).toBeLessThan(5);
+      expect(point.value.buckets.boundaries).toEqual([...MCP_OPERATION_DURATION_BUCKETS]);
+    }
+    const serverPoints = histogramPoints(tel.metric(METRIC_MCP_SERVER_OPERATION_DURATION));
+    expect(serverPoints.map((p) => p.attributes).sort((a, b) => String(a['gen_ai.tool.name']).localeCompare(String(b['gen_ai.tool.name'])))).toEqual([
+      { ...base, 'gen_ai.tool.name': 'fails', 'error.type': 'tool_error' },
+      { ...base, 'gen_ai.tool.name': 'whoami' },
+    ]);
+    expect(serverPoints[0]!.value.buckets.boundaries).toEqual([...MCP_OPERATION_DURATION_BUCKETS]);
+  });
+
+  it('a JSON-RPC error is measured with error.type and rpc.response.status_code, on both sides', async () => {
+    const { client } = await servedClient(makeStrictMcpServer);
+    await runContext(() => rejection(client.callTool({ name: 'forecast', arguments: {} })), { runId: 'measured-error' });
+    await tel.collect();
+    for (const name of [METRIC_MCP_CLIENT_OPERATION_DURATION, METRIC_MCP_SERVER_OPERATION_DURATION]) {
+      const points = histogramPoints(tel.metric(name));
+      expect(points, name).toHaveLength(1);
+      expect(points[0]!.attributes, name).toMatchObject({ 'gen_ai.tool.name': 'forecast', 'error.type': '-32602', 'rpc.response.status_code': '-32602' });
+    }
+  });
+
+  it('a resource read is an MCP operation, not an execute_tool one: no gen_ai.client.operation.duration for it', async () => {
+    const client = await connectedClient();
+    await runContext(async () => {
+      await client.readResource({ uri: 'file:///readme.txt' });
+      await client.callTool({ name: 'whoami', arguments: {} });
+    }, { runId: 'read-and-call' });
+    await tel.collect();
+    const genAi = histogramPoints(tel.metric(METRIC_GEN_AI_CLIENT_OPERATION_DURATION));
+    // The tools/call, once on each side; the resource read not at all.
+    expect(genAi.map((p) => p.attributes['gen_ai.operation.name'])).toEqual(['execute_tool']);
+    expect(genAi[0]!.value.count).toBe(2);
+    const mcp = histogramPoints(tel.metric(METRIC_MCP_CLIENT_OPERATION_DURATION));
+    const read = mcp.find((p) => p.attributes['mcp.method.name'] === 'resources/read');
+    expect(read?.value.count).toBe(1);
+    expect(read?.attributes['gen_ai.operation.name']).toBeUndefined();
+    // The resource uri is opt-in in the conventions, and one series per resource: not on the metric.
+    expect(read?.attributes['mcp.resource.uri']).toBeUndefined();
   });
 });

@@ -11,14 +11,19 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError, UrlElicitationRequiredError } from '@modelcontextprotocol/sdk/types.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { getEventBus, resetEventBus, runContext, type StreamEvent } from '../src/index.js';
+import { z } from 'zod';
+import { currentRunId, EventBus, getEventBus, parseStreamEvent, resetEventBus, runContext, type StreamEvent } from '../src/index.js';
 import { instrumentMcpClient, instrumentMcpServer, uninstrumentMcpClient } from '../src/mcp/index.js';
 import { makeMcpServer, type Whoami } from './fixtures/mcp-server.js';
+import { makeStrictMcpServer, serveMcpOverHttp } from './mcp-harness.js';
+import { mcpErrorType } from '../src/mcp/steps.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const fixture = join(root, 'test', 'fixtures', 'mcp-server.ts');
@@ -278,13 +283,14 @@ describe('failures reach the caller as without instrumentation, and close the st
     expect(events[1]?.data).toMatchObject({ success: false, error: `McpError: ${(got as Error).message}` });
   });
 
-  it("gives the failed step an errorType: tool_error for an isError result, the thrown error's class otherwise", async () => {
+  it('gives the failed step an errorType: tool_error for an isError result, the JSON-RPC error code for a JSON-RPC error', async () => {
     const { url } = await httpServer();
     const { client } = await httpClient(url);
     await runContext(() => client.callTool({ name: 'fails', arguments: {} }), { runId: 'is-error-type' });
     expect(toolEvents('is-error-type')[1]?.data).toMatchObject({ success: false, errorType: 'tool_error' });
-    await runContext(() => rejection(client.readResource({ uri: 'file:///missing.txt' })), { runId: 'rpc-error-type' });
-    expect(toolEvents('rpc-error-type')[1]?.data).toMatchObject({ success: false, errorType: 'McpError' });
+    const error = await runContext(() => rejection(client.readResource({ uri: 'file:///missing.txt' })), { runId: 'rpc-error-type' });
+    expect((error as McpError).code).toBe(ErrorCode.InvalidParams);
+    expect(toolEvents('rpc-error-type')[1]?.data).toMatchObject({ success: false, errorType: '-32602' });
   });
 
   it('an aborted call: the same error, notifications/cancelled sent, the step closed once', async () => {
@@ -305,6 +311,170 @@ describe('failures reach the caller as without instrumentation, and close the st
       if (instrument) expect(events[1]?.data).toMatchObject({ success: false, error: expect.stringContaining('user gave up') });
     }
     expect(outcomes[1]).toEqual(outcomes[0]);
+  });
+});
+
+describe('a JSON-RPC error is its code, on both sides', () => {
+  /** The server's tool steps, as the server's runs record them (in this process: the same bus). */
+  function serverToolEvents(): StreamEvent[] {
+    const seen: StreamEvent[] = [];
+    const remove = getEventBus().addListener({
+      onEvent: (event) => {
+        if (!event.eventType.startsWith('agent.tool.')) return;
+        const started = seen.find((e) => e.spanId === event.spanId);
+        if ((event.data as { mcp?: { side?: string } }).mcp?.side === 'server' || started !== undefined) seen.push(event);
+      },
+    });
+    cleanups.push(remove);
+    return seen;
+  }
+
+  async function strictClient() {
+    const served = await serveMcpOverHttp(makeStrictMcpServer);
+    cleanups.push(() => served.close());
+    return httpClient(served.url);
+  }
+
+  it('mcpErrorType: the code of an McpError or a subclass; the class of anything else, a DOMException with its numeric code too', () => {
+    expect(mcpErrorType(new McpError(ErrorCode.InvalidParams, 'bad'))).toBe('-32602');
+    expect(mcpErrorType(new McpError(ErrorCode.RequestTimeout, 'late'))).toBe('-32001');
+    expect(mcpErrorType(new UrlElicitationRequiredError([]))).toBe(String(ErrorCode.UrlElicitationRequired));
+    expect(mcpErrorType(new DOMException('stop', 'AbortError'))).toBe('AbortError');
+    expect(mcpErrorType(Object.assign(new TypeError('fetch failed'), { code: 7 }))).toBe('TypeError');
+    expect(mcpErrorType({ code: -32602, message: 'an object, not an Error' })).toBeUndefined();
+    expect(mcpErrorType('MCP error -32602')).toBeUndefined();
+  });
+
+  it('a tool call with arguments the server rejects (-32602): the same error, errorType -32602 on the client and the server step', async () => {
+    const server = serverToolEvents();
+    const { client } = await strictClient();
+    const error = await runContext(() => rejection(client.callTool({ name: 'forecast', arguments: { town: 'Paris' } })), { runId: 'bad-args' });
+    expect(error).toBeInstanceOf(McpError);
+    expect((error as McpError).code).toBe(ErrorCode.InvalidParams);
+    const events = toolEvents('bad-args');
+    expect(events.map((e) => e.eventType)).toEqual(['agent.tool.started', 'agent.tool.completed']);
+    expect(events[1]?.data).toMatchObject({ success: false, errorType: '-32602', error: `McpError: ${(error as Error).message}` });
+    expect(server.map((e) => e.eventType)).toEqual(['agent.tool.started', 'agent.tool.completed']);
+    expect(server[1]?.data).toMatchObject({ toolName: 'forecast', success: false, errorType: '-32602' });
+    // And a good call still succeeds, with no errorType.
+    await runContext(() => client.callTool({ name: 'forecast', arguments: { city: 'Paris' } }), { runId: 'good-args' });
+    expect(toolEvents('good-args')[1]?.data).toMatchObject({ success: true });
+    expect((toolEvents('good-args')[1]?.data as { errorType?: unknown }).errorType).toBeUndefined();
+  });
+
+  it('an unknown tool on a server that answers it with a JSON-RPC error: -32602 on both sides', async () => {
+    const server = serverToolEvents();
+    const { client } = await strictClient();
+    await runContext(() => rejection(client.callTool({ name: 'no_such_tool', arguments: {} })), { runId: 'unknown-tool' });
+    expect(toolEvents('unknown-tool')[1]?.data).toMatchObject({ toolName: 'no_such_tool', success: false, errorType: '-32602' });
+    expect(server[1]?.data).toMatchObject({ toolName: 'no_such_tool', success: false, errorType: '-32602' });
+  });
+
+  it('an McpServer answers bad arguments and unknown tools with isError results, not JSON-RPC errors: tool_error', async () => {
+    const { url } = await httpServer();
+    const { client } = await httpClient(url);
+    const badArgs = await runContext(() => client.callTool({ name: 'slow', arguments: { ms: 'soon' } }), { runId: 'mcpserver-bad-args' });
+    expect(badArgs).toMatchObject({ isError: true });
+    expect(toolEvents('mcpserver-bad-args')[1]?.data).toMatchObject({ success: false, errorType: 'tool_error' });
+    const unknown = await runContext(() => client.callTool({ name: 'no_such_tool', arguments: {} }), { runId: 'mcpserver-unknown' });
+    expect(unknown).toMatchObject({ isError: true });
+    expect(toolEvents('mcpserver-unknown')[1]?.data).toMatchObject({ success: false, errorType: 'tool_error' });
+  });
+
+  it('a method the server does not handle: -32601', async () => {
+    const { url } = await httpServer();
+    const { client } = await httpClient(url);
+    const error = await runContext(() => rejection(client.getPrompt({ name: 'greeting' })), { runId: 'no-prompts' });
+    expect((error as McpError).code).toBe(ErrorCode.MethodNotFound);
+    expect(toolEvents('no-prompts')[1]?.data).toMatchObject({ toolName: 'prompts/get greeting', success: false, errorType: '-32601' });
+  });
+
+  it('a request that times out (the request option timeout): -32001, the same error as without instrumentation', async () => {
+    const { url } = await httpServer();
+    const outcomes = [];
+    for (const instrument of [false, true]) {
+      const { client } = await httpClient(url, instrument);
+      const error = await runContext(
+        () => rejection(client.callTool({ name: 'slow', arguments: { ms: 5_000 } }, undefined, { timeout: 50 })),
+        { runId: `timeout-${instrument}` },
+      );
+      expect((error as McpError).code).toBe(ErrorCode.RequestTimeout);
+      outcomes.push(shapeOf(error));
+      if (instrument) expect(toolEvents('timeout-true')[1]?.data).toMatchObject({ success: false, errorType: '-32001' });
+    }
+    expect(outcomes[1]).toEqual(outcomes[0]);
+  });
+
+  it('an abort keeps its error class, though the SDK gives it the code of a timeout: no code came back', async () => {
+    const { url } = await httpServer();
+    const { client } = await httpClient(url);
+    const controller = new AbortController();
+    const error = await runContext(async () => {
+      const call = client.callTool({ name: 'slow', arguments: { ms: 10_000 } }, undefined, { signal: controller.signal });
+      setTimeout(() => controller.abort(new Error('user gave up')), 50);
+      return rejection(call);
+    }, { runId: 'aborted-type' });
+    // The SDK rejects an aborted request with McpError(-32001), as a timed-out one.
+    expect(error).toBeInstanceOf(McpError);
+    expect((error as McpError).code).toBe(ErrorCode.RequestTimeout);
+    expect(toolEvents('aborted-type')[1]?.data).toMatchObject({ success: false, errorType: 'McpError' });
+  });
+});
+
+describe('the server address', () => {
+  it('is on a Streamable HTTP client step: the host and port of the transport URL', async () => {
+    const { url } = await httpServer();
+    const { client } = await httpClient(url);
+    await runContext(() => client.callTool({ name: 'whoami', arguments: {} }), { runId: 'address' });
+    expect(toolEvents('address')[0]?.data).toMatchObject({ mcp: { serverAddress: '127.0.0.1', serverPort: Number(url.port) } });
+  });
+
+  it('is not on a stdio client step, nor on a server step', async () => {
+    const { client } = await stdioClient();
+    const result = await runContext(() => client.callTool({ name: 'whoami', arguments: {} }), { runId: 'no-address' });
+    const mcp = (toolEvents('no-address')[0]?.data as { mcp: Record<string, unknown> }).mcp;
+    expect(mcp['transport']).toBe('pipe');
+    expect(mcp['serverAddress']).toBeUndefined();
+    expect(mcp['serverPort']).toBeUndefined();
+    const serverMcp = (whoami(result).toolStarted?.data as { mcp: Record<string, unknown> }).mcp;
+    expect(serverMcp['serverAddress']).toBeUndefined();
+  });
+
+  it('the started event with it passes the catalogue', async () => {
+    const { url } = await httpServer();
+    const { client } = await httpClient(url);
+    await runContext(() => client.callTool({ name: 'whoami', arguments: {} }), { runId: 'address-valid' });
+    const started = toolEvents('address-valid')[0]!;
+    expect(parseStreamEvent(JSON.parse(JSON.stringify(started))).data).toMatchObject({ mcp: { serverAddress: '127.0.0.1' } });
+  });
+});
+
+describe('instrumentMcpServer with a bus', () => {
+  it("records the server's runs on the given bus, not the process bus, still the child runs of the client's steps", async () => {
+    const bus = new EventBus();
+    const server = instrumentMcpServer(new McpServer({ name: 'own-bus', version: '1.0.0' }), { bus });
+    const runIds: Array<string | undefined> = [];
+    server.registerTool('where', { inputSchema: { note: z.string().optional() } }, () => {
+      runIds.push(currentRunId());
+      return { content: [{ type: 'text', text: 'here' }] };
+    });
+    const client = instrumentMcpClient(new Client({ name: 'c', version: '0' }));
+    const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
+    await Promise.all([server.connect(serverTransport), client.connect(clientTransport)]);
+    cleanups.push(() => client.close());
+    await runContext(() => client.callTool({ name: 'where', arguments: {} }), { runId: 'on-process-bus' });
+    const serverRunId = runIds[0];
+    expect(serverRunId).toBeTypeOf('string');
+    const serverEvents = bus.history(serverRunId!);
+    expect(serverEvents.map((e) => e.eventType)).toEqual(['run.started', 'agent.tool.started', 'agent.tool.completed', 'run.completed']);
+    const clientStep = toolEvents('on-process-bus')[0];
+    expect(serverEvents[0]?.data).toMatchObject({ parentRunId: 'on-process-bus', parentSpanId: clientStep?.spanId });
+    expect(getEventBus().history(serverRunId!)).toEqual([]);
+    expect(bus.history('on-process-bus')).toEqual([]);
+  });
+
+  it('rejects a bus that is not an EventBus, naming what it expected', () => {
+    expect(() => instrumentMcpServer(makeMcpServer('none'), { bus: {} as never })).toThrow(/options\.bus must be an EventBus/);
   });
 });
 

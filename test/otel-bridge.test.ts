@@ -514,6 +514,33 @@ describe('instrumentOtel error.type', () => {
     expect(byName(spans, 'execute_tool huge').attributes[ATTR_ERROR_TYPE]).toBe('_OTHER');
   });
 
+  it('takes an integer code as error.type (the conventions\' `500`, JSON-RPC\'s `-32602`); rpc.response.status_code only on an MCP span', async () => {
+    attach();
+    await runContext(async () => {
+      const http = startStep('agent.tool.started', { toolName: 'http', toolCallId: 'c-http', argKeys: [] });
+      http.end({ toolName: 'http', toolCallId: 'c-http', success: false, durationMs: 1, error: 'HTTP 500', errorType: '500' });
+      const mcp = startStep('agent.tool.started', { toolName: 'remote', toolCallId: 'c-mcp', argKeys: [], mcp: { method: 'tools/call', side: 'client' } });
+      mcp.end({ toolName: 'remote', toolCallId: 'c-mcp', success: false, durationMs: 1, error: 'McpError: MCP error -32602: bad', errorType: '-32602' });
+      const toolError = startStep('agent.tool.started', { toolName: 'result', toolCallId: 'c-result', argKeys: [], mcp: { method: 'tools/call', side: 'client' } });
+      toolError.end({ toolName: 'result', toolCallId: 'c-result', success: false, durationMs: 1, error: 'no', errorType: 'tool_error' });
+      const sentence = startStep('agent.tool.started', { toolName: 'sentence', toolCallId: 'c-s', argKeys: [], mcp: { method: 'tools/call', side: 'client' } });
+      sentence.end({ toolName: 'sentence', toolCallId: 'c-s', success: false, durationMs: 1, error: 'x', errorType: '-32602 invalid params' });
+    });
+    const spans = tel.spans();
+    const http = byName(spans, 'execute_tool http');
+    expect(http.attributes[ATTR_ERROR_TYPE]).toBe('500');
+    expect(http.attributes['rpc.response.status_code']).toBeUndefined();
+    const mcp = byName(spans, 'tools/call remote');
+    expect(mcp.attributes).toMatchObject({ [ATTR_ERROR_TYPE]: '-32602', 'rpc.response.status_code': '-32602' });
+    expect(mcp.status).toEqual({ code: SpanStatusCode.ERROR, message: 'McpError: MCP error -32602: bad' });
+    const result = byName(spans, 'tools/call result');
+    expect(result.attributes[ATTR_ERROR_TYPE]).toBe('tool_error');
+    expect(result.attributes['rpc.response.status_code']).toBeUndefined();
+    const sentence = byName(spans, 'tools/call sentence');
+    expect(sentence.attributes[ATTR_ERROR_TYPE]).toBe('_OTHER');
+    expect(sentence.attributes['rpc.response.status_code']).toBeUndefined();
+  });
+
   it('gives a thrown string "Name: message" _OTHER, on the tool span and the run root alike', async () => {
     attach();
     await runContext(async () => {

@@ -16,7 +16,7 @@ import type { Step } from '../step.js';
 import type { EventData } from '../events.js';
 import { argKeys, errorText, errorTypeOf, preview } from '../payload-text.js';
 import { metaWithLink } from './meta.js';
-import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';
+import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpErrorType, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';
 
 /** A JSON-RPC request as the SDK's `Client.request` takes it. */
 export interface McpRequestLike {
@@ -58,11 +58,15 @@ type RequestFn = (this: unknown, request: McpRequestLike, resultSchema: unknown,
  * `tools/call` is a tool step of the run: `agent.tool.started` (the tool
  * name, a fresh `toolCallId`, `argKeys`, `args` when the run captures
  * content, and `mcp`: method, server name and version, session id,
- * protocol version, transport) and, once, `agent.tool.completed` (success,
- * duration, a preview of the result; success false with the error text for
- * a result with `isError: true`, a JSON-RPC error, an abort, a timeout, a
- * server that went away). `resources/read` and `prompts/get` are steps the
- * same way, named `resources/read <uri>` and `prompts/get <name>`.
+ * protocol version, transport, and for Streamable HTTP or SSE the server's
+ * address and port from the transport's URL) and, once,
+ * `agent.tool.completed` (success, duration, a preview of the result;
+ * success false with the error text for a result with `isError: true`
+ * (`errorType: 'tool_error'`), a JSON-RPC error (`errorType`: its code as a
+ * string, `'-32602'`; the SDK's timeout is `'-32001'`, a server that went
+ * away `'-32000'`), an abort (`errorType`: the error's class).
+ * `resources/read` and `prompts/get` are steps the same way, named
+ * `resources/read <uri>` and `prompts/get <name>`.
  *
  * The request runs inside its step, so the OpenTelemetry bridge's active
  * span is the step's, and its `params._meta` carries the step's link
@@ -139,16 +143,16 @@ function requestInStep(
       return original.call(self, sent, resultSchema, requestOptions);
     });
   } catch (error) {
-    finish(step, toolName, toolCallId, method, false, error);
+    finish(step, toolName, toolCallId, method, false, error, abortedByCaller(requestOptions));
     throw error;
   }
   return Promise.resolve(pending).then(
     (result) => {
-      finish(step, toolName, toolCallId, method, true, result);
+      finish(step, toolName, toolCallId, method, true, result, false);
       return result;
     },
     (error: unknown) => {
-      finish(step, toolName, toolCallId, method, false, error);
+      finish(step, toolName, toolCallId, method, false, error, abortedByCaller(requestOptions));
       throw error;
     },
   );
@@ -172,6 +176,8 @@ function describeCall(client: McpClientLike, method: McpStepMethod, params: Read
     ? stringOf(params['name']) ?? method
     : method === 'resources/read' ? `${method} ${preview(uri ?? '')}` : `${method} ${promptName ?? ''}`.trimEnd();
   const args = method === 'resources/read' ? { uri } : params['arguments'];
+  const url = urlOf(transport);
+  const serverAddress = url === undefined ? undefined : hostOf(url);
   const mcp: McpData = {
     method,
     side: 'client',
@@ -180,6 +186,9 @@ function describeCall(client: McpClientLike, method: McpStepMethod, params: Read
     sessionId: readString(transport, 'sessionId'),
     protocolVersion: readString(transport, 'protocolVersion'),
     transport: transportOf(transport),
+    serverAddress,
+    // The conventions ask for server.port only beside server.address.
+    serverPort: url === undefined || serverAddress === undefined ? undefined : portOf(url),
     requestId: undefined,
     resourceUri: uri,
     promptName,
@@ -187,10 +196,20 @@ function describeCall(client: McpClientLike, method: McpStepMethod, params: Read
   return { toolName, args, mcp };
 }
 
-function finish(step: Step<'agent.tool.started'>, toolName: string, toolCallId: string, method: string, settled: boolean, outcome: unknown): void {
+function finish(
+  step: Step<'agent.tool.started'>,
+  toolName: string,
+  toolCallId: string,
+  method: string,
+  settled: boolean,
+  outcome: unknown,
+  aborted: boolean,
+): void {
   try {
     const failure = settled ? mcpResultFailure(method, outcome) : errorText(outcome);
-    const errorType = failure === undefined ? undefined : settled ? MCP_TOOL_ERROR : errorTypeOf(outcome);
+    // A JSON-RPC error is its code (-32602); an abort keeps its class, though the SDK
+    // wraps it in an McpError of code -32001 (a timeout's): no code came back for it.
+    const errorType = failure === undefined ? undefined : settled ? MCP_TOOL_ERROR : aborted ? errorTypeOf(outcome) : mcpErrorType(outcome);
     const at = now();
     step.end({
       toolName,
@@ -206,6 +225,15 @@ function finish(step: Step<'agent.tool.started'>, toolName: string, toolCallId: 
   }
 }
 
+/** True when the caller's own `signal` (a request option) has aborted. Never throws. */
+function abortedByCaller(requestOptions: unknown): boolean {
+  try {
+    return (requestOptions as { signal?: { aborted?: unknown } } | null | undefined)?.signal?.aborted === true;
+  } catch {
+    return false;
+  }
+}
+
 function stringOf(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
@@ -218,6 +246,35 @@ function readString(target: unknown, key: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The URL an HTTP client transport sends to: the SDK's Streamable HTTP and
+ * SSE transports keep the URL they were constructed with as `_url` (a
+ * TypeScript-private field, a plain property at runtime). Only a `URL` with
+ * an http(s) scheme counts; anything else (stdio has none, a later SDK may
+ * rename it) is undefined, and the step goes without an address.
+ */
+function urlOf(target: unknown): URL | undefined {
+  if (typeof target !== 'object' || target === null) return undefined;
+  try {
+    const url = (target as { _url?: unknown })._url;
+    return url instanceof URL && (url.protocol === 'http:' || url.protocol === 'https:') ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `server.address`: the URL's host name, an IPv6 literal without its brackets. */
+function hostOf(url: URL): string | undefined {
+  const host = url.hostname;
+  if (host === '') return undefined;
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/** `server.port`: the URL's port, or its scheme's default (a URL leaves `port` empty for it). */
+function portOf(url: URL): number {
+  return url.port !== '' ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
 }
 
 /**

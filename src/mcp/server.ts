@@ -11,13 +11,15 @@
  * `Map` of method to handler; checked before use, left alone if the SDK
  * changed it).
  */
+import type { EventBus } from '../bus.js';
+import { describeNotEventBus, isEventBus } from '../bus-protocol.js';
 import { runContext } from '../context.js';
 import { startStep } from '../emit.js';
 import type { Step } from '../step.js';
-import { argKeys, errorText, errorTypeOf } from '../payload-text.js';
+import { argKeys, errorText } from '../payload-text.js';
 import { now } from '../clock.js';
 import { linkOfRequest } from './meta.js';
-import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';
+import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpErrorType, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';
 
 type Handler = (this: unknown, request: unknown, extra: unknown) => unknown;
 
@@ -40,6 +42,12 @@ export interface McpServerOptions {
   methods?: readonly McpStepMethod[] | readonly string[];
   /** Put tool arguments into `agent.tool.started` in the server's runs. Default false. */
   captureContent?: boolean;
+  /**
+   * The bus the server's runs record into, as `runContext`'s `bus` option
+   * (a server whose runs are served apart from the rest of the process).
+   * Default: as `runContext` chooses, the process bus outside any run.
+   */
+  bus?: EventBus | undefined;
 }
 
 const INSTRUMENTED = Symbol.for('agentbus.mcp.server');
@@ -72,15 +80,25 @@ interface RequestExtra {
  *
  * Inside the run a `tools/call` is a tool step (`agent.tool.started` with
  * `mcp.side: 'server'`, and `agent.tool.completed`; success false for an
- * `isError` result), so everything the tool does nests under it. What the
- * handler returns or throws goes back to the SDK unchanged.
+ * `isError` result, `errorType: 'tool_error'`, or a handler that throws:
+ * for an `McpError`, the JSON-RPC error the SDK answers with, `errorType` is
+ * its code as a string, `'-32602'`), so everything the tool does nests
+ * under it. What the handler returns or throws goes back to the SDK unchanged.
  *
- * Call it before or after registering tools. Idempotent.
+ * With `bus`, the runs record into that bus rather than the process bus.
+ *
+ * Call it before or after registering tools. Idempotent (a second call,
+ * whatever its options, leaves the first one's in place).
  *
  * @returns `server`.
  */
 export function instrumentMcpServer<S extends McpServerLike>(server: S, options: McpServerOptions = {}): S {
   const low = lowLevel(server);
+  const bus = options.bus;
+  // Checked here, once: runContext would reject every request instead, far from the mistake.
+  if (bus !== undefined && !isEventBus(bus)) {
+    throw new TypeError(`instrumentMcpServer: options.bus must be an EventBus (new EventBus() or getEventBus()) or undefined, got ${describeNotEventBus(bus)}`);
+  }
   const target = low as unknown as Record<PropertyKey, unknown>;
   if (target[INSTRUMENTED] !== undefined) return server;
   const methods = new Set<string>(options.methods ?? MCP_METHOD_STEPS);
@@ -98,7 +116,7 @@ export function instrumentMcpServer<S extends McpServerLike>(server: S, options:
     function instrumentedHandler(this: unknown, request: unknown, extra: unknown): unknown {
       const method = (request as { method?: unknown } | null)?.method;
       if (!state.active || typeof method !== 'string' || !methods.has(method)) return handler.call(this, request, extra);
-      return handleInRun(handler, this, method, request, extra as RequestExtra | undefined, captureContent);
+      return handleInRun(handler, this, method, request, extra as RequestExtra | undefined, captureContent, bus);
     };
 
   const originalSet = state.originalSetRequestHandler as (this: unknown, schema: unknown, handler: Handler) => void;
@@ -167,12 +185,13 @@ function handleInRun(
   request: unknown,
   extra: RequestExtra | undefined,
   captureContent: boolean,
+  bus: EventBus | undefined,
 ): Promise<unknown> {
   const params = (request as { params?: Record<string, unknown> } | null)?.params;
   const link = linkOfRequest(extra?._meta ?? params?.['_meta'], extra?.requestInfo?.headers);
   return runContext(
     () => (method === 'tools/call' ? toolStep(handler, self, request, params ?? {}, extra, captureContent) : handler.call(self, request, extra)),
-    { link, name: `mcp ${method}`, captureContent },
+    { link, name: `mcp ${method}`, captureContent, bus },
   );
 }
 
@@ -202,6 +221,8 @@ async function toolStep(
       sessionId: typeof sessionId === 'string' ? sessionId : undefined,
       protocolVersion: undefined,
       transport: extra?.requestInfo !== undefined ? 'tcp' : undefined,
+      serverAddress: undefined,
+      serverPort: undefined,
       requestId: toolCallId === toolName ? undefined : toolCallId,
       resourceUri: undefined,
       promptName: undefined,
@@ -211,7 +232,7 @@ async function toolStep(
   try {
     result = await step.run(() => handler.call(self, request, extra));
   } catch (error) {
-    finish(step, toolName, toolCallId, error, errorText(error), errorTypeOf(error));
+    finish(step, toolName, toolCallId, error, errorText(error), mcpErrorType(error));
     throw error;
   }
   const failure = mcpResultFailure('tools/call', result);

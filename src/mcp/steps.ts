@@ -3,7 +3,7 @@
  * reads as success or failure.
  */
 import { PREVIEW_MAX } from '../events.js';
-import { preview } from '../payload-text.js';
+import { errorTypeOf, preview } from '../payload-text.js';
 
 /** The MCP requests that are steps of a run: a tool call, a resource read, a prompt get. */
 export type McpStepMethod = 'tools/call' | 'resources/read' | 'prompts/get';
@@ -16,6 +16,40 @@ export const MCP_METHOD_STEPS: readonly McpStepMethod[] = Object.freeze(['tools/
  * the MCP semantic conventions' `error.type` for a tool that failed without a protocol error.
  */
 export const MCP_TOOL_ERROR = 'tool_error';
+
+/** How far up an error's prototype chain `McpError` is looked for (the SDK's subclasses are one level down). */
+const MCP_ERROR_DEPTH = 4;
+
+/**
+ * @internal The `errorType` of an error a request failed with: for a
+ * JSON-RPC error (the SDK's `McpError`, or a subclass, with an integer
+ * `code`: `-32602` invalid params, `-32601` method not found, `-32001`
+ * request timeout, `-32000` connection closed) its code as a string, as the
+ * MCP conventions ask of `error.type`; for anything else (an abort, a
+ * network error) its class, as {@link errorTypeOf} gives it. Never throws.
+ */
+export function mcpErrorType(error: unknown): string | undefined {
+  try {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (Number.isInteger(code) && isMcpError(error)) return String(code);
+  } catch {
+    // An error that cannot be read (a Proxy whose traps throw): its class, if that can be.
+  }
+  return errorTypeOf(error);
+}
+
+// Matched by class name, not `instanceof`: this module loads no SDK code, and
+// a process may hold two copies of the SDK. A numeric `code` alone is not
+// enough: a DOMException (an AbortError) has one too.
+function isMcpError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  let proto: unknown = Object.getPrototypeOf(error);
+  for (let depth = 0; depth < MCP_ERROR_DEPTH && typeof proto === 'object' && proto !== null; depth++) {
+    if ((proto as { constructor?: { name?: unknown } }).constructor?.name === 'McpError') return true;
+    proto = Object.getPrototypeOf(proto);
+  }
+  return false;
+}
 
 /**
  * @internal The failure a result reports without throwing: a `tools/call`

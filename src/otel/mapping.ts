@@ -12,7 +12,7 @@
  */
 import { SpanKind, type Attributes } from './api.js';
 import { preview, type EventData } from '../index.js';
-import { isErrorTypeName } from '../payload-text.js';
+import { isErrorCode, isErrorTypeName } from '../payload-text.js';
 import {
   ATTR_AGENTBUS,
   ATTR_GEN_AI_AGENT_ID,
@@ -35,6 +35,7 @@ import {
   ERROR_TYPE_OTHER,
   GEN_AI_OPERATION,
   GEN_AI_TOOL_TYPE_FUNCTION,
+  MCP_METHOD_PROMPTS_GET,
   MCP_METHOD_TOOLS_CALL,
   SPAN_EVENT,
   SPAN_NAME_FAN_OUT,
@@ -61,6 +62,22 @@ export interface StepSpan {
   readonly model: string | undefined;
   /** True for a step that heads its run (an MCP server call): no `invoke_workflow` root above it. */
   readonly headsRun: boolean;
+  /** For a step made over MCP, what its end needs (its span's status code, its duration metric); else undefined. */
+  readonly mcp: McpStep | undefined;
+}
+
+/** What the bridge keeps of a step made over MCP until it ends. */
+export interface McpStep {
+  /** Which side made the span: `mcp.client.operation.duration` or `mcp.server.operation.duration`. */
+  readonly side: 'client' | 'server';
+  /** A `tools/call`: an `execute_tool` operation, also measured as `gen_ai.client.operation.duration`. */
+  readonly executeTool: boolean;
+  /**
+   * The attributes of its MCP duration measurement, as the step started
+   * (frozen: shared by the success measurement, copied to add `error.type`).
+   * Only low-cardinality ones: no session, request id or resource uri.
+   */
+  readonly metricAttributes: Attributes;
 }
 
 /** What a step's closing event adds to its span. */
@@ -89,6 +106,15 @@ export function errorTypeOrOther(errorType: unknown): string {
   return isErrorTypeName(errorType) ? errorType : ERROR_TYPE_OTHER;
 }
 
+/**
+ * `rpc.response.status_code` of a failed MCP step: its `error.type` when that
+ * is a JSON-RPC error code (`-32602`, see agentbus/mcp's `mcpErrorType`),
+ * else undefined (a `tool_error` result, an abort: no code came back).
+ */
+export function rpcStatusCode(failure: string | undefined): string | undefined {
+  return isErrorCode(failure) ? failure : undefined;
+}
+
 function stepSpan(
   name: string,
   spanKind: SpanKind,
@@ -97,8 +123,9 @@ function stepSpan(
   provider: string | undefined,
   model: string | undefined,
   headsRun = false,
+  mcp: McpStep | undefined = undefined,
 ): StepSpan {
-  return { name, spanKind, attributes, stepKind, provider, model, headsRun };
+  return { name, spanKind, attributes, stepKind, provider, model, headsRun, mcp };
 }
 
 function stepEnd(attributes: Attributes | undefined, failure: string | undefined, message: string | undefined): StepEnd {
@@ -192,16 +219,53 @@ function mcpSpan(data: EventData<'agent.tool.started'>, mcp: McpData, args: stri
     if (args !== undefined) attributes[ATTR_GEN_AI_TOOL_CALL_ARGUMENTS] = args;
   }
   attributes[ATTR_MCP.methodName] = method;
-  setString(attributes, ATTR_MCP.sessionId, mcp.sessionId);
   setString(attributes, ATTR_MCP.protocolVersion, mcp.protocolVersion);
   setString(attributes, ATTR_MCP.networkTransport, mcp.transport);
+  const server = mcp.side === 'server';
+  const address = server ? undefined : stringOrUndefined(mcp.serverAddress);
+  if (address !== undefined) {
+    attributes[ATTR_MCP.serverAddress] = address;
+    if (isPort(mcp.serverPort)) attributes[ATTR_MCP.serverPort] = mcp.serverPort;
+  }
+  const metricAttributes = mcpMetricAttributes(attributes, toolsCall);
+  setString(attributes, ATTR_MCP.sessionId, mcp.sessionId);
   setString(attributes, ATTR_MCP.requestId, mcp.requestId);
   setString(attributes, ATTR_MCP.resourceUri, mcp.resourceUri);
   setString(attributes, ATTR_MCP.promptName, mcp.promptName);
+  if (method === MCP_METHOD_PROMPTS_GET) setString(metricAttributes, ATTR_MCP.promptName, mcp.promptName);
   const target = toolsCall ? data.toolName : stringOrUndefined(mcp.promptName);
   const name = target === undefined || target === '' ? method : `${method} ${target}`;
-  const server = mcp.side === 'server';
-  return stepSpan(name, server ? SpanKind.SERVER : SpanKind.CLIENT, attributes, 'tool', undefined, undefined, server);
+  const step: McpStep = { side: server ? 'server' : 'client', executeTool: toolsCall, metricAttributes: Object.freeze(metricAttributes) };
+  return stepSpan(name, server ? SpanKind.SERVER : SpanKind.CLIENT, attributes, 'tool', undefined, undefined, server, step);
+}
+
+// The MCP duration metrics' attributes (mcp.md, "Metrics"), picked from the span's: the
+// method, the tool name and execute_tool for a tools/call, the protocol version, the
+// transport, the server's address (the prompt name is added for a prompts/get). Not the
+// call id, the arguments, the session or the resource uri (opt-in): one series per call is no metric.
+const MCP_METRIC_KEYS: readonly string[] = [
+  ATTR_MCP.methodName,
+  ATTR_MCP.protocolVersion,
+  ATTR_MCP.networkTransport,
+  ATTR_MCP.serverAddress,
+  ATTR_MCP.serverPort,
+];
+
+function mcpMetricAttributes(spanAttributes: Attributes, toolsCall: boolean): Attributes {
+  const attributes: Attributes = {};
+  if (toolsCall) {
+    attributes[ATTR_GEN_AI_OPERATION_NAME] = spanAttributes[ATTR_GEN_AI_OPERATION_NAME];
+    attributes[ATTR_GEN_AI_TOOL_NAME] = spanAttributes[ATTR_GEN_AI_TOOL_NAME];
+  }
+  for (const key of MCP_METRIC_KEYS) {
+    const value = spanAttributes[key];
+    if (value !== undefined) attributes[key] = value;
+  }
+  return attributes;
+}
+
+function isPort(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 65535;
 }
 
 // What a successful step adds when there is nothing to add: one shared object, not one per step.

@@ -1,7 +1,10 @@
 /**
- * The bridge's two GenAI histograms: `gen_ai.client.token.usage` per model
- * call and token type, and `gen_ai.client.operation.duration` per agent,
- * model and tool step, with the conventions' units and bucket boundaries.
+ * The bridge's histograms: the GenAI conventions' `gen_ai.client.token.usage`
+ * per model call and token type and `gen_ai.client.operation.duration` per
+ * agent, model and tool step; and the MCP conventions'
+ * `mcp.client.operation.duration` and `mcp.server.operation.duration` per
+ * step made over MCP (agentbus/mcp). Each with its conventions' unit and
+ * bucket boundaries.
  */
 import { metrics, type Attributes, type Histogram, type MeterProvider } from './api.js';
 import type { EventData } from '../index.js';
@@ -11,14 +14,19 @@ import {
   ATTR_GEN_AI_PROVIDER_NAME,
   ATTR_GEN_AI_REQUEST_MODEL,
   ATTR_GEN_AI_TOKEN_TYPE,
+  ATTR_MCP,
   GEN_AI_OPERATION,
   GEN_AI_TOKEN_TYPE,
   INSTRUMENTATION_SCOPE,
   METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
   METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
+  METRIC_MCP_CLIENT_OPERATION_DURATION,
+  METRIC_MCP_SERVER_OPERATION_DURATION,
+  MCP_OPERATION_DURATION_BUCKETS,
   OPERATION_DURATION_BUCKETS,
   TOKEN_USAGE_BUCKETS,
 } from './semconv.js';
+import { rpcStatusCode, type McpStep } from './mapping.js';
 import type { SpanEntry, StepKind } from './span-table.js';
 
 /** The GenAI operation each measured kind of step is. */
@@ -42,6 +50,8 @@ export class GenAiMetrics {
   #provider: MeterProvider | undefined;
   #tokens!: Histogram;
   #duration!: Histogram;
+  #mcpClientDuration!: Histogram;
+  #mcpServerDuration!: Histogram;
   // Token measurements come two per model call with the same few attribute
   // sets: built once per (provider, model), not per measurement.
   readonly #tokenAttributes = new Map<string, readonly [Attributes, Attributes]>();
@@ -71,6 +81,16 @@ export class GenAiMetrics {
       description: 'GenAI operation duration.',
       advice: { explicitBucketBoundaries: [...OPERATION_DURATION_BUCKETS] },
     });
+    this.#mcpClientDuration = meter.createHistogram(METRIC_MCP_CLIENT_OPERATION_DURATION, {
+      unit: 's',
+      description: 'The duration of the MCP request as observed on the sender from the time it was sent until the response is received.',
+      advice: { explicitBucketBoundaries: [...MCP_OPERATION_DURATION_BUCKETS] },
+    });
+    this.#mcpServerDuration = meter.createHistogram(METRIC_MCP_SERVER_OPERATION_DURATION, {
+      unit: 's',
+      description: 'MCP request duration as observed on the receiver from the time it was received until the result is sent.',
+      advice: { explicitBucketBoundaries: [...MCP_OPERATION_DURATION_BUCKETS] },
+    });
   }
 
   /** Records one model call's input and output tokens. */
@@ -83,13 +103,21 @@ export class GenAiMetrics {
   /**
    * Records how long a step took, in seconds on our clock (exact, unlike its
    * span's wall-clock times), with `error.type` when it failed. Fan-outs and
-   * a run's own root are not GenAI operations and are not measured.
+   * a run's own root are not GenAI operations and are not measured. A step
+   * made over MCP is measured by its side's MCP histogram, and as a GenAI
+   * operation only when it is one: a `tools/call` (`execute_tool`), not a
+   * `resources/read` or `prompts/get`.
    */
   recordDuration(entry: SpanEntry, at: number, failure: string | undefined): void {
     const operation = OPERATION[entry.kind];
     if (operation === undefined) return;
-    const provider = entry.provider ?? entry.agent?.provider;
     const seconds = Math.max(0, at - entry.startTime) / 1000;
+    const mcp = entry.mcp;
+    if (mcp !== undefined) {
+      this.#recordMcp(mcp, seconds, failure);
+      if (!mcp.executeTool) return;
+    }
+    const provider = entry.provider ?? entry.agent?.provider;
     if (provider === undefined && entry.model === undefined && failure === undefined) {
       // A tool call outside any agent, the common case in a workflow: one attribute set per operation, not one per step.
       this.#duration.record(seconds, OPERATION_ONLY[entry.kind] as Attributes);
@@ -100,6 +128,19 @@ export class GenAiMetrics {
     if (entry.model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = entry.model;
     if (failure !== undefined) attributes[ATTR_ERROR_TYPE] = failure;
     this.#duration.record(seconds, attributes);
+  }
+
+  #recordMcp(mcp: McpStep, seconds: number, failure: string | undefined): void {
+    const histogram = mcp.side === 'server' ? this.#mcpServerDuration : this.#mcpClientDuration;
+    if (failure === undefined) {
+      // The attributes the step started with, as they are: nothing built per measurement.
+      histogram.record(seconds, mcp.metricAttributes);
+      return;
+    }
+    const attributes: Attributes = { ...mcp.metricAttributes, [ATTR_ERROR_TYPE]: failure };
+    const code = rpcStatusCode(failure);
+    if (code !== undefined) attributes[ATTR_MCP.rpcResponseStatusCode] = code;
+    histogram.record(seconds, attributes);
   }
 
   #tokenAttributesOf(provider: string, model: string): readonly [Attributes, Attributes] {

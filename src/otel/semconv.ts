@@ -64,10 +64,18 @@ export const ATTR_MCP = {
   requestId: 'jsonrpc.request.id',
   /** `network.transport` (stable): `pipe` for stdio, `tcp` for HTTP. */
   networkTransport: 'network.transport',
+  /** `server.address` (stable), client side: the host of the Streamable HTTP (or SSE) server. */
+  serverAddress: 'server.address',
+  /** `server.port` (stable), client side, beside `server.address`. */
+  serverPort: 'server.port',
+  /** `rpc.response.status_code`: the JSON-RPC error code of a failed request, as a string (`-32602`). */
+  rpcResponseStatusCode: 'rpc.response.status_code',
 } as const;
 
 /** The MCP method whose span is a GenAI `execute_tool` span. */
 export const MCP_METHOD_TOOLS_CALL = 'tools/call';
+/** The MCP method whose measurements carry `gen_ai.prompt.name`. */
+export const MCP_METHOD_PROMPTS_GET = 'prompts/get';
 
 /** Well-known values of `gen_ai.operation.name` that the bridge emits. */
 export const GEN_AI_OPERATION = {
@@ -138,6 +146,11 @@ export const METRIC_GEN_AI_CLIENT_TOKEN_USAGE = 'gen_ai.client.token.usage';
 /** `gen_ai.client.operation.duration`: histogram of GenAI operation durations, unit `s`. */
 export const METRIC_GEN_AI_CLIENT_OPERATION_DURATION = 'gen_ai.client.operation.duration';
 
+/** `mcp.client.operation.duration`: histogram of MCP request durations as the client sees them, unit `s`. */
+export const METRIC_MCP_CLIENT_OPERATION_DURATION = 'mcp.client.operation.duration';
+/** `mcp.server.operation.duration`: histogram of MCP request durations as the server sees them, unit `s`. */
+export const METRIC_MCP_SERVER_OPERATION_DURATION = 'mcp.server.operation.duration';
+
 /** The conventions' explicit bucket boundaries for `gen_ai.client.token.usage` (powers of 4). */
 export const TOKEN_USAGE_BUCKETS: readonly number[] = Object.freeze([
   1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
@@ -146,6 +159,14 @@ export const TOKEN_USAGE_BUCKETS: readonly number[] = Object.freeze([
 /** The conventions' explicit bucket boundaries for `gen_ai.client.operation.duration`, in seconds. */
 export const OPERATION_DURATION_BUCKETS: readonly number[] = Object.freeze([
   0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+]);
+
+/**
+ * The MCP conventions' explicit bucket boundaries for `mcp.client.operation.duration`
+ * and `mcp.server.operation.duration`, in seconds (up to five minutes: a tool call can be slow).
+ */
+export const MCP_OPERATION_DURATION_BUCKETS: readonly number[] = Object.freeze([
+  0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300,
 ]);
 
 /** Instrumentation scope name of the bridge's tracer and meter. */

@@ -11,6 +11,7 @@ import { context, trace, type Context, type Span, type SpanContext } from './api
 import { now } from '../clock.js';
 import type { EventData } from '../index.js';
 import { Ring } from '../ring.js';
+import type { McpStep } from './mapping.js';
 
 /**
  * What kind of step a span stands for, named for the event family that opens
@@ -38,6 +39,8 @@ export class SpanEntry {
   /** Provider and model known at the start, for metric attributes. */
   readonly provider: string | undefined;
   readonly model: string | undefined;
+  /** A step made over MCP: its end sets `rpc.response.status_code` and records the MCP duration metric. */
+  readonly mcp: McpStep | undefined;
   inputTokens = 0;
   outputTokens = 0;
   cacheReadInputTokens = 0;
@@ -54,6 +57,7 @@ export class SpanEntry {
     agent: SpanEntry | undefined,
     provider: string | undefined,
     model: string | undefined,
+    mcp: McpStep | undefined = undefined,
   ) {
     this.span = span;
     this.ctx = ctx;
@@ -64,6 +68,7 @@ export class SpanEntry {
     this.agent = kind === 'agent' ? this : agent;
     this.provider = provider;
     this.model = model;
+    this.mcp = mcp;
   }
 
   /** The wall-clock time of `eventTime` (our clock) on this span's time base. */

@@ -9,8 +9,8 @@
  */
 import { SpanStatusCode, trace, type Context, type Tracer, type TracerProvider } from './api.js';
 import type { EventData, StreamEvent } from '../index.js';
-import { ATTR_AGENTBUS, ATTR_ERROR_TYPE, ERROR_TYPE_UNFINISHED, INSTRUMENTATION_SCOPE } from './semconv.js';
-import { runEnd, usageAttributes, workflowSpan, type StepEnd, type StepSpan } from './mapping.js';
+import { ATTR_AGENTBUS, ATTR_ERROR_TYPE, ATTR_MCP, ERROR_TYPE_UNFINISHED, INSTRUMENTATION_SCOPE } from './semconv.js';
+import { rpcStatusCode, runEnd, usageAttributes, workflowSpan, type StepEnd, type StepSpan } from './mapping.js';
 import type { GenAiMetrics } from './metrics.js';
 import { SpanEntry, SpanTable, type RunTrace } from './span-table.js';
 import { wallStart } from './span-time.js';
@@ -73,7 +73,7 @@ export class StepTracer {
     const attributes = spec.attributes;
     attributes[ATTR_AGENTBUS.runId] = run.runId;
     const span = this.#tracer.startSpan(spec.name, { kind: spec.spanKind, attributes, startTime: start }, parentCtx);
-    const entry = new SpanEntry(span, trace.setSpan(parentCtx, span), spec.stepKind, event.timestamp, start, parent, parent?.agent, spec.provider, spec.model);
+    const entry = new SpanEntry(span, trace.setSpan(parentCtx, span), spec.stepKind, event.timestamp, start, parent, parent?.agent, spec.provider, spec.model, spec.mcp);
     this.table.insert(run, spanId, entry, event.timestamp);
     if (parentSpanId === undefined && run.top === undefined) run.top = entry.ctx;
     this.#lastStart = event;
@@ -102,7 +102,12 @@ export class StepTracer {
   /** Ends a step's span, taken out of the table, with what its closing event maps to. */
   close(entry: SpanEntry, end: StepEnd, at: number): void {
     if (end.attributes !== undefined) entry.span.setAttributes(end.attributes);
-    if (end.failure !== undefined) this.#fail(entry, end.failure, end.message);
+    if (end.failure !== undefined) {
+      this.#fail(entry, end.failure, end.message);
+      // Only an MCP span speaks JSON-RPC: elsewhere a numeric error.type is not an RPC status.
+      const code = entry.mcp === undefined ? undefined : rpcStatusCode(end.failure);
+      if (code !== undefined) entry.span.setAttribute(ATTR_MCP.rpcResponseStatusCode, code);
+    }
     this.#end(entry, at, end.failure);
   }
 
