@@ -241,8 +241,10 @@ class Bridge implements OtelBridge {
 /**
  * Attaches the OpenTelemetry bridge to the bus: from now on every run's
  * events become GenAI spans (`invoke_agent`, `chat`, `execute_tool`,
- * `fan_out`) and the `gen_ai.client.token.usage` and
- * `gen_ai.client.operation.duration` histograms.
+ * `fan_out`, and the MCP client and server spans) and the
+ * `gen_ai.client.token.usage` and `gen_ai.client.operation.duration`
+ * histograms (`mcp.client.operation.duration` and
+ * `mcp.server.operation.duration` for steps made over MCP).
  *
  * Register the SDK first (or call `setupOtlp`), or pass providers: with
  * nothing registered the API's no-op providers make this a cheap no-op.
