@@ -64,3 +64,13 @@ export async function serveMcpOverHttp(makeServer: () => Connectable): Promise<{
     },
   };
 }
+
+/** The error a call rejects with, or a failure if it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to fail');
+}

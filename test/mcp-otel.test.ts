@@ -20,7 +20,7 @@ import {
   MCP_OPERATION_DURATION_BUCKETS,
 } from '../src/otel/semconv.js';
 import { makeMcpServer, type Whoami } from './fixtures/mcp-server.js';
-import { makeStrictMcpServer, serveMcpOverHttp, type Connectable } from './mcp-harness.js';
+import { makeStrictMcpServer, rejection, serveMcpOverHttp, type Connectable } from './mcp-harness.js';
 
 function whoami(result: unknown): Whoami {
   return JSON.parse((result as { content: Array<{ text: string }> }).content[0]?.text ?? '') as Whoami;
@@ -57,16 +57,6 @@ async function servedClient(makeServer: () => Connectable = () => makeMcpServer(
 
 async function connectedClient(): Promise<Client> {
   return (await servedClient()).client;
-}
-
-/** The error a call rejects with, or a failure if it resolves. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to fail');
 }
 
 const clientSpanNamed = (name: string) => byKind(tel.spans(), name, SpanKind.CLIENT);

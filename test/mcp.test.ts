@@ -22,7 +22,7 @@ import { z } from 'zod';
 import { currentRunId, EventBus, getEventBus, parseStreamEvent, resetEventBus, runContext, type StreamEvent } from '../src/index.js';
 import { instrumentMcpClient, instrumentMcpServer, uninstrumentMcpClient } from '../src/mcp/index.js';
 import { makeMcpServer, type Whoami } from './fixtures/mcp-server.js';
-import { makeStrictMcpServer, serveMcpOverHttp } from './mcp-harness.js';
+import { makeStrictMcpServer, rejection, serveMcpOverHttp } from './mcp-harness.js';
 import { mcpErrorType } from '../src/mcp/steps.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -110,16 +110,6 @@ function whoami(result: unknown): Whoami {
 
 function toolEvents(runId: string): StreamEvent[] {
   return getEventBus().history(runId).filter((e) => e.eventType.startsWith('agent.tool.'));
-}
-
-/** The error a call rejects with, or a failure if it resolves. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to fail');
 }
 
 /** What a caller can see of an MCP error: its class, code, message, data. */

@@ -71,26 +71,23 @@ export class GenAiMetrics {
     if (provider === this.#provider) return;
     this.#provider = provider;
     const meter = provider.getMeter(INSTRUMENTATION_SCOPE);
-    this.#tokens = meter.createHistogram(METRIC_GEN_AI_CLIENT_TOKEN_USAGE, {
-      unit: '{token}',
-      description: 'Number of input and output tokens used.',
-      advice: { explicitBucketBoundaries: [...TOKEN_USAGE_BUCKETS] },
-    });
-    this.#duration = meter.createHistogram(METRIC_GEN_AI_CLIENT_OPERATION_DURATION, {
-      unit: 's',
-      description: 'GenAI operation duration.',
-      advice: { explicitBucketBoundaries: [...OPERATION_DURATION_BUCKETS] },
-    });
-    this.#mcpClientDuration = meter.createHistogram(METRIC_MCP_CLIENT_OPERATION_DURATION, {
-      unit: 's',
-      description: 'The duration of the MCP request as observed on the sender from the time it was sent until the response is received.',
-      advice: { explicitBucketBoundaries: [...MCP_OPERATION_DURATION_BUCKETS] },
-    });
-    this.#mcpServerDuration = meter.createHistogram(METRIC_MCP_SERVER_OPERATION_DURATION, {
-      unit: 's',
-      description: 'MCP request duration as observed on the receiver from the time it was received until the result is sent.',
-      advice: { explicitBucketBoundaries: [...MCP_OPERATION_DURATION_BUCKETS] },
-    });
+    // Each with its conventions' unit, description and bucket boundaries.
+    const histogram = (name: string, unit: string, description: string, buckets: readonly number[]): Histogram =>
+      meter.createHistogram(name, { unit, description, advice: { explicitBucketBoundaries: [...buckets] } });
+    this.#tokens = histogram(METRIC_GEN_AI_CLIENT_TOKEN_USAGE, '{token}', 'Number of input and output tokens used.', TOKEN_USAGE_BUCKETS);
+    this.#duration = histogram(METRIC_GEN_AI_CLIENT_OPERATION_DURATION, 's', 'GenAI operation duration.', OPERATION_DURATION_BUCKETS);
+    this.#mcpClientDuration = histogram(
+      METRIC_MCP_CLIENT_OPERATION_DURATION,
+      's',
+      'The duration of the MCP request as observed on the sender from the time it was sent until the response is received.',
+      MCP_OPERATION_DURATION_BUCKETS,
+    );
+    this.#mcpServerDuration = histogram(
+      METRIC_MCP_SERVER_OPERATION_DURATION,
+      's',
+      'MCP request duration as observed on the receiver from the time it was received until the result is sent.',
+      MCP_OPERATION_DURATION_BUCKETS,
+    );
   }
 
   /** Records one model call's input and output tokens. */
