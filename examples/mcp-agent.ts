@@ -10,7 +10,9 @@
  * - The MCP client here is instrumented with `instrumentMcpClient`: each
  *   `tools/call` made inside a run is a tool step of that run (with `mcp`
  *   details: method, server name, transport) and sends the step's link
- *   (`traceparent`, `baggage`) to the server in `params._meta`.
+ *   (`traceparent`, `baggage`) to the server in `params._meta`. With
+ *   `relay: true` it also asks the server for its run's events (the server
+ *   is instrumented with `relay: true` too) and puts them on this bus.
  * - The reference `Agent` (a `ScriptedModel`: offline, no API key) has one
  *   tool, `get_forecast`, that forwards to the server's `forecast`.
  * - The runs are served over SSE on 127.0.0.1: `GET /events` (every run, live)
@@ -22,13 +24,13 @@
  *
  * What shows where: `agentbus tail` shows this process's bus: the agent, its
  * model calls, `get_forecast` and, nested in it, the MCP client step
- * `forecast`. The server's own run (the child run of that step, with its
- * `forecast` step and the nested `lookup_forecast`) is recorded on the
- * server process's bus, not this one; the server prints those events to its
- * stderr, which this example passes through to its own, lines starting with
- * `[weather-mcp]`. To see both sides as one trace, add `instrumentOtel()` and
- * `setupOtlp()` (agentbus/otel) to both processes: the server's span is then
- * a child of the client's `tools/call forecast` span.
+ * `forecast`, and nested in that, relayed live from the server process, the
+ * server's own run (the child run of that step) with its `forecast` step and
+ * the nested `lookup_forecast`. To see both sides as one trace, add
+ * `instrumentOtel()` and `setupOtlp()` (agentbus/otel) to both processes:
+ * the server's span is then a child of the client's `tools/call forecast`
+ * span (the bridge here makes no spans of the relayed run; the server's own
+ * bridge exports them).
  *
  * The SSE routes are public because the example listens on 127.0.0.1 only;
  * a real deployment passes `authorize` instead.
@@ -52,13 +54,13 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 // --- The MCP client: the weather server as a child process over stdio ---------
 
-const mcp = instrumentMcpClient(new Client({ name: 'mcp-agent-example', version: '1.0.0' }));
+const mcp = instrumentMcpClient(new Client({ name: 'mcp-agent-example', version: '1.0.0' }), { relay: true });
 await mcp.connect(
   new StdioClientTransport({
     command: process.execPath,
     args: ['--import', 'tsx', fileURLToPath(new URL('./mcp-weather-server.ts', import.meta.url))],
     cwd: root,
-    // The server's own events, one line each (see the header).
+    // The server's own errors, if any, show here.
     stderr: 'inherit',
   }),
 );

@@ -9,15 +9,16 @@
  *
  *   npx tsx examples/mcp-weather-server.ts     (speaks MCP on stdin/stdout)
  *
- * Its runs live on this process's bus, not the agent's: it writes each event
- * it records to stderr, one line per event (stdout is the MCP channel). Add
- * `instrumentOtel()` + `setupOtlp()` here and in the agent to see both sides
- * as one trace in an OpenTelemetry backend.
+ * Its runs are recorded on this process's bus. With `relay: true` it sends
+ * each run's events back to a client that asks (the agent does), so the
+ * agent's bus, and `agentbus tail` of the agent, show them nested under the
+ * calling step. Add `instrumentOtel()` + `setupOtlp()` here and in the agent
+ * to see both sides as one trace in an OpenTelemetry backend.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { z } from 'zod';
-import { getEventBus, traceTool, type StreamEvent } from 'agentbus';
+import { traceTool } from 'agentbus';
 import { instrumentMcpServer } from 'agentbus/mcp';
 
 const FORECASTS: Record<string, { celsius: number; sky: string }> = {
@@ -26,23 +27,7 @@ const FORECASTS: Record<string, { celsius: number; sky: string }> = {
   tokyo: { celsius: 18, sky: 'cloudy' },
 };
 
-/** One line per event of this server's runs, on stderr. */
-function describe(event: StreamEvent): string {
-  const data = event.data as Record<string, unknown>;
-  const detail =
-    event.eventType === 'run.started' && typeof data['parentRunId'] === 'string'
-      ? `child run of ${data['parentRunId']}`
-      : typeof data['toolName'] === 'string'
-        ? `${data['toolName']}${typeof data['success'] === 'boolean' ? (data['success'] ? ' ok' : ' failed') : ''}`
-        : '';
-  return `[weather-mcp] run ${event.runId.slice(0, 8)} #${event.seq} ${event.eventType} ${detail}`.trimEnd();
-}
-
-getEventBus().addListener({
-  onEvent: (event) => process.stderr.write(`${describe(event)}\n`),
-});
-
-const server = instrumentMcpServer(new McpServer({ name: 'weather-mcp', version: '1.0.0' }));
+const server = instrumentMcpServer(new McpServer({ name: 'weather-mcp', version: '1.0.0' }), { relay: true });
 
 server.registerTool(
   'forecast',

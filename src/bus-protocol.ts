@@ -31,7 +31,7 @@ export const wrapsSteps: unique symbol = Symbol.for('agentbus.EventBus.wrapsStep
 /** @internal `bus[runStep](start, body)`: runs a step's body inside the listeners' wrappers. */
 export const runStep: unique symbol = Symbol.for('agentbus.EventBus.runStep');
 
-/** @internal `bus[reportRejected](error, event)`: counts and reports an emission refused before publishing. */
+/** @internal `bus[reportRejected](error, event, key?)`: counts and reports an emission refused before publishing. */
 export const reportRejected: unique symbol = Symbol.for('agentbus.EventBus.reportRejected');
 
 /** @internal `bus[retire]()`: the bus stops being the process bus. */

@@ -284,9 +284,13 @@ export class EventBus implements RunSource {
     this.#subscribers.endAll(this.#runs.values(), 'reset');
   }
 
-  /** @internal Counts an event refused before publishing (a malformed `emit`) and tells `onError`. */
-  [reportRejected](error: unknown, event: StreamEvent): void {
-    this.#errors.reject(error, event);
+  /**
+   * @internal Counts an event refused before publishing (a malformed `emit`,
+   * a relayed event that does not pass) and tells `onError`; `key` groups
+   * the process warnings of one kind of problem.
+   */
+  [reportRejected](error: unknown, event: StreamEvent, key?: string): void {
+    this.#errors.reject(error, event, key);
   }
 
   #isValid(event: StreamEvent): boolean {

@@ -37,6 +37,8 @@ export const eventDataSchemas = {
     // W3C trace context of the calling step in another service (a run opened with a link).
     traceparent: z.string().optional(),
     tracestate: z.string().optional(),
+    // The run executes in another process and its events were relayed here (`mcp:<server name>`).
+    relayedFrom: z.string().optional(),
   }),
   'run.completed': z.object({
     status: z.enum(['ok', 'error', 'aborted']),

@@ -2,8 +2,9 @@
 // (MCP_EXAMPLE_ONCE=1: one run, then it exits), its all-runs SSE stream read
 // with subscribeSse until the run completes. The run has the agent's
 // get_forecast tool step and, nested in it, the MCP client step `forecast`
-// (tools/call over stdio to examples/mcp-weather-server.ts, which prints its
-// own run, a child run of that step, to stderr).
+// (tools/call over stdio to examples/mcp-weather-server.ts); the server's own
+// run, a child run of that step, is relayed from the server process onto the
+// example's bus and so is on the same stream.
 //
 // The example imports 'agentbus' by name, which resolves to dist/ (`npm test`
 // builds first).
@@ -52,21 +53,21 @@ describe('examples/mcp-agent.ts', () => {
     }
 
     // The all-runs stream has no history: subscribed before the run starts (it waits 1.5 s).
-    const events: StreamEvent[] = [];
+    const all: StreamEvent[] = [];
     const abort = new AbortController();
     const timeout = setTimeout(() => abort.abort(), 20_000);
     for await (const event of subscribeSse(url, { signal: abort.signal })) {
-      events.push(event);
-      if (event.eventType === 'run.completed' || event.eventType === 'run.failed') break;
+      all.push(event);
+      // The agent's run is the first to start; the stream ends for the test with its completion.
+      if (event.eventType === 'run.completed' && event.runId === all[0]?.runId) break;
     }
     clearTimeout(timeout);
     abort.abort();
 
-    const types = events.map((e) => e.eventType);
-    expect(types[0], types.join(', ')).toBe('run.started');
-    expect(types.at(-1)).toBe('run.completed');
-    const runId = events[0]!.runId;
-    expect(events.every((e) => e.runId === runId)).toBe(true);
+    expect(all[0]?.eventType).toBe('run.started');
+    const runId = all[0]!.runId;
+    const events = all.filter((e) => e.runId === runId);
+    expect(events.at(-1)?.eventType).toBe('run.completed');
 
     const started = (name: string) =>
       events.find((e) => e.eventType === 'agent.tool.started' && (e.data as { toolName?: string }).toolName === name);
@@ -83,13 +84,23 @@ describe('examples/mcp-agent.ts', () => {
     const completed = events.find((e) => e.eventType === 'agent.tool.completed' && e.spanId === mcpStep?.spanId);
     expect(completed?.data).toMatchObject({ toolName: 'forecast', success: true, outputPreview: 'Paris: 14 °C, light rain' });
 
+    // The server's own run, relayed from its process: the child run of the MCP step,
+    // whole, complete before the step ends, with its forecast step and the nested lookup.
+    const server = all.filter((e) => e.runId !== runId);
+    expect(server[0]?.data).toMatchObject({ name: 'mcp tools/call', parentRunId: runId, parentSpanId: mcpStep?.spanId, relayedFrom: 'mcp:weather-mcp' });
+    expect(server.map((e) => `${e.eventType} ${(e.data as { toolName?: string }).toolName ?? ''}`.trimEnd())).toEqual([
+      'run.started',
+      'agent.tool.started forecast',
+      'agent.tool.started lookup_forecast',
+      'agent.tool.completed lookup_forecast',
+      'agent.tool.completed forecast',
+      'run.completed',
+    ]);
+    expect(all.indexOf(server.at(-1)!)).toBeLessThan(all.indexOf(completed!));
+
     // It exits on its own after its run, 0.
     const [code] = (await exited) as [number | null];
     expect(code, stderr()).toBe(0);
     expect(stdout()).toContain(`run ${runId} finished: Paris today: 14 °C with light rain.`);
-    // The server's own run (on its bus, printed to stderr) is the child run of this one, with its nested step.
-    expect(stderr()).toContain(`run.started child run of ${runId}`);
-    expect(stderr()).toMatch(/agent\.tool\.completed lookup_forecast ok/);
-    expect(stderr()).toMatch(/agent\.tool\.completed forecast ok/);
   }, 45_000);
 });

@@ -16,6 +16,7 @@ import type { Step } from '../step.js';
 import type { EventData } from '../events.js';
 import { argKeys, errorText, errorTypeOf, preview } from '../payload-text.js';
 import { metaWithLink } from './meta.js';
+import { RELAY_META_KEY, RELAY_METHOD, RELAY_NOTIFICATION, RelayReceiver, type RelayedCall } from './relay.js';
 import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpErrorType, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';
 
 /** A JSON-RPC request as the SDK's `Client.request` takes it. */
@@ -42,6 +43,23 @@ export interface McpClientOptions {
    * unchanged.
    */
   methods?: readonly McpStepMethod[];
+  /**
+   * Ask each server called inside a run for its run's events (a server
+   * instrumented with `instrumentMcpServer(server, { relay: true })` sends
+   * them; others ignore the request), and publish them on the calling run's
+   * bus: the server's run appears live as the child run of the step, and
+   * `agentbus tail` or an SSE reader of this process shows it nested there.
+   * The request's `params._meta` gains `agentbus/relay` (the call's token).
+   *
+   * Only what passes is published: events of the call's own child run and
+   * runs nested in it, in the catalogue's shape, while the call is in
+   * flight, never into a run id this bus already holds; the rest is refused
+   * (the bus's `onError`, `stats().rejected`). When the call ends its
+   * relayed runs are closed. Their `run.started` carries
+   * `relayedFrom: 'mcp:<server name>'`, and the OpenTelemetry bridge makes
+   * no spans of them (the server exports its own). Default false.
+   */
+  relay?: boolean;
 }
 
 const INSTRUMENTED = Symbol.for('agentbus.mcp.client');
@@ -49,6 +67,14 @@ const INSTRUMENTED = Symbol.for('agentbus.mcp.client');
 interface ClientState {
   readonly original: McpClientLike['request'];
   readonly wrapper: McpClientLike['request'];
+  /** The relay's notification handler, when `relay` is on. */
+  readonly receiver: RelayReceiver | undefined;
+}
+
+/** The SDK's way to take a notification (`Client.setNotificationHandler`), for the relay. */
+interface NotificationHandlers {
+  setNotificationHandler(schema: unknown, handler: (notification: unknown) => void): void;
+  removeNotificationHandler?(method: string): void;
 }
 
 type RequestFn = (this: unknown, request: McpRequestLike, resultSchema: unknown, options?: unknown) => Promise<unknown>;
@@ -85,15 +111,16 @@ export function instrumentMcpClient<C extends McpClientLike>(client: C, options:
   const target = client as unknown as Record<PropertyKey, unknown>;
   if (target[INSTRUMENTED] !== undefined) return client;
   const methods = new Set<string>(options.methods ?? MCP_METHOD_STEPS);
+  const receiver = options.relay === true ? listenForRelay(client) : undefined;
   const original = (client.request as unknown as RequestFn);
   const wrapper: RequestFn = function instrumentedRequest(this: unknown, request, resultSchema, requestOptions) {
     // The idle path: no run here, or a method that is not a step: the caller's request as it is.
     if (!isRecording() || !methods.has((request as McpRequestLike | undefined)?.method as string)) {
       return original.call(this, request, resultSchema, requestOptions);
     }
-    return requestInStep(client, original, this, request, resultSchema, requestOptions);
+    return requestInStep(client, original, this, request, resultSchema, requestOptions, receiver);
   };
-  const state: ClientState = { original: original as never, wrapper: wrapper as never };
+  const state: ClientState = { original: original as never, wrapper: wrapper as never, receiver };
   Object.defineProperty(client, INSTRUMENTED, { value: state, configurable: true, enumerable: false });
   target['request'] = wrapper;
   return client;
@@ -109,10 +136,22 @@ export function uninstrumentMcpClient(client: McpClientLike): void {
   const state = target[INSTRUMENTED] as ClientState | undefined;
   if (state === undefined) return;
   delete target[INSTRUMENTED];
+  if (state.receiver !== undefined) (client as unknown as NotificationHandlers).removeNotificationHandler?.(RELAY_METHOD);
   if (target['request'] !== state.wrapper) return;
   // The original was the prototype's (the usual case): removing the own property restores it.
   if (Object.hasOwn(target, 'request')) delete target['request'];
   if (client.request !== state.original) target['request'] = state.original;
+}
+
+/** Takes the relay's notifications on `client`: the receiver its calls register with. */
+function listenForRelay(client: McpClientLike): RelayReceiver {
+  const handlers = client as unknown as Partial<NotificationHandlers>;
+  if (typeof handlers.setNotificationHandler !== 'function') {
+    throw new TypeError('instrumentMcpClient: relay needs a client that takes notification handlers (the SDK\'s Client has setNotificationHandler)');
+  }
+  const receiver = new RelayReceiver();
+  handlers.setNotificationHandler(RELAY_NOTIFICATION, (notification) => receiver.receive(notification));
+  return receiver;
 }
 
 function requestInStep(
@@ -122,6 +161,7 @@ function requestInStep(
   request: McpRequestLike,
   resultSchema: unknown,
   requestOptions: unknown,
+  receiver: RelayReceiver | undefined,
 ): Promise<unknown> {
   const method = request.method as McpStepMethod;
   const params = request.params ?? {};
@@ -136,26 +176,73 @@ function requestInStep(
     mcp,
   });
   let pending: Promise<unknown>;
+  let relayed: RelayedCall | undefined;
+  const settle = (settled: boolean, outcome: unknown): void => {
+    const ending = endingOf(method, settled, outcome, requestOptions);
+    // The relayed runs close first: inside the step, as they ran.
+    if (relayed !== undefined) endRelay(receiver as RelayReceiver, relayed, ending);
+    finish(step, toolName, toolCallId, outcome, ending);
+  };
   try {
     pending = step.run(() => {
       // Inside the step: the link written is this step's, and its span is the active one.
-      const sent = { ...request, params: { ...params, _meta: metaWithLink(params['_meta']) } };
+      const meta = metaWithLink(params['_meta']);
+      if (receiver !== undefined && meta[RELAY_META_KEY] === undefined) {
+        const frame = als.getStore();
+        if (frame?.spanId !== undefined) {
+          meta[RELAY_META_KEY] = toolCallId;
+          relayed = receiver.begin(toolCallId, frame.run.runId, frame.spanId, frame.bus, mcp.serverName);
+        }
+      }
+      const sent = { ...request, params: { ...params, _meta: meta } };
       return original.call(self, sent, resultSchema, requestOptions);
     });
   } catch (error) {
-    finish(step, toolName, toolCallId, method, false, error, abortedByCaller(requestOptions));
+    settle(false, error);
     throw error;
   }
   return Promise.resolve(pending).then(
     (result) => {
-      finish(step, toolName, toolCallId, method, true, result, false);
+      settle(true, result);
       return result;
     },
     (error: unknown) => {
-      finish(step, toolName, toolCallId, method, false, error, abortedByCaller(requestOptions));
+      settle(false, error);
       throw error;
     },
   );
+}
+
+/** How a call ended: failed or not, and as what. */
+interface Ending {
+  /** The error text; undefined for a success. */
+  readonly failure: string | undefined;
+  readonly errorType: string | undefined;
+  readonly aborted: boolean;
+}
+
+/** How a call that resolved (`settled`) or rejected with `outcome` ended. Never throws. */
+function endingOf(method: string, settled: boolean, outcome: unknown, requestOptions: unknown): Ending {
+  try {
+    const aborted = !settled && abortedByCaller(requestOptions);
+    const failure = settled ? mcpResultFailure(method, outcome) : errorText(outcome);
+    // A JSON-RPC error is its code (-32602); an abort keeps its class, though the SDK
+    // wraps it in an McpError of code -32001 (a timeout's): no code came back for it.
+    const errorType = failure === undefined ? undefined : settled ? MCP_TOOL_ERROR : aborted ? errorTypeOf(outcome) : mcpErrorType(outcome);
+    return { failure, errorType, aborted };
+  } catch {
+    return { failure: settled ? undefined : 'Error', errorType: undefined, aborted: false };
+  }
+}
+
+/** Ends the relay of a call: its unfinished relayed runs close with the call's outcome. Never throws. */
+function endRelay(receiver: RelayReceiver, call: RelayedCall, ending: Ending): void {
+  try {
+    const status = ending.failure === undefined ? 'ok' : ending.aborted ? 'aborted' : 'error';
+    receiver.end(call, { status, error: ending.failure, errorType: ending.errorType });
+  } catch {
+    // Telemetry never changes what the call returns or throws.
+  }
 }
 
 type McpData = NonNullable<EventData<'agent.tool.started'>['mcp']>;
@@ -196,29 +283,17 @@ function describeCall(client: McpClientLike, method: McpStepMethod, params: Read
   return { toolName, args, mcp };
 }
 
-function finish(
-  step: Step<'agent.tool.started'>,
-  toolName: string,
-  toolCallId: string,
-  method: string,
-  settled: boolean,
-  outcome: unknown,
-  aborted: boolean,
-): void {
+function finish(step: Step<'agent.tool.started'>, toolName: string, toolCallId: string, outcome: unknown, ending: Ending): void {
   try {
-    const failure = settled ? mcpResultFailure(method, outcome) : errorText(outcome);
-    // A JSON-RPC error is its code (-32602); an abort keeps its class, though the SDK
-    // wraps it in an McpError of code -32001 (a timeout's): no code came back for it.
-    const errorType = failure === undefined ? undefined : settled ? MCP_TOOL_ERROR : aborted ? errorTypeOf(outcome) : mcpErrorType(outcome);
     const at = now();
     step.end({
       toolName,
       toolCallId,
-      success: failure === undefined,
+      success: ending.failure === undefined,
       durationMs: Math.max(0, at - step.startTime),
-      outputPreview: failure === undefined ? mcpResultPreview(outcome) : undefined,
-      error: failure,
-      errorType,
+      outputPreview: ending.failure === undefined ? mcpResultPreview(outcome) : undefined,
+      error: ending.failure,
+      errorType: ending.errorType,
     });
   } catch {
     // Telemetry never changes what the call returns or throws.

@@ -13,12 +13,14 @@
  */
 import type { EventBus } from '../bus.js';
 import { describeNotEventBus, isEventBus } from '../bus-protocol.js';
-import { runContext } from '../context.js';
+import { randomUUID } from 'node:crypto';
+import { als, runContext } from '../context.js';
 import { startStep } from '../emit.js';
 import type { Step } from '../step.js';
 import { argKeys, errorText } from '../payload-text.js';
 import { now } from '../clock.js';
 import { linkOfRequest } from './meta.js';
+import { relayTokenOf, withRelay, type SendNotification } from './relay.js';
 import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpErrorType, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';
 
 type Handler = (this: unknown, request: unknown, extra: unknown) => unknown;
@@ -48,6 +50,17 @@ export interface McpServerOptions {
    * Default: as `runContext` chooses, the process bus outside any run.
    */
   bus?: EventBus | undefined;
+  /**
+   * Send each run's events back to the client that asked (an
+   * `instrumentMcpClient(client, { relay: true })`, which puts a token in
+   * `params._meta['agentbus/relay']`), as notifications on the request's
+   * own channel before the response: the client shows the server's run
+   * live, nested under its step. Runs nested in the request's run go too.
+   * Requests that do not ask are not relayed. Default false: what a
+   * server's runs record (tool arguments with `captureContent`) stays in
+   * its process.
+   */
+  relay?: boolean;
 }
 
 const INSTRUMENTED = Symbol.for('agentbus.mcp.server');
@@ -66,6 +79,7 @@ interface RequestExtra {
   readonly sessionId?: unknown;
   readonly requestId?: unknown;
   readonly requestInfo?: { readonly headers?: unknown } | undefined;
+  readonly sendNotification?: unknown;
 }
 
 /**
@@ -103,6 +117,7 @@ export function instrumentMcpServer<S extends McpServerLike>(server: S, options:
   if (target[INSTRUMENTED] !== undefined) return server;
   const methods = new Set<string>(options.methods ?? MCP_METHOD_STEPS);
   const captureContent = options.captureContent === true;
+  const relay = options.relay === true;
   const table = handlerTable(target['_requestHandlers']);
   const state: ServerState = {
     active: true,
@@ -116,7 +131,7 @@ export function instrumentMcpServer<S extends McpServerLike>(server: S, options:
     function instrumentedHandler(this: unknown, request: unknown, extra: unknown): unknown {
       const method = (request as { method?: unknown } | null)?.method;
       if (!state.active || typeof method !== 'string' || !methods.has(method)) return handler.call(this, request, extra);
-      return handleInRun(handler, this, method, request, extra as RequestExtra | undefined, captureContent, bus);
+      return handleInRun(handler, this, method, request, extra as RequestExtra | undefined, captureContent, bus, relay);
     };
 
   const originalSet = state.originalSetRequestHandler as (this: unknown, schema: unknown, handler: Handler) => void;
@@ -186,13 +201,19 @@ function handleInRun(
   extra: RequestExtra | undefined,
   captureContent: boolean,
   bus: EventBus | undefined,
+  relay: boolean,
 ): Promise<unknown> {
   const params = (request as { params?: Record<string, unknown> } | null)?.params;
-  const link = linkOfRequest(extra?._meta ?? params?.['_meta'], extra?.requestInfo?.headers);
-  return runContext(
-    () => (method === 'tools/call' ? toolStep(handler, self, request, params ?? {}, extra, captureContent) : handler.call(self, request, extra)),
-    { link, name: `mcp ${method}`, captureContent, bus },
-  );
+  const meta = extra?._meta ?? params?.['_meta'];
+  const link = linkOfRequest(meta, extra?.requestInfo?.headers);
+  const body = () => (method === 'tools/call' ? toolStep(handler, self, request, params ?? {}, extra, captureContent) : handler.call(self, request, extra));
+  const token = relay ? relayTokenOf(meta) : undefined;
+  const send = extra?.sendNotification;
+  if (token === undefined || typeof send !== 'function') return runContext(body, { link, name: `mcp ${method}`, captureContent, bus });
+  // The run's id is known before it starts, so that its run.started is relayed too.
+  const runId = randomUUID();
+  const notify: SendNotification = (notification) => send.call(extra, notification) as Promise<void>;
+  return withRelay(bus ?? als.getStore()?.bus, runId, token, notify, () => runContext(body, { runId, link, name: `mcp ${method}`, captureContent, bus }));
 }
 
 async function toolStep(

@@ -177,6 +177,11 @@ class Bridge implements OtelBridge {
     // was attached; the metrics API has no proxy provider, so look again per run.
     this.#tracer.refresh();
     this.#metrics.refresh();
+    if (event.data.relayedFrom !== undefined) {
+      // Another process's run, shown here: its own bridge exports its spans and metrics.
+      this.#table.ignore(event.runId);
+      return;
+    }
     const existing = this.#table.run(event.runId);
     if (existing !== undefined) this.#tracer.endRun(existing, event.timestamp, undefined);
     this.#table.start(event.runId, this.#runParent(event.data), event.data.name, event.timestamp);
@@ -229,6 +234,7 @@ class Bridge implements OtelBridge {
 
   #tokensUsed(event: StreamEventOf<'agent.tokens.used'>): void {
     const usage = event.data;
+    if (this.#table.ignores(event.runId)) return;
     this.#metrics.recordTokens(usage);
     // Usually the model call's own event (same span id); a point event counts for its enclosing step.
     const owner = this.#table.entry(event.runId, event.spanId ?? event.parentSpanId);

@@ -106,6 +106,7 @@ export class SpanTable {
   // Runs that ended recently: their late events (a tool that ignored the
   // abort and finished after the run) must not reopen them.
   readonly #finished = new BoundedSet(4096);
+  readonly #ignored = new BoundedSet(4096);
   readonly #maxRuns: number;
   readonly #maxSpansPerRun: number;
   readonly #eviction: Eviction;
@@ -144,7 +145,17 @@ export class SpanTable {
   follow(runId: string, startTime: number): RunTrace | undefined {
     const run = this.run(runId);
     if (run !== undefined) return run;
-    return this.#finished.has(runId) ? undefined : this.#add(runId, context.active(), undefined, startTime);
+    return this.#finished.has(runId) || this.#ignored.has(runId) ? undefined : this.#add(runId, context.active(), undefined, startTime);
+  }
+
+  /** Never follows run `runId` (one relayed from another process, which exports it itself). */
+  ignore(runId: string): void {
+    this.#ignored.add(runId);
+  }
+
+  /** True for a run given to {@link SpanTable.ignore} (among the last 4096). */
+  ignores(runId: string): boolean {
+    return this.#ignored.has(runId);
   }
 
   #add(runId: string, parentCtx: Context, name: string | undefined, startTime: number): RunTrace {

@@ -189,16 +189,17 @@ function collect(stream: NodeJS.ReadableStream | Stream | null | undefined): () 
 }
 
 describe('an MCP tool call across two processes, in the real Jaeger', () => {
-  it('over stdio: the client span, the server span of the other service under it, the tool’s own work under that, one trace', async () => {
+  /** The agent calls the server in a child process over stdio; `relay` on both sides or neither. */
+  async function overStdio(relay: boolean) {
     const serverService = unique('agentbus-e2e-mcp-stdio');
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: [SERVICE, 'stdio'],
-      env: { ...(process.env as Record<string, string>), OTLP_ENDPOINT: be.otlpHttpEndpoint, SERVICE_NAME: serverService },
+      env: { ...(process.env as Record<string, string>), OTLP_ENDPOINT: be.otlpHttpEndpoint, SERVICE_NAME: serverService, RELAY: relay ? '1' : '0' },
       stderr: 'pipe',
     });
     const stderr = collect(transport.stderr);
-    const client = instrumentMcpClient(new Client({ name: 'trip-planner', version: '0.0.1' }));
+    const client = instrumentMcpClient(new Client({ name: 'trip-planner', version: '0.0.1' }), { relay });
     await client.connect(transport);
     const pid = transport.pid;
     let result: Awaited<ReturnType<typeof runAgent>>;
@@ -212,6 +213,22 @@ describe('an MCP tool call across two processes, in the real Jaeger', () => {
     expect(stderr(), 'the server flushed its spans before exiting').toContain('mcp-service: flushed');
     await otel!.forceFlush();
     await expectOneTrace(result.runId, result.answer, serverService, 'pipe');
+    return result;
+  }
+
+  it('over stdio: the client span, the server span of the other service under it, the tool’s own work under that, one trace', async () => {
+    await overStdio(false);
+  });
+
+  it('over stdio with the relay: the server run also on the caller’s bus, and still one span each (the caller’s bridge makes none of it)', async () => {
+    const { runId } = await overStdio(true);
+    const bus = getEventBus();
+    const mcpStep = bus.history(runId).find((e) => e.eventType === 'agent.tool.started' && (e.data as { toolName: string }).toolName === 'forecast');
+    const relayed = bus.runIds().filter((id) => (bus.history(id)[0]?.data as { relayedFrom?: string }).relayedFrom === 'mcp:weather-mcp');
+    expect(relayed).toHaveLength(1);
+    const events = bus.history(relayed[0]!);
+    expect(events[0]?.data).toMatchObject({ parentRunId: runId, parentSpanId: mcpStep?.spanId });
+    expect(events.map((e) => e.eventType)).toEqual(['run.started', 'agent.tool.started', 'agent.tool.started', 'agent.tool.completed', 'agent.tool.completed', 'run.completed']);
   });
 
   it('over Streamable HTTP on 127.0.0.1: the same chain, one session on both spans', async () => {
