@@ -13,6 +13,9 @@ import { getEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { emit, traceTool } from '../src/emit.js';
 import { createSseHandler, toNodeListener } from '../src/sse/index.js';
+import { StreamPrinter } from '../src/cli/stream-printer.js';
+import { createStyle } from '../src/cli/style.js';
+import type { StreamEvent } from '../src/events.js';
 import { event, serve } from './sse-harness.js';
 
 const BIN = fileURLToPath(new URL('../dist/cli/tail.js', import.meta.url));
@@ -119,6 +122,61 @@ function publishRun(runId: string, events: ReadonlyArray<readonly [string, objec
   const bus = getEventBus();
   for (const [type, data] of events) bus.publish(event(runId, type, data));
   bus.closeStream(runId);
+}
+
+/** An event of a step: `event` with the span ids a step's events carry. */
+function spanEvent(runId: string, eventType: string, data: object, spanId?: string, parentSpanId?: string): StreamEvent {
+  return { ...event(runId, eventType, data), spanId, parentSpanId };
+}
+
+/** A `run.started` naming `parentRunId` (and the step `parentSpanId`) as its parent. */
+function childStarted(runId: string, parentRunId: unknown, parentSpanId?: unknown, name?: string): StreamEvent {
+  return event(runId, 'run.started', { name, parentRunId, parentSpanId });
+}
+
+/** Lines with their durations as `N ms`, so that a whole tree can be compared exactly. */
+function timeless(lines: readonly string[]): string[] {
+  return lines.map((line) => line.replace(/\b\d+ ms\b|\b\d+\.\d\d s\b/g, 'N ms'));
+}
+
+/** A StreamPrinter without colour, and the lines it wrote. */
+function printerFor(labelled: boolean) {
+  const lines: string[] = [];
+  const printer = new StreamPrinter({ style: createStyle(false), labelled, write: (line) => lines.push(line) });
+  return { lines, print: (...events: StreamEvent[]) => events.forEach((e) => printer.print(e)), printer };
+}
+
+/**
+ * A run `nest-parent` whose agent calls the tool `forecast`; the tool serves the
+ * call as a child run `nest-child`, whose agent calls `lookup_forecast`, served as
+ * a grandchild run `nest-cache`. Each run's model uses its own tokens.
+ */
+function nestedRuns(bus: EventBus): Promise<unknown> {
+  const lookup = defineTool({
+    name: 'lookup_forecast',
+    description: 'Looks the forecast up',
+    input: z.object({ city: z.string() }),
+    execute: ({ city }) => runContext(async () => `${city}: sunny`, { runId: 'nest-cache', name: 'cache' }),
+  });
+  const forecast = defineTool({
+    name: 'forecast',
+    description: 'Asks the forecast service',
+    input: z.object({ city: z.string() }),
+    execute: ({ city }) =>
+      runContext(async () => {
+        const model = new ScriptedModel([
+          { toolCalls: [{ name: 'lookup_forecast', arguments: { city } }], usage: { inputTokens: 5, outputTokens: 2 } },
+          { content: 'sunny', usage: { inputTokens: 6, outputTokens: 1 } },
+        ]);
+        return (await new Agent({ name: 'forecaster', model, tools: [lookup] }).run(city)).output;
+      }, { runId: 'nest-child', name: 'forecast service' }),
+  });
+  const model = new ScriptedModel([
+    { toolCalls: [{ name: 'forecast', arguments: { city: 'Oslo' } }], usage: { inputTokens: 30, outputTokens: 7 } },
+    { content: 'Sunny in Oslo.', usage: { inputTokens: 40, outputTokens: 9 } },
+  ]);
+  const agent = new Agent({ name: 'planner', model, tools: [forecast] });
+  return runContext(() => agent.run('weather in Oslo?'), { runId: 'nest-parent', name: 'nest demo', bus });
 }
 
 /** A port on 127.0.0.1 that nothing listens on. */
@@ -314,6 +372,218 @@ describe('agentbus tail', () => {
         expect.stringMatching(/^\[open-1\] +⚠ no longer followed: more than 1000 runs open at once$/),
       ]);
       expect(lines.at(-1)).toMatch(/^\[one-too-many\] +▶ run one-too-many$/);
+    });
+  });
+
+  describe('nested runs', () => {
+    it('draws a child run inside its parent, one level under the step that started it, and a grandchild under the child, each run with its own token totals', async () => {
+      const bus = new EventBus();
+      const served = await serve({ bus, public: true, allRuns: true });
+      const cli = follow([`${served.base}/events`]);
+      await subscribed(bus, 0);
+      await nestedRuns(bus);
+      await cli.until((lines) => lines.some((line) => line.includes(' run ok ') && line.includes('86 total')));
+      expect(await cli.interrupt()).toBe(130);
+      expect(cli.stderr()).toBe('');
+      // One tree under one label: the child's run line one level under `tool forecast`, its steps under that.
+      expect(timeless(cli.lines())).toEqual([
+        '[nest demo] ▶ run nest-parent "nest demo"',
+        '[nest demo]   ▶ agent planner (scripted)',
+        '[nest demo]     ▶ model scripted 1 message, 1 tool',
+        '[nest demo]     ✓ model N ms · 30 in / 7 out tokens · tool_calls',
+        '[nest demo]     ▶ tool forecast(city)',
+        '[nest demo]       ▶ run nest-child "forecast service"',
+        '[nest demo]         ▶ agent forecaster (scripted)',
+        '[nest demo]           ▶ model scripted 1 message, 1 tool',
+        '[nest demo]           ✓ model N ms · 5 in / 2 out tokens · tool_calls',
+        '[nest demo]           ▶ tool lookup_forecast(city)',
+        '[nest demo]             ▶ run nest-cache "cache"',
+        '[nest demo]             ✓ run ok N ms · tokens 0 in / 0 out (0 total)',
+        '[nest demo]           ✓ tool lookup_forecast N ms → Oslo: sunny',
+        '[nest demo]           ▶ model scripted 3 messages, 1 tool',
+        '[nest demo]           ✓ model N ms · 6 in / 1 out tokens · stop',
+        '[nest demo]           💭 sunny',
+        '[nest demo]         ✓ agent N ms · completed, 2 iterations, 1 tool call',
+        '[nest demo]       ✓ run ok N ms · tokens 11 in / 3 out (14 total)',
+        '[nest demo]     ✓ tool forecast N ms → sunny',
+        '[nest demo]     ▶ model scripted 3 messages, 1 tool',
+        '[nest demo]     ✓ model N ms · 40 in / 9 out tokens · stop',
+        '[nest demo]     💭 Sunny in Oslo.',
+        '[nest demo]   ✓ agent N ms · completed, 2 iterations, 1 tool call',
+        '[nest demo] ✓ run ok N ms · tokens 70 in / 16 out (86 total)',
+      ]);
+
+      // A run's own stream carries that run only: the parent's tree alone, unlabelled, as before.
+      const { code, stdout } = await tail([`${served.base}/runs/nest-parent/events`]);
+      expect(code).toBe(0);
+      const single = timeless(stdout.trimEnd().split('\n'));
+      expect(single[0]).toBe('▶ run nest-parent "nest demo"');
+      expect(single.slice(4, 7)).toEqual(['    ▶ tool forecast(city)', '    ✓ tool forecast N ms → sunny', '    ▶ model scripted 3 messages, 1 tool']);
+      expect(single).toHaveLength(11);
+    });
+
+    it('keeps a child run nested where it started when its step and then its parent run end first, and its label from another tree until it ends', async () => {
+      const bus = new EventBus();
+      const served = await serve({ bus, public: true, allRuns: true });
+      const cli = follow([`${served.base}/events`]);
+      await subscribed(bus, 0);
+      const tool = (runId: string, name: string, spanId: string, end = false) =>
+        end
+          ? spanEvent(runId, 'agent.tool.completed', { toolName: name, toolCallId: spanId, success: true, durationMs: 4 }, spanId)
+          : spanEvent(runId, 'agent.tool.started', { toolName: name, toolCallId: spanId, argKeys: [] }, spanId);
+      bus.publish(event('svc-outer', 'run.started', { name: 'svc' }));
+      bus.publish(tool('svc-outer', 'call', 't1'));
+      bus.publish(childStarted('svc-inner', 'svc-outer', 't1', 'inner'));
+      bus.publish(tool('svc-outer', 'call', 't1', true)); // the step ends before the child run
+      bus.publish(tool('svc-inner', 'work', 'w1'));
+      bus.publish(event('svc-outer', 'run.completed', { status: 'ok', durationMs: 9 })); // and so does the parent
+      bus.publish(event('svc-other', 'run.started', { name: 'svc' })); // `svc` is still the inner run's
+      bus.publish(tool('svc-inner', 'work', 'w1', true));
+      bus.publish(event('svc-inner', 'run.completed', { status: 'ok', durationMs: 7 }));
+      bus.publish(event('svc-later', 'run.started', { name: 'svc' })); // now free
+      await cli.until((lines) => lines.length === 10);
+      expect(await cli.interrupt()).toBe(130);
+      expect(cli.lines()).toEqual([
+        '[svc] ▶ run svc-outer "svc"',
+        '[svc]   ▶ tool call()',
+        '[svc]     ▶ run svc-inner "inner"',
+        '[svc]   ✓ tool call 4 ms',
+        '[svc]       ▶ tool work()',
+        '[svc] ✓ run ok 9 ms · tokens 0 in / 0 out (0 total)',
+        '[svc#2] ▶ run svc-other "svc"',
+        '[svc]         ✓ tool work 4 ms',
+        '[svc]       ✓ run ok 7 ms · tokens 0 in / 0 out (0 total)',
+        '[svc]   ▶ run svc-later "svc"',
+      ]);
+    });
+
+    it('draws a run that names itself, a run not followed or one that starts later as its parent as a tree of its own, and one naming an unknown step beside its parent\'s top-level steps', async () => {
+      const bus = new EventBus();
+      const served = await serve({ bus, public: true, allRuns: true });
+      const cli = follow([`${served.base}/events`]);
+      await subscribed(bus, 0);
+      bus.publish(childStarted('selfish', 'selfish', 'x', 'me')); // itself
+      bus.publish(childStarted('cyc-a', 'cyc-b', undefined, 'a')); // cyc-b is not followed yet: a tree of its own
+      bus.publish(childStarted('cyc-b', 'cyc-a', undefined, 'b')); // cyc-a is: nested, beside its top-level steps
+      bus.publish(childStarted('cyc-a', 'cyc-b', undefined, 'a')); // a followed run does not move
+      bus.publish(spanEvent('cyc-a', 'myapp.step', {}, 's1'));
+      bus.publish(childStarted('lost', 'cyc-a', 'no-such-step', 'lost')); // step unknown: beside the top-level steps
+      bus.publish(childStarted('huge', 'cyc-a', 's'.repeat(100_000), 'huge')); // so is a huge one
+      bus.publish(childStarted('under', 'cyc-a', 's1', 'under')); // s1 is open: under it
+      bus.publish(childStarted('stray', 'never-seen', 's1', 'stray')); // parent not followed
+      await cli.until((lines) => lines.length === 9);
+      expect(await cli.interrupt()).toBe(130);
+      expect(cli.lines()).toEqual([
+        '[me] ▶ run selfish "me"',
+        '[a]  ▶ run cyc-a "a"',
+        '[a]    ▶ run cyc-b "b"',
+        '[a]  ▶ run cyc-a "a"',
+        '[a]    · myapp.step',
+        '[a]    ▶ run lost "lost"',
+        '[a]    ▶ run huge "huge"',
+        '[a]      ▶ run under "under"',
+        '[stray] ▶ run stray "stray"',
+      ]);
+    });
+
+    it('indents a chain of nested runs at most 32 levels deep', async () => {
+      const bus = new EventBus();
+      const served = await serve({ bus, public: true, allRuns: true, highWaterMark: 10_000 });
+      const cli = follow([`${served.base}/events`]);
+      await subscribed(bus, 0);
+      // Each run is the child of the previous one's step: run i at depth 2i, its step at 2i + 1.
+      const levels = 100;
+      for (let i = 0; i < levels; i++) {
+        bus.publish(i === 0 ? event('deep-0', 'run.started', { name: 'deep' }) : childStarted(`deep-${i}`, `deep-${i - 1}`, `s${i - 1}`));
+        bus.publish(spanEvent(`deep-${i}`, 'myapp.step', {}, `s${i}`));
+      }
+      await cli.until((lines) => lines.length === 2 * levels);
+      expect(await cli.interrupt()).toBe(130);
+      const expected: string[] = [];
+      for (let i = 0; i < levels; i++) {
+        expected.push(`[deep] ${'  '.repeat(Math.min(2 * i, 32))}▶ run deep-${i}${i === 0 ? ' "deep"' : ''}`);
+        expected.push(`[deep] ${'  '.repeat(Math.min(2 * i + 1, 32))}· myapp.step`);
+      }
+      expect(cli.lines()).toEqual(expected);
+    });
+
+    describe('StreamPrinter', () => {
+      it('does not start labelling for a run nested in the first tree, and does once a second tree shows up', () => {
+        const { lines, print, printer } = printerFor(false);
+        print(
+          event('only', 'run.started', { name: 'only' }),
+          spanEvent('only', 'myapp.call', {}, 'c1'),
+          childStarted('kid', 'only', 'c1', 'kid'),
+          event('kid', 'run.completed', { status: 'ok', durationMs: 1 }),
+        );
+        // A nested run's end is not the stream's run ending.
+        expect(printer.sawCompletion).toBe(false);
+        print(event('stranger', 'run.started'), event('only', 'run.completed', { status: 'ok', durationMs: 2 }));
+        expect(printer.sawCompletion).toBe(true);
+        expect(lines).toEqual([
+          '▶ run only "only"',
+          '  · myapp.call',
+          '    ▶ run kid "kid"',
+          '    ✓ run ok 1 ms · tokens 0 in / 0 out (0 total)',
+          '[stranger] ▶ run stranger',
+          '[only]     ✓ run ok 2 ms · tokens 0 in / 0 out (0 total)',
+        ]);
+      });
+
+      it('indents a chain of nested steps inside one run at most 32 levels deep', () => {
+        const { lines, print } = printerFor(false);
+        print(event('steps', 'run.started'));
+        for (let i = 0; i < 5000; i++) print(spanEvent('steps', 'myapp.step', {}, `s${i}`, i === 0 ? undefined : `s${i - 1}`));
+        expect(lines.slice(1, 4)).toEqual(['  · myapp.step', '    · myapp.step', '      · myapp.step']);
+        // Step i is at depth i + 1 until the cap.
+        expect(lines[31]).toBe(`${'  '.repeat(31)}· myapp.step`);
+        expect(lines.slice(32)).toEqual(Array(5000 - 31).fill(`${'  '.repeat(32)}· myapp.step`));
+      });
+
+      it('takes garbage parent ids for no parent or an unknown step, and reads them raw, not as printed', () => {
+        const { lines, print } = printerFor(true);
+        const evil = 'p\u001b[2J';
+        print(event(evil, 'run.started', { name: 'p' }), spanEvent(evil, 'myapp.call', {}, 'c\n1'));
+        for (const [runId, parentRunId, parentSpanId] of [
+          ['n1', 42, 'c\n1'],
+          ['n2', { toString: () => evil }, undefined],
+          ['n3', null, null],
+          ['n4', evil, { spanId: 'c\n1' }],
+          ['n5', evil, 'x'.repeat(1_000_000)],
+          ['n6', evil, 'c\n1'],
+        ] as const) {
+          print(childStarted(runId, parentRunId, parentSpanId));
+        }
+        expect(lines).toEqual([
+          '[p] ▶ run p\\x1b[2J "p"',
+          '[p]   · myapp.call',
+          '[n1] ▶ run n1',
+          '[n2] ▶ run n2',
+          '[n3] ▶ run n3',
+          '[p]    ▶ run n4',
+          '[p]    ▶ run n5',
+          '[p]      ▶ run n6',
+        ]);
+      });
+
+      it('releases the label of a tree only when none of its runs is followed, through completions and evictions alike', () => {
+        const { lines, print } = printerFor(true);
+        // A chain of 3000 nested runs, each under the last one's step: past 1000 the oldest are let go.
+        print(event('chain-0', 'run.started', { name: 'chain' }), spanEvent('chain-0', 'myapp.call', {}, 's0'));
+        for (let i = 1; i < 3000; i++) print(childStarted(`chain-${i}`, `chain-${i - 1}`, `s${i - 1}`), spanEvent(`chain-${i}`, 'myapp.call', {}, `s${i}`));
+        expect(lines.filter((line) => line.includes('no longer followed'))).toHaveLength(2000);
+        // No line, however deep its run, is indented past 32 levels.
+        expect(Math.max(...lines.map((line) => line.length))).toBe('[chain] '.length + 64 + '▶ run chain-2999'.length);
+        // 1000 of the chain are followed (chain-2000 to chain-2999) and hold its label.
+        print(event('rival', 'run.started', { name: 'chain' }));
+        expect(lines.slice(-2)).toEqual(['[chain] ⚠ no longer followed: more than 1000 runs open at once', '[chain#2] ▶ run rival "chain"']);
+        // chain-0 was let go long ago: a new child of it is a tree of its own (and chain-2001 is let go).
+        print(childStarted('late', 'chain-0', 's0'));
+        expect(lines.at(-1)).toBe('[late]    ▶ run late');
+        for (let i = 2002; i < 3000; i++) print(event(`chain-${i}`, 'run.completed', { status: 'ok', durationMs: 1 }));
+        print(event('again', 'run.started', { name: 'chain' }));
+        expect(lines.at(-1)).toBe('[chain]   ▶ run again "chain"');
+      });
     });
   });
 

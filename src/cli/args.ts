@@ -20,7 +20,8 @@ and tool calls, with durations and token totals):
 
   <base>/runs/<runId>/events   one run, from its retained history; ends with the run
   <base>/events                every run, live (the server needs allRuns: true);
-                               each line is labelled with its run
+                               each line is labelled with its run, and a child
+                               run is drawn in its parent's tree, under its step
 
   -H, --header "Name: value"   extra request header (repeatable), e.g. authorization
       --last-event-id N        start after event N of the run instead of at its beginning

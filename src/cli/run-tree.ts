@@ -1,7 +1,7 @@
 /**
  * One run drawn as an indented tree (run > agent > model / tool calls), one
  * line per step start and end, with durations, counts and the run's token
- * totals.
+ * totals. A child run's tree is drawn inside its parent's, from a base depth.
  */
 import type { StreamEvent } from '../events.js';
 import { BoundedMap } from './bounded-map.js';
@@ -10,6 +10,11 @@ import type { Style } from './style.js';
 // Only open spans are kept (a span's state goes at its end event), so a run
 // needs a handful; the bound is for a stream that opens spans and never ends them.
 const MAX_OPEN_SPANS = 256;
+// The deepest a line is indented, in levels of two spaces. A stream decides
+// the depth (every step can name the previous one as its parent, every run
+// can be the child of the last), so without a cap it could make each line
+// longer than the last; deeper lines are drawn at this depth.
+const MAX_DEPTH = 32;
 
 /** What the tree remembers of an open span. */
 interface Span {
@@ -36,15 +41,37 @@ export function lostLine(style: Style, count: unknown): string {
 /**
  * The tree of one run: turns that run's events into lines and keeps what
  * they need (span depths and start times, the run's token totals).
+ *
+ * The run's own lines (`run.started`, `run.completed`) are drawn at the
+ * tree's base depth, its top-level steps one deeper, and each step one
+ * deeper than the step it is nested in; no line deeper than 32 levels.
  */
 export class RunTree {
   readonly #style: Style;
   readonly #spans = new BoundedMap<string, Span>(MAX_OPEN_SPANS);
+  readonly #base: number;
   #inputTokens = 0;
   #outputTokens = 0;
 
-  constructor(style: Style) {
+  /**
+   * @param base the depth of the run's own lines: 0 for a run drawn on its
+   *   own, deeper for a child run drawn inside its parent's tree (see
+   *   {@link RunTree.childDepth}). Capped at 32.
+   */
+  constructor(style: Style, base = 0) {
     this.#style = style;
+    this.#base = Math.min(base, MAX_DEPTH);
+  }
+
+  /**
+   * The base depth for a child run started by step `spanId` of this run:
+   * one deeper than that step's lines while the step is open, else (no
+   * span named, or one closed, forgotten or never seen) one deeper than this
+   * run's own lines, beside its top-level steps. Capped at 32.
+   */
+  childDepth(spanId: unknown): number {
+    const span = typeof spanId === 'string' ? this.#spans.get(spanId) : undefined;
+    return Math.min((span?.depth ?? this.#base) + 1, MAX_DEPTH);
   }
 
   /**
@@ -55,11 +82,15 @@ export class RunTree {
   line(e: StreamEvent): string | undefined {
     const { dim, red, cyan, blue, magenta } = this.#style;
     const d = e.data as Record<string, any>;
-    const depth = e.eventType.startsWith('run.')
-      ? 0
-      : e.parentSpanId !== undefined
-        ? (this.#spans.get(e.parentSpanId)?.depth ?? 1) + 1
-        : 1;
+    const base = this.#base;
+    const depth = Math.min(
+      e.eventType.startsWith('run.')
+        ? base
+        : e.parentSpanId !== undefined
+          ? (this.#spans.get(e.parentSpanId)?.depth ?? base + 1) + 1
+          : base + 1,
+      MAX_DEPTH,
+    );
     let span = e.spanId === undefined ? undefined : this.#spans.get(e.spanId);
     if (e.spanId !== undefined && span === undefined) {
       span = { depth, started: e.timestamp };

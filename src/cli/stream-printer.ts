@@ -1,7 +1,9 @@
 /**
  * A stream's events as lines: one {@link RunTree} per run, so that the
  * all-runs stream (`GET /events`) draws each run's tree and totals on its
- * own, each line labelled with its run.
+ * own, each line labelled with its run. A child run (one whose `run.started`
+ * names a followed run as `parentRunId`) is drawn inside its parent's tree,
+ * under the step that started it, with the parent's label.
  */
 import type { StreamEvent } from '../events.js';
 import { BoundedMap } from './bounded-map.js';
@@ -26,8 +28,10 @@ export interface StreamPrinterOptions {
   readonly write: (line: string) => void;
   /**
    * Label every line with its run from the first event: for the all-runs
-   * stream. Without it, lines are labelled only once a second run shows up
-   * (which a single run's stream never sends), so they never mix unlabelled.
+   * stream. Without it, lines are labelled only once a second tree shows up
+   * (which a single run's stream never sends), so they never mix unlabelled;
+   * a child run drawn inside the first run's tree is part of that tree and
+   * does not start the labels.
    */
   readonly labelled: boolean;
 }
@@ -35,21 +39,39 @@ export interface StreamPrinterOptions {
 interface TrackedRun {
   readonly tree: RunTree;
   readonly label: string;
+  /** The run at the top of the tree this run is drawn in: itself, unless it is a nested child run. */
+  readonly root: string;
 }
 
 /**
  * Prints a stream's events: per run, each run's own tree and totals. At most
  * 1000 runs are followed at once; past that the least recently active is
  * let go, with a line saying so.
+ *
+ * A run is drawn inside another's tree when its first event is its
+ * `run.started` and that names, as `parentRunId`, a run followed at that
+ * moment: its lines start one level deeper than the parent's step named by
+ * `parentSpanId` while that step is open, else one deeper than the parent's
+ * own run lines (beside its top-level steps). The depth is fixed then: the
+ * child stays there when the step or the parent run ends first. Otherwise
+ * (its parent unknown, gone or let go, or the stream joined after its
+ * start) a run is a tree of its own. A nested run shares its parent's label
+ * and keeps its own token totals. Since a parent must already be followed
+ * when its child starts, nesting cannot loop (a run naming itself or a
+ * later run is a tree of its own), and no line is indented deeper than 32
+ * levels.
  */
 export class StreamPrinter {
   readonly #style: Style;
   readonly #write: (line: string) => void;
   readonly #runs = new BoundedMap<string, TrackedRun>(MAX_TRACKED_RUNS);
-  // The labels of the tracked runs, so that two live runs never share one.
-  readonly #labels = new Set<string>();
+  // How many tracked runs hold each label: a tree's runs share one, and it is
+  // free for another tree only once none of them is followed any more (a
+  // child can outlive its parent), so two live trees never share one.
+  readonly #labels = new Map<string, number>();
   #labelled: boolean;
-  #firstRunId: string | undefined;
+  // The top run of the first tree seen: lines go unlabelled until another tree shows up.
+  #firstRoot: string | undefined;
   // Labels are padded to the widest seen so far, so that concurrent trees line up.
   #width = 0;
   #sawCompletion = false;
@@ -60,7 +82,7 @@ export class StreamPrinter {
     this.#labelled = options.labelled;
   }
 
-  /** True once some run's `run.completed` was printed. */
+  /** True once the `run.completed` of a run drawn as a tree of its own (not nested in another) was printed. */
   get sawCompletion(): boolean {
     return this.#sawCompletion;
   }
@@ -68,36 +90,73 @@ export class StreamPrinter {
   /** Writes the lines of one event. */
   print(event: StreamEvent): void {
     const runId = event.runId;
-    this.#firstRunId ??= runId;
-    if (!this.#labelled && runId !== this.#firstRunId) this.#labelled = true;
     const e = printableEvent(event);
-    // A loss report of the all-runs stream counts events of any run (it names only
-    // the last one lost); it does not start tracking a run.
-    if (event.eventType === 'stream.dropped' && !this.#runs.has(runId)) {
-      this.#write(lostLine(this.#style, (e.data as { count?: unknown }).count));
-      return;
+    let run = this.#runs.get(runId);
+    if (run === undefined) {
+      // A loss report of the all-runs stream counts events of any run (it names only
+      // the last one lost); it does not start tracking a run.
+      if (event.eventType === 'stream.dropped') {
+        this.#seeTree(runId);
+        this.#write(lostLine(this.#style, (e.data as { count?: unknown }).count));
+        return;
+      }
+      run = this.#track(event);
+    } else {
+      this.#seeTree(run.root);
     }
-    const run = this.#runs.get(runId) ?? this.#track(event);
     const line = run.tree.line(e);
     if (line !== undefined) this.#write(`${this.#prefix(run.label)}${line}`);
     if (event.eventType === 'run.completed') {
-      this.#sawCompletion = true;
+      if (run.root === runId) this.#sawCompletion = true;
       this.#runs.delete(runId);
-      this.#labels.delete(run.label);
+      this.#release(run.label);
     }
   }
 
+  /** Starts the labels when `root` is not the first tree's: two trees' lines must not mix unlabelled. */
+  #seeTree(root: string): void {
+    this.#firstRoot ??= root;
+    if (root !== this.#firstRoot) this.#labelled = true;
+  }
+
   #track(event: StreamEvent): TrackedRun {
-    const run: TrackedRun = { tree: new RunTree(this.#style), label: this.#labelFor(event) };
-    const evicted = this.#runs.set(event.runId, run);
-    this.#labels.add(run.label);
+    const runId = event.runId;
+    const parent = this.#parentOf(event);
+    // Raw, not printable(): the ids are map keys, as the events' span ids are.
+    const run: TrackedRun =
+      parent === undefined
+        ? { tree: new RunTree(this.#style), label: this.#labelFor(event), root: runId }
+        : { tree: new RunTree(this.#style, parent.tree.childDepth((event.data as { parentSpanId?: unknown }).parentSpanId)), label: parent.label, root: parent.root };
+    // Before the eviction line, which is labelled once a second tree shows up.
+    this.#seeTree(run.root);
+    this.#labels.set(run.label, (this.#labels.get(run.label) ?? 0) + 1);
+    const evicted = this.#runs.set(runId, run);
     if (evicted !== undefined) {
       const [, gone] = evicted;
-      this.#labels.delete(gone.label);
+      this.#release(gone.label);
       // Said, so that a run which goes on later, with its totals started over, is not a mystery.
       this.#write(`${this.#prefix(gone.label)}${this.#style.red(`⚠ no longer followed: more than ${this.#runs.capacity} runs open at once`)}`);
     }
     return run;
+  }
+
+  /**
+   * The followed run whose tree `event`'s run is drawn in, or undefined for a
+   * tree of its own. Only a `run.started` nests (a run first seen later has
+   * no parent to read), and only under a run already followed: the run
+   * itself is not yet, so a run naming itself is a tree of its own.
+   */
+  #parentOf(event: StreamEvent): TrackedRun | undefined {
+    if (event.eventType !== 'run.started') return undefined;
+    const parentRunId = (event.data as { parentRunId?: unknown } | null)?.parentRunId;
+    return typeof parentRunId === 'string' ? this.#runs.get(parentRunId) : undefined;
+  }
+
+  /** One run fewer holds `label`; with none, another tree may take it. */
+  #release(label: string): void {
+    const holders = (this.#labels.get(label) ?? 1) - 1;
+    if (holders > 0) this.#labels.set(label, holders);
+    else this.#labels.delete(label);
   }
 
   /** `[label] ` padded to the widest label, or nothing while lines are unlabelled. */

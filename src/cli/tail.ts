@@ -9,7 +9,10 @@
  *
  * A run's stream ends with the run. The all-runs stream (`/events`) goes on
  * until Ctrl-C; its lines are labelled with their run (its name, else a
- * short id) and each run keeps its own tree and token totals.
+ * short id) and each run keeps its own tree and token totals. A child run
+ * (its `run.started` names a run being followed as `parentRunId`) is drawn
+ * inside its parent's tree, under the step that started it, with the
+ * parent's label.
  *
  * Exit status: 0 when the stream ended (or the reader of stdout did), 1 on
  * an error, 2 on bad usage, 130 on Ctrl-C.
