@@ -18,8 +18,11 @@ import { subscribeSse } from '../src/sse/client.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 let child: ChildProcess | undefined;
+const tails: ChildProcess[] = [];
 afterEach(() => {
-  if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const proc of [child, ...tails.splice(0)]) {
+    if (proc !== undefined && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  }
   child = undefined;
 });
 
@@ -51,6 +54,14 @@ describe('examples/mcp-agent.ts', () => {
       if (Date.now() > deadline) throw new Error(`no tail command printed; stdout: ${stdout()} stderr: ${stderr()}`);
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
+
+    // `agentbus tail` as a user runs it beside the example, started before the run too.
+    const env = { ...process.env };
+    for (const name of ['FORCE_COLOR', 'NO_COLOR', 'NODE_DISABLE_COLORS', 'TERM']) delete env[name];
+    const tail = spawn(process.execPath, [fileURLToPath(new URL('../dist/cli/tail.js', import.meta.url)), url], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    tails.push(tail);
+    const tailOut = collect(tail.stdout);
+    const tailExited = once(tail, 'exit');
 
     // The all-runs stream has no history: subscribed before the run starts (it waits 1.5 s).
     const all: StreamEvent[] = [];
@@ -102,5 +113,29 @@ describe('examples/mcp-agent.ts', () => {
     const [code] = (await exited) as [number | null];
     expect(code, stderr()).toBe(0);
     expect(stdout()).toContain(`run ${runId} finished: Paris today: 14 °C with light rain.`);
+
+    // The tail ends with the example's stream, and draws the server's run inside the MCP step.
+    await tailExited;
+    const drawn = tailOut()
+      .trimEnd()
+      .split('\n')
+      .filter((line) => !/(model|💭)/.test(line))
+      .map((line) => line.replace(/\d+ ms/g, 'N ms').replace(server[0]!.runId, '<server run>').replace(runId, '<run>'));
+    expect(drawn).toEqual([
+      '[mcp example] ▶ run <run> "mcp example"',
+      '[mcp example]   ▶ agent mcp-weather-agent (scripted-weather)',
+      '[mcp example]     ▶ tool get_forecast(city)',
+      '[mcp example]       ▶ tool forecast(city)',
+      '[mcp example]         ▶ run <server run> "mcp tools/call"',
+      '[mcp example]           ▶ tool forecast(city)',
+      '[mcp example]             ▶ tool lookup_forecast(city)',
+      '[mcp example]             ✓ tool lookup_forecast N ms → {"celsius":14,"sky":"light rain"}',
+      '[mcp example]           ✓ tool forecast N ms → Paris: 14 °C, light rain',
+      '[mcp example]         ✓ run ok N ms · tokens 0 in / 0 out (0 total)',
+      '[mcp example]       ✓ tool forecast N ms → Paris: 14 °C, light rain',
+      '[mcp example]     ✓ tool get_forecast N ms → Paris: 14 °C, light rain',
+      '[mcp example]   ✓ agent N ms · completed, 2 iterations, 1 tool call',
+      '[mcp example] ✓ run ok N ms · tokens 148 in / 32 out (180 total)',
+    ]);
   }, 45_000);
 });

@@ -111,13 +111,21 @@ describe('an MCP tool call with the bridge on both sides', () => {
     for (const span of spans) expect(span.attributes['error.type']).toBe('tool_error');
   });
 
-  it('a resource read is a `resources/read` CLIENT span with the uri as an attribute, not an execute_tool span', async () => {
+  it('a resource read is a `resources/read` CLIENT span, and a SERVER span under it, with the uri as an attribute, not execute_tool spans', async () => {
     const client = await connectedClient();
     await runContext(() => client.readResource({ uri: 'file:///readme.txt' }), { runId: 'reading' });
-    const span = byName(tel.spans(), 'resources/read');
-    expect(span.kind).toBe(SpanKind.CLIENT);
-    expect(span.attributes).toMatchObject({ 'mcp.method.name': 'resources/read', 'mcp.resource.uri': 'file:///readme.txt' });
-    expect(span.attributes['gen_ai.operation.name']).toBeUndefined();
+    const spans = tel.spans().filter((s) => s.name === 'resources/read');
+    expect(spans.map((s) => s.kind).sort()).toEqual([SpanKind.SERVER, SpanKind.CLIENT].sort());
+    const clientSpan = spans.find((s) => s.kind === SpanKind.CLIENT)!;
+    const serverSpan = spans.find((s) => s.kind === SpanKind.SERVER)!;
+    expect(parentOf(serverSpan)).toBe(clientSpan.spanContext().spanId);
+    for (const span of spans) {
+      expect(span.attributes).toMatchObject({ 'mcp.method.name': 'resources/read', 'mcp.resource.uri': 'file:///readme.txt' });
+      expect(span.attributes['gen_ai.operation.name']).toBeUndefined();
+    }
+    await tel.collect();
+    const server = histogramPoints(tel.metric('mcp.server.operation.duration'));
+    expect(server.map((p) => p.attributes['mcp.method.name'])).toEqual(['resources/read']);
   });
 
   it("sends the client span's traceparent in _meta, but keeps one the caller set", async () => {

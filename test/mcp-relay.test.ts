@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus, getEventBus, resetEventBus, runContext, traceTool, type StreamEvent } from '../src/index.js';
 import { instrumentMcpClient, uninstrumentMcpClient } from '../src/mcp/index.js';
@@ -45,8 +46,9 @@ async function stdioClient(options: { relay?: boolean; serverRelays?: boolean } 
     stderr: 'pipe',
   });
   const sent: unknown[] = [];
-  const send = transport.send.bind(transport);
-  transport.send = (message, sendOptions) => {
+  const tapped: Transport = transport;
+  const send = tapped.send.bind(tapped);
+  tapped.send = (message, sendOptions) => {
     sent.push(structuredClone(message));
     return send(message, sendOptions);
   };

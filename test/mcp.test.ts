@@ -184,6 +184,27 @@ describe('a tool call over stdio to a server in a child process', () => {
 });
 
 describe('a tool call over Streamable HTTP on 127.0.0.1', () => {
+  it('a resource read is a step of the server run too, named as the client names it; an unknown resource closes it with -32602', async () => {
+    const { url } = await httpServer();
+    const { client } = await httpClient(url);
+    const serverSteps = (parentRunId: string) => {
+      const bus = getEventBus();
+      const run = bus.runIds().find((id) => (bus.history(id)[0]?.data as { parentRunId?: string }).parentRunId === parentRunId);
+      return run === undefined ? [] : bus.history(run).filter((e) => e.eventType.startsWith('agent.tool.'));
+    };
+    await runContext(() => client.readResource({ uri: 'file:///readme.txt' }), { runId: 'read-http' });
+    const [started, completed] = serverSteps('read-http');
+    expect(started?.data).toMatchObject({
+      toolName: 'resources/read file:///readme.txt',
+      mcp: { method: 'resources/read', side: 'server', resourceUri: 'file:///readme.txt', transport: 'tcp' },
+    });
+    expect(completed?.data).toMatchObject({ success: true, outputPreview: 'hello from the resource' });
+
+    await runContext(() => rejection(client.readResource({ uri: 'file:///missing.txt' })), { runId: 'read-missing' });
+    const [, failed] = serverSteps('read-missing');
+    expect(failed?.data).toMatchObject({ success: false, errorType: String(ErrorCode.InvalidParams) });
+  });
+
   it('is a tool step with the session id, and the server run is its child run', async () => {
     const { url } = await httpServer();
     const { client, transport } = await httpClient(url);

@@ -14,10 +14,10 @@ import { startStep } from '../emit.js';
 import { newSpanId } from '../ids.js';
 import type { Step } from '../step.js';
 import type { EventData } from '../events.js';
-import { argKeys, errorText, errorTypeOf, preview } from '../payload-text.js';
+import { argKeys, errorText, errorTypeOf } from '../payload-text.js';
 import { metaWithLink } from './meta.js';
 import { RELAY_META_KEY, RELAY_METHOD, RELAY_NOTIFICATION, RelayReceiver, type RelayedCall } from './relay.js';
-import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpErrorType, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';
+import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpErrorType, mcpResultFailure, mcpResultPreview, mcpStepName, type McpStepMethod } from './steps.js';
 
 /** A JSON-RPC request as the SDK's `Client.request` takes it. */
 export interface McpRequestLike {
@@ -257,12 +257,7 @@ function describeCall(client: McpClientLike, method: McpStepMethod, params: Read
   } catch {
     // A client that cannot tell: the step goes without.
   }
-  const uri = method === 'resources/read' ? stringOf(params['uri']) : undefined;
-  const promptName = method === 'prompts/get' ? stringOf(params['name']) : undefined;
-  const toolName = method === 'tools/call'
-    ? stringOf(params['name']) ?? method
-    : method === 'resources/read' ? `${method} ${preview(uri ?? '')}` : `${method} ${promptName ?? ''}`.trimEnd();
-  const args = method === 'resources/read' ? { uri } : params['arguments'];
+  const { toolName, args, uri, promptName } = mcpStepName(method, params);
   const url = urlOf(transport);
   const serverAddress = url === undefined ? undefined : hostOf(url);
   const mcp: McpData = {

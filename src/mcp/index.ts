@@ -8,6 +8,8 @@
  *   `tracestate`, `baggage`).
  * - {@link instrumentMcpServer}: each request a server handles is a run,
  *   the child run of the client's step when the request carries its link.
+ * - With `relay: true` on both, the server sends that run's events back and
+ *   the client shows them on its own bus, nested under its step.
  *
  * Importing this module loads no MCP SDK code: it wraps the `Client`,
  * `Server` or `McpServer` instances you pass (from

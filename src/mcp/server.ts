@@ -21,7 +21,7 @@ import { argKeys, errorText } from '../payload-text.js';
 import { now } from '../clock.js';
 import { linkOfRequest } from './meta.js';
 import { relayTokenOf, withRelay, type SendNotification } from './relay.js';
-import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpErrorType, mcpResultFailure, mcpResultPreview, type McpStepMethod } from './steps.js';
+import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpErrorType, mcpResultFailure, mcpResultPreview, mcpStepName, type McpStepMethod } from './steps.js';
 
 type Handler = (this: unknown, request: unknown, extra: unknown) => unknown;
 
@@ -92,14 +92,17 @@ interface RequestExtra {
  * step: `run.started` has its `parentRunId` and `parentSpanId`, and with the
  * OpenTelemetry bridge its spans are in the client's trace.
  *
- * Inside the run a `tools/call` is a tool step (`agent.tool.started` with
- * `mcp.side: 'server'`, and `agent.tool.completed`; success false for an
- * `isError` result, `errorType: 'tool_error'`, or a handler that throws:
- * for an `McpError`, the JSON-RPC error the SDK answers with, `errorType` is
- * its code as a string, `'-32602'`), so everything the tool does nests
- * under it. What the handler returns or throws goes back to the SDK unchanged.
+ * Inside the run a `tools/call`, `resources/read` or `prompts/get` is a
+ * step, named as the client names it (the tool, `resources/read <uri>`,
+ * `prompts/get <name>`): `agent.tool.started` with `mcp.side: 'server'`,
+ * and `agent.tool.completed`; success false for a tool's `isError` result,
+ * `errorType: 'tool_error'`, or a handler that throws: for an `McpError`,
+ * the JSON-RPC error the SDK answers with, `errorType` is its code as a
+ * string, `'-32602'`. Everything the handler does nests under it. What the
+ * handler returns or throws goes back to the SDK unchanged.
  *
  * With `bus`, the runs record into that bus rather than the process bus.
+ * With `relay`, a run's events go back to a client that asks for them.
  *
  * Call it before or after registering tools. Idempotent (a second call,
  * whatever its options, leaves the first one's in place).
@@ -206,7 +209,7 @@ function handleInRun(
   const params = (request as { params?: Record<string, unknown> } | null)?.params;
   const meta = extra?._meta ?? params?.['_meta'];
   const link = linkOfRequest(meta, extra?.requestInfo?.headers);
-  const body = () => (method === 'tools/call' ? toolStep(handler, self, request, params ?? {}, extra, captureContent) : handler.call(self, request, extra));
+  const body = () => (isStepMethod(method) ? methodStep(handler, self, method, request, params ?? {}, extra, captureContent) : handler.call(self, request, extra));
   const token = relay ? relayTokenOf(meta) : undefined;
   const send = extra?.sendNotification;
   if (token === undefined || typeof send !== 'function') return runContext(body, { link, name: `mcp ${method}`, captureContent, bus });
@@ -216,16 +219,21 @@ function handleInRun(
   return withRelay(bus ?? als.getStore()?.bus, runId, token, notify, () => runContext(body, { runId, link, name: `mcp ${method}`, captureContent, bus }));
 }
 
-async function toolStep(
+function isStepMethod(method: string): method is McpStepMethod {
+  return (MCP_METHOD_STEPS as readonly string[]).includes(method);
+}
+
+/** The request as a step of its run: a tool call, a resource read or a prompt get, named as the client names it. */
+async function methodStep(
   handler: Handler,
   self: unknown,
+  method: McpStepMethod,
   request: unknown,
   params: Record<string, unknown>,
   extra: RequestExtra | undefined,
   captureContent: boolean,
 ): Promise<unknown> {
-  const toolName = typeof params['name'] === 'string' ? params['name'] : 'tools/call';
-  const args = params['arguments'];
+  const { toolName, args, uri, promptName } = mcpStepName(method, params);
   const requestId = extra?.requestId;
   const toolCallId = typeof requestId === 'string' || typeof requestId === 'number' ? String(requestId) : toolName;
   const sessionId = extra?.sessionId;
@@ -235,7 +243,7 @@ async function toolStep(
     argKeys: argKeys(args),
     args: captureContent ? args : undefined,
     mcp: {
-      method: 'tools/call',
+      method,
       side: 'server',
       serverName: undefined,
       serverVersion: undefined,
@@ -245,8 +253,8 @@ async function toolStep(
       serverAddress: undefined,
       serverPort: undefined,
       requestId: toolCallId === toolName ? undefined : toolCallId,
-      resourceUri: undefined,
-      promptName: undefined,
+      resourceUri: uri,
+      promptName,
     },
   });
   let result: unknown;
@@ -256,7 +264,7 @@ async function toolStep(
     finish(step, toolName, toolCallId, error, errorText(error), mcpErrorType(error));
     throw error;
   }
-  const failure = mcpResultFailure('tools/call', result);
+  const failure = mcpResultFailure(method, result);
   finish(step, toolName, toolCallId, result, failure, failure === undefined ? undefined : MCP_TOOL_ERROR);
   return result;
 }

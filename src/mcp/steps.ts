@@ -8,6 +8,21 @@ import { errorTypeOf, preview } from '../payload-text.js';
 /** The MCP requests that are steps of a run: a tool call, a resource read, a prompt get. */
 export type McpStepMethod = 'tools/call' | 'resources/read' | 'prompts/get';
 
+/** @internal What a step of `method` is called and what it takes, the same on both sides. Never throws. */
+export function mcpStepName(method: McpStepMethod, params: Readonly<Record<string, unknown>>) {
+  const uri = method === 'resources/read' ? stringOf(params['uri']) : undefined;
+  const promptName = method === 'prompts/get' ? stringOf(params['name']) : undefined;
+  const toolName = method === 'tools/call'
+    ? stringOf(params['name']) ?? method
+    : method === 'resources/read' ? `${method} ${preview(uri ?? '')}` : `${method} ${promptName ?? ''}`.trimEnd();
+  const args = method === 'resources/read' ? { uri } : params['arguments'];
+  return { toolName, args, uri, promptName };
+}
+
+function stringOf(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
 /** @internal The default methods of both sides. */
 export const MCP_METHOD_STEPS: readonly McpStepMethod[] = Object.freeze(['tools/call', 'resources/read', 'prompts/get']);
 
