@@ -195,7 +195,9 @@ describe('relay over stdio (server in a child process)', () => {
       ],
       'orphan-run': /refused a relayed event from mcp:relay-server: run orphan-run is neither the child run of the calling step/,
       'not-started': /refused a relayed event from mcp:relay-server: fixture\.forged of run never-started, which did not start in this call/,
-      'after-completed': /refused a relayed event from mcp:relay-server: fixture\.forged of run .*-child after its run\.completed/,
+      'after-completed': /refused a relayed event from mcp:relay-server: fixture\.forged of run [0-9a-f-]{36} after its run\.completed/,
+      'named-run': /refused a relayed event from mcp:relay-server: run session-42 is not a random UUID/,
+      'many-runs': /refused a relayed event from mcp:relay-server: more than 64 runs in one call/,
       flood: /refused a relayed event from mcp:relay-server: more than 10000 events in one call/,
       late: /refused a relayed event with token "[^"]+", which names no call in flight \(late, or never asked for\)/,
     };
@@ -213,10 +215,19 @@ describe('relay over stdio (server in a child process)', () => {
         if (how === 'callers-run') expect(errors).toHaveLength(2);
         // The caller's run holds only its own events; no forged run is on the bus.
         expect(getEventBus().history('callers-run').map((e) => e.eventType)).toEqual(['run.started', 'agent.tool.started', 'agent.tool.completed', 'run.completed']);
-        for (const runId of ['orphan-run', 'never-started']) expect(getEventBus().hasRun(runId)).toBe(false);
+        for (const runId of ['orphan-run', 'never-started', 'session-42']) expect(getEventBus().hasRun(runId)).toBe(false);
         const relayed = relayedRuns(seen);
         if (how === 'after-completed') {
           expect(relayed.map((e) => (e.data as { parentRunId: string }).parentRunId)).toEqual(['callers-run', relayed[0]?.runId]);
+        } else if (how === 'many-runs') {
+          expect(relayed).toHaveLength(64);
+          expect(errors).toHaveLength(70 - 63);
+          // Every relayed run is closed when the call ends: those that never completed, with a run.completed saying so.
+          for (const start of relayed.slice(1)) {
+            expect(getEventBus().isClosed(start.runId)).toBe(true);
+            const end = getEventBus().history(start.runId).at(-1);
+            expect([end?.eventType, end?.data]).toEqual(['run.completed', { status: 'ok', durationMs: expect.any(Number) }]);
+          }
         } else {
           expect(relayed).toHaveLength(1);
         }

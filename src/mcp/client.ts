@@ -53,7 +53,7 @@ export interface McpClientOptions {
    *
    * Only what passes is published: events of the call's own child run and
    * runs nested in it, in the catalogue's shape, while the call is in
-   * flight, never into a run id this bus already holds; the rest is refused
+   * flight, with random UUID ids this bus does not hold yet; the rest is refused
    * (the bus's `onError`, `stats().rejected`). When the call ends its
    * relayed runs are closed. Their `run.started` carries
    * `relayedFrom: 'mcp:<server name>'`, and the OpenTelemetry bridge makes
@@ -221,18 +221,14 @@ interface Ending {
   readonly aborted: boolean;
 }
 
-/** How a call that resolved (`settled`) or rejected with `outcome` ended. Never throws. */
+/** How a call that resolved (`settled`) or rejected with `outcome` ended. Never throws: every reader here never does. */
 function endingOf(method: string, settled: boolean, outcome: unknown, requestOptions: unknown): Ending {
-  try {
-    const aborted = !settled && abortedByCaller(requestOptions);
-    const failure = settled ? mcpResultFailure(method, outcome) : errorText(outcome);
-    // A JSON-RPC error is its code (-32602); an abort keeps its class, though the SDK
-    // wraps it in an McpError of code -32001 (a timeout's): no code came back for it.
-    const errorType = failure === undefined ? undefined : settled ? MCP_TOOL_ERROR : aborted ? errorTypeOf(outcome) : mcpErrorType(outcome);
-    return { failure, errorType, aborted };
-  } catch {
-    return { failure: settled ? undefined : 'Error', errorType: undefined, aborted: false };
-  }
+  const aborted = !settled && abortedByCaller(requestOptions);
+  const failure = settled ? mcpResultFailure(method, outcome) : errorText(outcome);
+  // A JSON-RPC error is its code (-32602); an abort keeps its class, though the SDK
+  // wraps it in an McpError of code -32001 (a timeout's): no code came back for it.
+  const errorType = failure === undefined ? undefined : settled ? MCP_TOOL_ERROR : aborted ? errorTypeOf(outcome) : mcpErrorType(outcome);
+  return { failure, errorType, aborted };
 }
 
 /** Ends the relay of a call: its unfinished relayed runs close with the call's outcome. Never throws. */

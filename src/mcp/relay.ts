@@ -13,9 +13,9 @@
  * response stream for Streamable HTTP), before the response.
  *
  * The client trusts nothing it receives: an event is published only while
- * its call is in flight, only for runs that descend from the calling step
- * and whose ids its bus does not already hold, only in the catalogue's
- * shape, and within a per-call bound; anything else is refused through the
+ * its call is in flight, only for runs that descend from the calling step,
+ * with random UUID ids its bus does not already hold, only in the
+ * catalogue's shape, and within a per-call bound; anything else is refused through the
  * bus's `onError` and counted in `stats().rejected`. When the call ends,
  * every relayed run is closed: one that never sent its `run.completed`
  * (the server died, or its notifications were lost) gets one saying so.
@@ -46,6 +46,9 @@ const MAX_RUNS_PER_CALL = 64;
 
 /** Events one call may relay; past it the rest are refused (the bus's history keeps 500 per run anyway). */
 const MAX_EVENTS_PER_CALL = 10_000;
+
+/** What `randomUUID` makes (and so `runContext` without a `runId`): the only ids a relayed run may have. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A token is short and plain: what `newSpanId` makes, with room to spare. */
 const TOKEN = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -209,7 +212,8 @@ export class RelayReceiver {
           timestamp: at,
           data: {
             status: outcome.status,
-            error: `the server's run sent no run.completed before its MCP call ended${outcome.error === undefined ? '' : `: ${outcome.error}`}`,
+            // A call that succeeded says the run did too; a failed one says why the run's own end never came.
+            error: outcome.status === 'ok' ? undefined : `the server's run sent no run.completed before its MCP call ended: ${outcome.error ?? outcome.status}`,
             errorType: outcome.errorType,
             durationMs: Math.max(0, at - (call.started.get(runId) ?? at)),
           },
@@ -276,9 +280,11 @@ export class RelayReceiver {
     if (!root && (parentRunId === undefined || !call.runs.has(parentRunId))) {
       return { kind: 'not-a-child', message: `run ${runId} is neither the child run of the calling step (${call.runId} / ${call.spanId}) nor nested in a run relayed for it` };
     }
-    if (call.runs.size >= MAX_RUNS_PER_CALL) return { kind: 'too-many-runs', message: `more than ${MAX_RUNS_PER_CALL} runs in one call` };
     // Never into a run this bus already has: a relayed id must not continue a local run, nor an earlier relayed one.
     if (call.bus.hasRun(runId)) return { kind: 'run-exists', message: `run ${runId} already exists on this bus` };
+    // Random ids only: a name a server picked could be one this process means to use for a run of its own.
+    if (!UUID.test(runId)) return { kind: 'not-a-uuid', message: `run ${runId} is not a random UUID (a relayed run must not take a name this process may use)` };
+    if (call.runs.size >= MAX_RUNS_PER_CALL) return { kind: 'too-many-runs', message: `more than ${MAX_RUNS_PER_CALL} runs in one call` };
     return undefined;
   }
 }

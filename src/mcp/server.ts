@@ -11,9 +11,9 @@
  * `Map` of method to handler; checked before use, left alone if the SDK
  * changed it).
  */
+import { randomUUID } from 'node:crypto';
 import type { EventBus } from '../bus.js';
 import { describeNotEventBus, isEventBus } from '../bus-protocol.js';
-import { randomUUID } from 'node:crypto';
 import { als, runContext } from '../context.js';
 import { startStep } from '../emit.js';
 import type { Step } from '../step.js';
