@@ -272,7 +272,7 @@ describe('instrumentOtel spans', () => {
       agent.end({ reason: 'completed', iterationsUsed: 1, totalToolCalls: 0, finalMessagePreview: '' });
     }, { runId: 'run-events' });
     const span = byName(tel.spans(), 'invoke_agent memo');
-    expect(span.events.map((e) => e.name)).toEqual(['agent.think', 'memory.checkpoint.saved']);
+    expect(span.events.map((e) => e.name)).toEqual(['agentbus.agent.think', 'agentbus.memory.checkpoint.saved']);
     expect(span.events[0]!.attributes).toEqual({ 'agentbus.iteration': 1, 'agentbus.has_tool_calls': false, 'agentbus.tool_call_count': 0 });
     expect(span.events[1]!.attributes).toMatchObject({ 'agentbus.checkpoint.thread_id': 't-1', 'agentbus.checkpoint.backend': 'memory' });
     const history = historyOf('run-events');
@@ -302,7 +302,7 @@ describe('instrumentOtel content capture', () => {
     const tool = byName(tel.spans(), 'execute_tool add');
     expect(tool.attributes['gen_ai.tool.call.arguments']).toBeUndefined();
     expect(tool.attributes['gen_ai.tool.call.result']).toBeUndefined();
-    const think = byName(tel.spans(), 'invoke_agent planner').events.find((e) => e.name === 'agent.think')!;
+    const think = byName(tel.spans(), 'invoke_agent planner').events.find((e) => e.name === 'agentbus.agent.think')!;
     expect(think.attributes?.['agentbus.reasoning']).toBeUndefined();
   });
 
@@ -315,7 +315,7 @@ describe('instrumentOtel content capture', () => {
     expect(args.startsWith('{"text":"xxx')).toBe(true);
     expect(args.endsWith('…')).toBe(true);
     expect(tool.attributes['gen_ai.tool.call.result']).toBe('3');
-    const think = byName(tel.spans(), 'invoke_agent planner').events.find((e) => e.name === 'agent.think')!;
+    const think = byName(tel.spans(), 'invoke_agent planner').events.find((e) => e.name === 'agentbus.agent.think')!;
     expect(think.attributes?.['agentbus.reasoning']).toBe('I should add the numbers');
   });
 

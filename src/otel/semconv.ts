@@ -102,12 +102,12 @@ export const ERROR_TYPE_OTHER = '_OTHER';
 /** Name of the fan-out span (not a GenAI operation; ours). */
 export const SPAN_NAME_FAN_OUT = 'fan_out';
 
-/** Span-event names: the bus event types they come from. */
+/** Span-event names: the bus event types they come from, in our own namespace (the conventions have none of them). */
 export const SPAN_EVENT = {
-  think: 'agent.think',
-  checkpointSaved: 'memory.checkpoint.saved',
-  checkpointLoaded: 'memory.checkpoint.loaded',
-  handoff: 'agent.handoff',
+  think: 'agentbus.agent.think',
+  checkpointSaved: 'agentbus.memory.checkpoint.saved',
+  checkpointLoaded: 'agentbus.memory.checkpoint.loaded',
+  handoff: 'agentbus.agent.handoff',
 } as const;
 
 /** Attributes of our own, outside the GenAI namespace. */
