@@ -28,6 +28,11 @@ export const ERROR_TYPE_MAX = 128;
 // bridge can use it as `error.type` without parsing it back out of the text.
 const errorType = z.string().max(ERROR_TYPE_MAX).optional();
 
+/** The longest evaluation `name` or `label` (`agent.evaluation.result`): low-cardinality words, as the conventions ask. */
+export const EVALUATION_NAME_MAX = 128;
+/** The longest `responseId` an evaluation carries. */
+export const RESPONSE_ID_MAX = 256;
+
 /** Payload schemas of the canonical event types, keyed by event type. */
 export const eventDataSchemas = {
   'run.started': z.object({
@@ -148,6 +153,16 @@ export const eventDataSchemas = {
     count: z.number().int().positive(),
     fromSeq: count.optional(),
     toSeq: count.optional(),
+  }),
+  // A verdict on a step (recordEvaluation): the envelope's parentSpanId is the
+  // step judged (none: the run as a whole). Scores are on the evaluator's own scale.
+  'agent.evaluation.result': z.object({
+    name: z.string().min(1).max(EVALUATION_NAME_MAX),
+    score: z.number().finite().optional(),
+    label: z.string().max(EVALUATION_NAME_MAX).optional(),
+    explanation: previewText.optional(),
+    responseId: z.string().min(1).max(RESPONSE_ID_MAX).optional(),
+    errorType,
   }),
 } as const;
 

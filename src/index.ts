@@ -28,6 +28,7 @@ export { CIRCULAR_PLACEHOLDER, DEFAULT_MAX_EVENT_BYTES, MAX_DEPTH, boundedJson }
 export { bindToRun, currentRunId, isRecording, runContext, type RunOptions } from './context.js';
 export { extractRunLink, injectRunLink, type RunLink, type RunLinkCarrier, type RunLinkSource } from './link.js';
 export { emit, startStep, traceTool } from './emit.js';
+export { recordEvaluation, type Evaluation, type EvaluationTarget } from './evaluation.js';
 export type { DataFor, EmitOptions, Step, StepEndData, StepEndTypes, StepStartType } from './step.js';
 export {
   recordTokens,

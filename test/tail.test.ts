@@ -566,6 +566,35 @@ describe('agentbus tail', () => {
         ]);
       });
 
+      it('draws an evaluation under the step it judges, open or ended, and one of the whole run beside its top-level steps', () => {
+        const { lines, print } = printerFor(false);
+        print(
+          event('ev', 'run.started', { name: 'ev' }),
+          spanEvent('ev', 'agent.invocation.started', { agentName: 'planner' }, 'a1'),
+          spanEvent('ev', 'agent.tool.started', { toolName: 'search', toolCallId: 'c1', argKeys: ['q'] }, 't1', 'a1'),
+          spanEvent('ev', 'agent.evaluation.result', { name: 'relevance', score: 0.9, label: 'relevant' }, undefined, 't1'),
+          spanEvent('ev', 'agent.tool.completed', { toolName: 'search', toolCallId: 'c1', success: true, durationMs: 3 }, 't1', 'a1'),
+          // After the tool returned: still drawn under it.
+          spanEvent('ev', 'agent.evaluation.result', { name: 'freshness', label: 'stale', explanation: 'From 2019.' }, undefined, 't1'),
+          spanEvent('ev', 'agent.terminate', { reason: 'completed', iterationsUsed: 1, totalToolCalls: 1, finalMessagePreview: '' }, 'a1'),
+          spanEvent('ev', 'agent.evaluation.result', { name: 'tone', score: 2 }, undefined, 'a1'),
+          spanEvent('ev', 'agent.evaluation.result', { name: 'task_success', errorType: 'TimeoutError' }),
+          event('ev', 'run.completed', { status: 'ok', durationMs: 5 }),
+        );
+        expect(timeless(lines)).toEqual([
+          '▶ run ev "ev"',
+          '  ▶ agent planner',
+          '    ▶ tool search(q)',
+          '      ⚖ eval relevance 0.9 relevant',
+          '    ✓ tool search N ms',
+          '      ⚖ eval freshness stale · From 2019.',
+          '  ✓ agent N ms · completed, 1 iteration, 1 tool call',
+          '    ⚖ eval tone 2',
+          '  ⚖ eval task_success ✗ TimeoutError',
+          '✓ run ok N ms · tokens 0 in / 0 out (0 total)',
+        ]);
+      });
+
       it('releases the label of a tree only when none of its runs is followed, through completions and evictions alike', () => {
         const { lines, print } = printerFor(true);
         // A chain of 3000 nested runs, each under the last one's step: past 1000 the oldest are let go.

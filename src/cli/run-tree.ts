@@ -15,6 +15,10 @@ const MAX_OPEN_SPANS = 256;
 // can be the child of the last), so without a cap it could make each line
 // longer than the last; deeper lines are drawn at this depth.
 const MAX_DEPTH = 32;
+// Steps that ended, by span id, with their depth: an event that names one as
+// its parent after its end (an evaluation of a tool that returned) is still
+// drawn under it. Bounded like the open spans.
+const MAX_ENDED_SPANS = 256;
 
 /** What the tree remembers of an open span. */
 interface Span {
@@ -44,11 +48,14 @@ export function lostLine(style: Style, count: unknown): string {
  *
  * The run's own lines (`run.started`, `run.completed`) are drawn at the
  * tree's base depth, its top-level steps one deeper, and each step one
- * deeper than the step it is nested in; no line deeper than 32 levels.
+ * deeper than the step it is nested in, even when that step has ended (one
+ * of the last 256: an evaluation of a tool that returned is drawn under the
+ * tool); no line deeper than 32 levels.
  */
 export class RunTree {
   readonly #style: Style;
   readonly #spans = new BoundedMap<string, Span>(MAX_OPEN_SPANS);
+  readonly #ended = new BoundedMap<string, number>(MAX_ENDED_SPANS);
   readonly #base: number;
   #inputTokens = 0;
   #outputTokens = 0;
@@ -87,7 +94,7 @@ export class RunTree {
       e.eventType.startsWith('run.')
         ? base
         : e.parentSpanId !== undefined
-          ? (this.#spans.get(e.parentSpanId)?.depth ?? base + 1) + 1
+          ? (this.#spans.get(e.parentSpanId)?.depth ?? this.#ended.get(e.parentSpanId) ?? base + 1) + 1
           : base + 1,
       MAX_DEPTH,
     );
@@ -101,7 +108,9 @@ export class RunTree {
     const mark = (ok: boolean) => (ok ? this.#style.green('✓') : red('✗'));
     // A span ends with its closing event: nothing else refers to it after that.
     const end = () => {
-      if (e.spanId !== undefined) this.#spans.delete(e.spanId);
+      if (e.spanId === undefined) return;
+      this.#spans.delete(e.spanId);
+      if (span !== undefined) this.#ended.set(e.spanId, span.depth);
     };
     switch (e.eventType) {
       case 'run.started':
@@ -139,6 +148,13 @@ export class RunTree {
       case 'multiagent.fanout.completed':
         end();
         return `${pad}${mark(d.failed === 0)} fan-out ${dim(ms(d.durationMs))} · ${d.succeeded} ok, ${d.failed} failed`;
+      case 'agent.evaluation.result': {
+        // Under the step it judges: the event's parent, open or recently ended.
+        const score = typeof d.score === 'number' ? ` ${d.score}` : '';
+        const label = d.label ? ` ${d.label}` : '';
+        const failed = d.errorType ? ` ${red(`✗ ${d.errorType}`)}` : '';
+        return `${pad}⚖ eval ${d.name}${score}${label}${failed}${d.explanation ? dim(` · ${d.explanation}`) : ''}`;
+      }
       case 'stream.dropped':
         return `${pad}${lostLine(this.#style, d.count)}`;
       default:

@@ -120,6 +120,7 @@ class Bridge implements OtelBridge {
       'agent.handoff': (event) => this.#annotate(event, mapping.handoffEvent),
       'memory.checkpoint.saved': (event) => this.#annotate(event, mapping.checkpointSavedEvent),
       'memory.checkpoint.loaded': (event) => this.#annotate(event, mapping.checkpointLoadedEvent),
+      'agent.evaluation.result': (event) => this.#evaluation(event),
     };
     this.#remove = this.#bus.addListener({
       name: 'agentbus/otel',
@@ -230,6 +231,29 @@ class Bridge implements OtelBridge {
     if (target === undefined) return;
     const point = map(event.data, this.#content);
     target.span.addEvent(point.name, point.attributes, target.wallTime(event.timestamp));
+  }
+
+  // The conventions ask for the evaluation event to be parented to the span it
+  // judges. While that span is open, the event is recorded on it. Usually it
+  // has ended (a tool's output is judged after the tool returned) and a span
+  // takes no events after end(), so the event goes on a zero-length span of its
+  // own whose parent is the judged span, remembered by context (span-table.ts):
+  // in the trace it sits right under the step it judges. No judged step (the
+  // evaluation of the run as a whole) means the run's own root span while it is
+  // open, else the span the run's top-level steps hang under; an unknown or
+  // forgotten step, that same span too.
+  #evaluation(event: StreamEventOf<'agent.evaluation.result'>): void {
+    const run = this.#table.run(event.runId);
+    if (run === undefined) return;
+    const point = mapping.evaluationEvent(event.data);
+    const judged = event.parentSpanId;
+    const open = judged === undefined ? run.root : run.open.get(judged);
+    if (open !== undefined) {
+      open.span.addEvent(point.name, point.attributes, open.wallTime(event.timestamp));
+      return;
+    }
+    const parentCtx = judged === undefined ? (run.top ?? run.parentCtx) : this.#table.contextOf(run, judged);
+    this.#tracer.pointSpan(run, parentCtx, point, event.timestamp);
   }
 
   #tokensUsed(event: StreamEventOf<'agent.tokens.used'>): void {

@@ -39,6 +39,9 @@ import {
   MCP_METHOD_TOOLS_CALL,
   SPAN_EVENT,
   SPAN_NAME_FAN_OUT,
+  ATTR_ERROR_TYPE,
+  ATTR_GEN_AI_EVALUATION,
+  EVENT_GEN_AI_EVALUATION_RESULT,
 } from './semconv.js';
 import type { SpanEntry, StepKind } from './span-table.js';
 
@@ -360,4 +363,23 @@ function stringOrUndefined(value: unknown): string | undefined {
 
 function setString(attributes: Attributes, key: string, value: unknown): void {
   if (typeof value === 'string') attributes[key] = value;
+}
+
+/**
+ * `agent.evaluation.result` -> a `gen_ai.evaluation.result` event with the
+ * conventions' attributes. The explanation goes in with or without
+ * `captureContent`: the conventions recommend it (content attributes are
+ * opt-in), and it is the evaluator's text, already a preview, not the
+ * conversation's.
+ */
+export function evaluationEvent(data: EventData<'agent.evaluation.result'>): PointEvent {
+  const attributes: Attributes = {};
+  setString(attributes, ATTR_GEN_AI_EVALUATION.name, data.name);
+  // Read defensively: `emit('agent.evaluation.result', ...)` reaches here unchecked.
+  if (typeof data.score === 'number' && Number.isFinite(data.score)) attributes[ATTR_GEN_AI_EVALUATION.scoreValue] = data.score;
+  setString(attributes, ATTR_GEN_AI_EVALUATION.scoreLabel, data.label);
+  setString(attributes, ATTR_GEN_AI_EVALUATION.explanation, data.explanation);
+  setString(attributes, ATTR_GEN_AI_EVALUATION.responseId, data.responseId);
+  if (data.errorType !== undefined) attributes[ATTR_ERROR_TYPE] = errorTypeOrOther(data.errorType);
+  return { name: EVENT_GEN_AI_EVALUATION_RESULT, attributes };
 }

@@ -171,3 +171,24 @@ export const MCP_OPERATION_DURATION_BUCKETS: readonly number[] = Object.freeze([
 
 /** Instrumentation scope name of the bridge's tracer and meter. */
 export const INSTRUMENTATION_SCOPE = 'agentbus';
+
+/**
+ * `gen_ai.evaluation.result` (development; semantic-conventions-genai
+ * `docs/gen-ai/gen-ai-events.md`): the event of an evaluation, and the name of
+ * the zero-length span that carries it under a span that had already ended.
+ */
+export const EVENT_GEN_AI_EVALUATION_RESULT = 'gen_ai.evaluation.result';
+
+/** Attributes of a `gen_ai.evaluation.result` event (development), besides `error.type`. */
+export const ATTR_GEN_AI_EVALUATION = {
+  /** `gen_ai.evaluation.name` (required): what was judged (`relevance`). */
+  name: 'gen_ai.evaluation.name',
+  /** `gen_ai.evaluation.score.value` (double): the evaluator's score. */
+  scoreValue: 'gen_ai.evaluation.score.value',
+  /** `gen_ai.evaluation.score.label`: the score in a low-cardinality word (`pass`, `relevant`). */
+  scoreLabel: 'gen_ai.evaluation.score.label',
+  /** `gen_ai.evaluation.explanation`: the evaluator's reasons. */
+  explanation: 'gen_ai.evaluation.explanation',
+  /** `gen_ai.response.id`: the model response judged. */
+  responseId: 'gen_ai.response.id',
+} as const;

@@ -5,12 +5,13 @@
  *
  * What a span is called and carries comes from mapping.ts; which span is
  * which step is remembered in the span table (span-table.ts), which this
- * tracer owns. `end` is the one place a span is ended.
+ * tracer owns. `end` is the one place a step's span is ended (the
+ * zero-length span of `pointSpan` is ended where it starts).
  */
-import { SpanStatusCode, trace, type Context, type Tracer, type TracerProvider } from './api.js';
+import { SpanKind, SpanStatusCode, trace, type Context, type Tracer, type TracerProvider } from './api.js';
 import type { EventData, StreamEvent } from '../index.js';
 import { ATTR_AGENTBUS, ATTR_ERROR_TYPE, ATTR_MCP, ERROR_TYPE_UNFINISHED, INSTRUMENTATION_SCOPE } from './semconv.js';
-import { rpcStatusCode, runEnd, usageAttributes, workflowSpan, type StepEnd, type StepSpan } from './mapping.js';
+import { rpcStatusCode, runEnd, usageAttributes, workflowSpan, type PointEvent, type StepEnd, type StepSpan } from './mapping.js';
 import type { GenAiMetrics } from './metrics.js';
 import { SpanEntry, SpanTable, type RunTrace } from './span-table.js';
 import { wallStart } from './span-time.js';
@@ -112,6 +113,19 @@ export class StepTracer {
   }
 
   /**
+   * Records `point` under a span that can no longer take events (it ended):
+   * a zero-length INTERNAL span named for the event, child of `parentCtx`
+   * (the ended span's context), carrying the event at `at`. It is in no
+   * table and no metric, so it is started and ended here, at once.
+   */
+  pointSpan(run: RunTrace, parentCtx: Context, point: PointEvent, at: number): void {
+    const time = wallStart(at);
+    const span = this.#tracer.startSpan(point.name, { kind: SpanKind.INTERNAL, attributes: { [ATTR_AGENTBUS.runId]: run.runId }, startTime: time }, parentCtx);
+    span.addEvent(point.name, point.attributes, time);
+    span.end(time);
+  }
+
+  /**
    * Ends every span the run left open, once, as unfinished, then the run's
    * own root span (with the run's status when it completed), and forgets the run.
    */
@@ -138,7 +152,7 @@ export class StepTracer {
     entry.span.setStatus(message === undefined ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.ERROR, message });
   }
 
-  /** Ends a span: usage totals, the span itself, its duration measurement. The only place `span.end` is called. */
+  /** Ends a span: usage totals, the span itself, its duration measurement. The only place a step's span is ended. */
   #end(entry: SpanEntry, at: number, failure: string | undefined): void {
     if (entry === this.#lastEntry) {
       this.#lastStart = undefined;

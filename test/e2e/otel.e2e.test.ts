@@ -9,6 +9,8 @@ import { Agent, ScriptedModel, defineTool } from '../../src/agent/index.js';
 import { getEventBus } from '../../src/global.js';
 import { runContext } from '../../src/context.js';
 import { traceTool } from '../../src/emit.js';
+import { recordEvaluation } from '../../src/evaluation.js';
+import type { Step } from '../../src/step.js';
 import type { EventData } from '../../src/events.js';
 import { instrumentOtel, type OtelBridge } from '../../src/otel/bridge.js';
 import { setupOtlp, type OtlpSetup } from '../../src/otel/setup.js';
@@ -228,6 +230,47 @@ describe('spans through the collector into Jaeger', () => {
     // Jaeger keeps microseconds; the SDK stamps whole milliseconds: no tolerance needed.
     const early = children.filter((child) => child.startTime < byId.get(parentId(child)!)!.startTime);
     expect(early).toHaveLength(0);
+  });
+
+  it('an evaluation is a gen_ai.evaluation.result event of the span it judges: on it while open, on a span right under it once it ended', async () => {
+    const runId = unique('run');
+    await runContext(async () => {
+      let lookup: Step | undefined;
+      await traceTool({ name: 'lookup', args: { q: 'otel' } }, async (step) => {
+        lookup = step;
+        recordEvaluation({ name: 'result_count', score: 3, label: 'pass' });
+        return 'three hits';
+      });
+      // Judged after it returned, from inside another step: still the lookup's.
+      await traceTool({ name: 'judge', args: {} }, async () => {
+        recordEvaluation({ name: 'relevance', score: 0.75, label: 'relevant', explanation: 'Close enough.', responseId: 'chatcmpl-e2e' }, lookup);
+      });
+    }, { runId, name: 'judged' });
+    await flush();
+    const traces = await queryJaegerTraces(be.jaegerQueryUrl, service, { until: (t) => runSpans(t, runId).length === 4 });
+    const spans = runSpans(traces, runId);
+    expect(new Set(spans.map((s) => s.traceID)).size).toBe(1);
+    const tool = spans.find((s) => s.operationName === 'execute_tool lookup')!;
+    const judge = spans.find((s) => s.operationName === 'execute_tool judge')!;
+    const carrier = spans.find((s) => s.operationName === 'gen_ai.evaluation.result')!;
+    expect(parentId(carrier)).toBe(tool.spanID);
+    expect(parentId(carrier)).not.toBe(judge.spanID);
+    expect(carrier.duration).toBe(0);
+    const fields = (log: JaegerSpan['logs'][number]) => Object.fromEntries(log.fields.map((f) => [f.key, f.value]));
+    expect(tool.logs.map(fields)).toEqual([
+      { event: 'gen_ai.evaluation.result', 'gen_ai.evaluation.name': 'result_count', 'gen_ai.evaluation.score.value': 3, 'gen_ai.evaluation.score.label': 'pass' },
+    ]);
+    expect(carrier.logs.map(fields)).toEqual([
+      {
+        event: 'gen_ai.evaluation.result',
+        'gen_ai.evaluation.name': 'relevance',
+        'gen_ai.evaluation.score.value': 0.75,
+        'gen_ai.evaluation.score.label': 'relevant',
+        'gen_ai.evaluation.explanation': 'Close enough.',
+        'gen_ai.response.id': 'chatcmpl-e2e',
+      },
+    ]);
+    expect(judge.logs).toEqual([]);
   });
 
   it('a run aborted mid-tool exports every span exactly once, the cut-off ones marked', async () => {
