@@ -28,6 +28,10 @@ export const ERROR_TYPE_MAX = 128;
 // bridge can use it as `error.type` without parsing it back out of the text.
 const errorType = z.string().max(ERROR_TYPE_MAX).optional();
 
+// Where a client sent a request: the host and port of the URL it used (`server.address`, `server.port`).
+const serverAddress = z.string().optional();
+const serverPort = z.number().int().min(0).max(65535).optional();
+
 /** Payload schemas of the canonical event types, keyed by event type. */
 export const eventDataSchemas = {
   'run.started': z.object({
@@ -39,6 +43,8 @@ export const eventDataSchemas = {
     tracestate: z.string().optional(),
     // The run executes in another process and its events were relayed here (`mcp:<server name>`).
     relayedFrom: z.string().optional(),
+    // The conversation (session, thread) the run serves (`RunOptions.conversationId`, inherited by nested runs).
+    conversationId: z.string().optional(),
   }),
   'run.completed': z.object({
     status: z.enum(['ok', 'error', 'aborted']),
@@ -63,6 +69,13 @@ export const eventDataSchemas = {
     provider: z.string(),
     messageCount: count,
     toolCount: count,
+    serverAddress,
+    serverPort,
+    // Request parameters, only those the request set.
+    temperature: z.number().optional(),
+    maxTokens: count.optional(),
+    topP: z.number().optional(),
+    stream: z.boolean().optional(),
   }),
   'agent.model.completed': z.object({
     stopReason: z.string(),
@@ -70,6 +83,9 @@ export const eventDataSchemas = {
     contentPreview: previewText,
     error: z.string().optional(),
     errorType,
+    // What the response says of itself: the model that answered, and its id.
+    responseModel: z.string().optional(),
+    responseId: z.string().optional(),
   }),
   'agent.tokens.used': z.object({
     model: z.string(),
@@ -78,6 +94,7 @@ export const eventDataSchemas = {
     outputTokens: count,
     totalTokens: count,
     cacheReadInputTokens: count.optional(),
+    cacheCreationInputTokens: count.optional(),
     reasoningOutputTokens: count.optional(),
   }),
   'agent.tool.started': z.object({
@@ -85,6 +102,8 @@ export const eventDataSchemas = {
     toolCallId: z.string(),
     argKeys: z.array(z.string()),
     args: z.unknown().optional(),
+    // What the tool does, as the model is told (`gen_ai.tool.description`).
+    description: z.string().optional(),
     // A tool call (or resource read, prompt get) over the Model Context Protocol (`agentbus/mcp`).
     mcp: z.object({
       method: z.string(),
@@ -95,8 +114,8 @@ export const eventDataSchemas = {
       protocolVersion: z.string().optional(),
       transport: z.string().optional(),
       // Where the client sent the request (Streamable HTTP or SSE: the host and port of the transport's URL).
-      serverAddress: z.string().optional(),
-      serverPort: z.number().int().min(0).max(65535).optional(),
+      serverAddress,
+      serverPort,
       requestId: z.string().optional(),
       resourceUri: z.string().optional(),
       promptName: z.string().optional(),
@@ -116,6 +135,8 @@ export const eventDataSchemas = {
     iterationsUsed: count,
     totalToolCalls: count,
     finalMessagePreview: previewText,
+    // For `error` and `aborted`: the class of what ended the agent (`AbortError`, `ModelHttpError`).
+    errorType,
   }),
   'agent.handoff': z.object({
     fromAgent: z.string(),
@@ -124,6 +145,8 @@ export const eventDataSchemas = {
   'multiagent.fanout.started': z.object({
     agentCount: count,
     mergeStrategy: z.string(),
+    // The workflow the fan-out runs, a low-cardinality name (`gen_ai.workflow.name`).
+    name: z.string().optional(),
   }),
   'multiagent.fanout.completed': z.object({
     succeeded: count,
