@@ -35,7 +35,10 @@ export interface SdkModelRequest {
 export interface SdkModelResponse {
   readonly usage?: SdkModelUsage | undefined;
   readonly output: ReadonlyArray<unknown>;
+  /** The id of a `getResponse` answer (the SDK's `ModelResponse`). */
   readonly responseId?: string | undefined;
+  /** The id of a streamed answer (the response of its `response_done` event). */
+  readonly id?: string | undefined;
 }
 
 /** A model, as the runner calls it. */

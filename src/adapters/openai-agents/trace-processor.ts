@@ -271,7 +271,8 @@ export class AgentbusTraceProcessor {
       step,
       answered: (response) => {
         release();
-        this.#answer(model, modelUsage(response.usage), response.output, undefined, undefined, undefined, stringOr(response.responseId, undefined));
+        const responseId = stringOr(response.responseId, stringOr(response.id, undefined));
+        this.#answer(model, modelUsage(response.usage), response.output, undefined, undefined, undefined, responseId);
       },
       failed: (error, stopReason) => {
         release();
