@@ -20,6 +20,7 @@ import type { RunLink } from './link.js';
 export interface RunScope {
   readonly runId: string;
   readonly captureContent: boolean;
+  readonly conversationId: string | undefined;
 }
 
 /**
@@ -57,6 +58,14 @@ export interface RunOptions {
    * (SSE clients) end.
    */
   keepOpen?: boolean;
+  /**
+   * The conversation (session, thread) this run serves, as the application
+   * names it: carried by `run.started`, and the OpenTelemetry bridge puts it
+   * on the run's agent and model spans (`gen_ai.conversation.id`). One
+   * conversation is usually many runs (a run per turn). Inherited by nested
+   * runs. At most 256 characters, no control characters.
+   */
+  conversationId?: string | undefined;
   /**
    * Makes this run a child of a step in another service: the link that
    * `extractRunLink` read from the incoming request. `run.started` then
@@ -101,6 +110,15 @@ function shown(value: unknown): string {
 function busOption(bus: unknown): EventBus | undefined {
   if (bus === undefined || isEventBus(bus)) return bus;
   throw new TypeError(`runContext: options.bus must be an EventBus (new EventBus() or getEventBus()) or undefined, got ${describeNotEventBus(bus)}`);
+}
+
+/**
+ * The conversation id option, or undefined.
+ * @throws {TypeError} unless it is undefined or a string of 1-256 characters without control characters.
+ */
+function conversationIdOption(conversationId: unknown): string | undefined {
+  if (conversationId === undefined || isSpanId(conversationId)) return conversationId;
+  throw new TypeError(`runContext: options.conversationId must be undefined or ${SPAN_ID_RULE}, got ${shown(conversationId)}`);
 }
 
 /**
@@ -153,10 +171,12 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
   assertRunId(runId);
   const link = linkOption(options.link);
   const chosenBus = busOption(options.bus);
+  const conversationId = conversationIdOption(options.conversationId);
   const parent = als.getStore();
   const run: RunScope = {
     runId,
     captureContent: options.captureContent ?? parent?.run.captureContent ?? false,
+    conversationId: conversationId ?? parent?.run.conversationId,
   };
   const bus = chosenBus ?? parent?.bus ?? getEventBus();
   const frame: Frame = { run, spanId: undefined, bus };
@@ -172,6 +192,7 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
         parentSpanId: link === undefined ? parent?.spanId : link.parentSpanId,
         traceparent: link?.traceparent,
         tracestate: link?.tracestate,
+        conversationId: run.conversationId,
       }, undefined, undefined);
       try {
         const result = await fn(runId);

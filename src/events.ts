@@ -32,6 +32,9 @@ const errorType = z.string().max(ERROR_TYPE_MAX).optional();
 export const EVALUATION_NAME_MAX = 128;
 /** The longest `responseId` an evaluation carries. */
 export const RESPONSE_ID_MAX = 256;
+// Where a client sent a request: the host and port of the URL it used (`server.address`, `server.port`).
+const serverAddress = z.string().optional();
+const serverPort = z.number().int().min(0).max(65535).optional();
 
 /** Payload schemas of the canonical event types, keyed by event type. */
 export const eventDataSchemas = {
@@ -44,6 +47,8 @@ export const eventDataSchemas = {
     tracestate: z.string().optional(),
     // The run executes in another process and its events were relayed here (`mcp:<server name>`).
     relayedFrom: z.string().optional(),
+    // The conversation (session, thread) the run serves (`RunOptions.conversationId`, inherited by nested runs).
+    conversationId: z.string().optional(),
   }),
   'run.completed': z.object({
     status: z.enum(['ok', 'error', 'aborted']),
@@ -68,6 +73,13 @@ export const eventDataSchemas = {
     provider: z.string(),
     messageCount: count,
     toolCount: count,
+    serverAddress,
+    serverPort,
+    // Request parameters, only those the request set.
+    temperature: z.number().optional(),
+    maxTokens: count.optional(),
+    topP: z.number().optional(),
+    stream: z.boolean().optional(),
   }),
   'agent.model.completed': z.object({
     stopReason: z.string(),
@@ -75,6 +87,9 @@ export const eventDataSchemas = {
     contentPreview: previewText,
     error: z.string().optional(),
     errorType,
+    // What the response says of itself: the model that answered, and its id.
+    responseModel: z.string().optional(),
+    responseId: z.string().optional(),
   }),
   'agent.tokens.used': z.object({
     model: z.string(),
@@ -83,6 +98,7 @@ export const eventDataSchemas = {
     outputTokens: count,
     totalTokens: count,
     cacheReadInputTokens: count.optional(),
+    cacheCreationInputTokens: count.optional(),
     reasoningOutputTokens: count.optional(),
   }),
   'agent.tool.started': z.object({
@@ -90,6 +106,8 @@ export const eventDataSchemas = {
     toolCallId: z.string(),
     argKeys: z.array(z.string()),
     args: z.unknown().optional(),
+    // What the tool does, as the model is told (`gen_ai.tool.description`).
+    description: z.string().optional(),
     // A tool call (or resource read, prompt get) over the Model Context Protocol (`agentbus/mcp`).
     mcp: z.object({
       method: z.string(),
@@ -100,8 +118,8 @@ export const eventDataSchemas = {
       protocolVersion: z.string().optional(),
       transport: z.string().optional(),
       // Where the client sent the request (Streamable HTTP or SSE: the host and port of the transport's URL).
-      serverAddress: z.string().optional(),
-      serverPort: z.number().int().min(0).max(65535).optional(),
+      serverAddress,
+      serverPort,
       requestId: z.string().optional(),
       resourceUri: z.string().optional(),
       promptName: z.string().optional(),
@@ -121,6 +139,8 @@ export const eventDataSchemas = {
     iterationsUsed: count,
     totalToolCalls: count,
     finalMessagePreview: previewText,
+    // For `error` and `aborted`: the class of what ended the agent (`AbortError`, `ModelHttpError`).
+    errorType,
   }),
   'agent.handoff': z.object({
     fromAgent: z.string(),
@@ -129,6 +149,8 @@ export const eventDataSchemas = {
   'multiagent.fanout.started': z.object({
     agentCount: count,
     mergeStrategy: z.string(),
+    // The workflow the fan-out runs, a low-cardinality name (`gen_ai.workflow.name`).
+    name: z.string().optional(),
   }),
   'multiagent.fanout.completed': z.object({
     succeeded: count,

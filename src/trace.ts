@@ -23,6 +23,8 @@ export interface ToolCallInfo {
   args?: unknown;
   /** The model's id for this call; a fresh id when omitted. */
   toolCallId?: string;
+  /** What the tool does, as the model is told (`gen_ai.tool.description`). */
+  description?: string | undefined;
 }
 
 /** True for a promise-like value; a value whose `then` cannot be read is treated as a plain result. */
@@ -42,10 +44,12 @@ export function traceToolInRun<R>(info: ToolCallInfo, fn: (step: Step<'agent.too
   let name: string;
   let args: unknown;
   let toolCallId: string;
+  let description: unknown;
   try {
     name = String(info.name);
     args = info.args;
     toolCallId = info.toolCallId ?? newSpanId();
+    description = info.description;
   } catch {
     // An info object that cannot be read is the caller's bug, not a reason to skip the tool.
     return fn(NOOP_STEP);
@@ -55,6 +59,7 @@ export function traceToolInRun<R>(info: ToolCallInfo, fn: (step: Step<'agent.too
     toolCallId,
     argKeys: argKeys(args),
     args: frame.run.captureContent ? args : undefined,
+    description: typeof description === 'string' ? description : undefined,
   }, newSpanId(), frame.spanId);
   let result: R;
   try {
@@ -112,6 +117,8 @@ export interface TokenUsage {
   outputTokens: number;
   /** Input tokens served from a provider cache (part of `inputTokens`). */
   cacheReadInputTokens?: number;
+  /** Input tokens written to a provider cache by this call (part of `inputTokens`). */
+  cacheCreationInputTokens?: number;
   /** Output tokens spent on reasoning (part of `outputTokens`). */
   reasoningOutputTokens?: number;
 }
@@ -126,6 +133,18 @@ export interface ModelCallInfo {
   messageCount: number;
   /** Tools offered to the model in this call. */
   toolCount: number;
+  /** Host of the server the request goes to (`server.address`): the host of the URL, without the port. */
+  serverAddress?: string | undefined;
+  /** Port of that server (`server.port`): the URL's, or its scheme's default. */
+  serverPort?: number | undefined;
+  /** Sampling temperature, when the request sets one (`gen_ai.request.temperature`). */
+  temperature?: number | undefined;
+  /** Most tokens the model may generate, when the request sets it (`gen_ai.request.max_tokens`). */
+  maxTokens?: number | undefined;
+  /** Nucleus sampling, when the request sets it (`gen_ai.request.top_p`). */
+  topP?: number | undefined;
+  /** True for a streaming request (`gen_ai.request.stream`). */
+  stream?: boolean | undefined;
 }
 
 /** What {@link traceModel} reads from a model call's result. */
@@ -138,6 +157,10 @@ export interface ModelCallOutcome {
   content: string;
   /** Token counts; when present, `agent.tokens.used` is emitted before the step closes. */
   usage?: TokenUsage | undefined;
+  /** The model that answered, as the response names it (`gen_ai.response.model`). */
+  responseModel?: string | undefined;
+  /** The response's id (`gen_ai.response.id`). */
+  responseId?: string | undefined;
 }
 
 /**
@@ -164,7 +187,13 @@ export async function traceModel<R extends ModelCallOutcome>(
   let closing;
   try {
     if (result.usage !== undefined) recordTokens(step, info, result.usage);
-    closing = { stopReason: String(result.stopReason), toolCallCount: result.toolCallCount, contentPreview: preview(result.content) };
+    closing = {
+      stopReason: String(result.stopReason),
+      toolCallCount: result.toolCallCount,
+      contentPreview: preview(result.content),
+      responseModel: stringOrUndefined(result.responseModel),
+      responseId: stringOrUndefined(result.responseId),
+    };
   } catch (error) {
     closing = { stopReason: 'unknown', toolCallCount: 0, contentPreview: '', error: `unreadable model result: ${errorText(error)}`, errorType: errorTypeOf(error) };
   }
@@ -182,14 +211,22 @@ export function recordTokens(step: Step, info: { model: string; provider: string
     outputTokens: usage.outputTokens,
     totalTokens: usage.inputTokens + usage.outputTokens,
     cacheReadInputTokens: usage.cacheReadInputTokens,
+    cacheCreationInputTokens: usage.cacheCreationInputTokens,
     reasoningOutputTokens: usage.reasoningOutputTokens,
   });
+}
+
+// A model's result is user code's: a field of the wrong type is dropped, not published.
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** What {@link traceFanout} needs to know about a fan-out before it starts. */
 export interface FanoutInfo {
   /** How the results are combined (`all`, `first`, `vote`, ...): free text, for the reader. */
   mergeStrategy: string;
+  /** The workflow the fan-out runs: a low-cardinality name, as `gen_ai.workflow.name` must be. */
+  name?: string | undefined;
 }
 
 /**
@@ -203,10 +240,10 @@ export async function traceFanout<T>(
 ): Promise<PromiseSettledResult<T>[]> {
   let data;
   try {
-    data = { agentCount: tasks.length, mergeStrategy: String(info.mergeStrategy) };
+    data = { agentCount: tasks.length, mergeStrategy: String(info.mergeStrategy), name: stringOrUndefined(info.name) };
   } catch {
     // An info object that cannot be read is the caller's bug, not a reason to skip the tasks.
-    data = { agentCount: 0, mergeStrategy: '(unreadable)' };
+    data = { agentCount: 0, mergeStrategy: '(unreadable)', name: undefined };
   }
   const step: Step<'multiagent.fanout.started'> = gate.open ? startStepInRun('multiagent.fanout.started', data, undefined) : NOOP_STEP;
   // A task that throws before returning its promise is a failed task, as a rejected one is.

@@ -257,8 +257,54 @@ describe('Agent termination', () => {
     expectStepsClosedOnce(events);
     expect(types(events).slice(-4)).toEqual(['agent.model.started', 'agent.model.completed', 'agent.terminate', 'run.completed']);
     expect(data(events.at(-3))).toMatchObject({ stopReason: 'error', error: 'Error: rate limited' });
-    expect(data(events.at(-2))).toMatchObject({ reason: 'error', iterationsUsed: 2, totalToolCalls: 1 });
+    // The class of the error the run rejects with, for the agent span's error.type.
+    expect(data(events.at(-2))).toMatchObject({ reason: 'error', iterationsUsed: 2, totalToolCalls: 1, errorType: 'Error' });
     expect(data(events.at(-1))).toMatchObject({ status: 'error', error: 'Error: rate limited' });
+  });
+
+  it('terminates a run its signal timed out with the timeout\'s own class', async () => {
+    const model = new ScriptedModel([{ delayMs: 10_000, content: 'too late' }]);
+    const runId = nextRunId();
+    const running = runContext(() => new Agent({ model }).run('x', { signal: AbortSignal.timeout(5) }), { runId });
+    await expect(running).rejects.toMatchObject({ name: 'TimeoutError' });
+    const events = runEvents(runId);
+    expect(data(only(events, 'agent.model.completed'))).toMatchObject({ errorType: 'TimeoutError' });
+    expect(data(only(events, 'agent.terminate'))).toMatchObject({ reason: 'aborted', errorType: 'TimeoutError' });
+    expect(data(only(events, 'run.completed'))).toMatchObject({ status: 'aborted', errorType: 'TimeoutError' });
+  });
+
+  it('puts the tool\'s description, the model\'s request info and what its response says into the events', async () => {
+    const answers = new ScriptedModel([
+      { toolCalls: [{ id: 't1', name: 'calc', arguments: { a: 1, b: 2 } }], responseModel: 'm-2025', responseId: 'resp-1' },
+      { content: '3' },
+    ]);
+    // A hand-written model: what it says of its requests goes on every model call; a field of the wrong type does not.
+    const model = {
+      name: 'm',
+      provider: 'acme',
+      requestInfo: { serverAddress: 'llm.acme.test', serverPort: 8443, temperature: 0, maxTokens: 'lots', topP: Number.NaN, stream: true },
+      generate: (request: ModelRequest) => answers.generate(request),
+    } as unknown as ConstructorParameters<typeof Agent>[0]['model'];
+    const runId = nextRunId();
+    await runContext(() => new Agent({ model, tools: [calc] }).run('add'), { runId });
+    const events = runEvents(runId);
+    const started = events.filter((e) => e.eventType === 'agent.model.started').map(data);
+    expect(started).toHaveLength(2);
+    for (const s of started) {
+      expect(s).toEqual({
+        model: 'm', provider: 'acme', messageCount: s.messageCount, toolCount: 1,
+        serverAddress: 'llm.acme.test', serverPort: 8443, temperature: 0, maxTokens: undefined, topP: undefined, stream: true,
+      });
+    }
+    const completed = events.filter((e) => e.eventType === 'agent.model.completed').map(data);
+    expect(completed.map((c) => [c.responseModel, c.responseId])).toEqual([['m-2025', 'resp-1'], [undefined, undefined]]);
+    expect(data(only(events, 'agent.tool.started'))).toMatchObject({ toolName: 'calc', description: 'Adds two numbers.' });
+    // A model without request info: none of those fields.
+    const plainRun = nextRunId();
+    await runContext(() => new Agent({ model: new ScriptedModel([{ content: 'hi' }]) }).run('x'), { runId: plainRun });
+    const plain = data(only(runEvents(plainRun), 'agent.model.started'));
+    for (const key of ['serverAddress', 'serverPort', 'temperature', 'maxTokens', 'topP', 'stream']) expect(plain[key], key).toBeUndefined();
+    expect(data(only(runEvents(plainRun), 'agent.terminate')).errorType).toBeUndefined();
   });
 
   it('says clearly when the script runs out', async () => {
@@ -297,8 +343,10 @@ describe('Agent termination', () => {
     expect(completed.map((d) => [d.toolName, d.success])).toEqual([['calc', true], ['wait_for_abort', false]]);
     expect(String(completed[1]?.error)).toContain('AbortError');
     expect(types(events).slice(-2)).toEqual(['agent.terminate', 'run.completed']);
-    expect(data(events.at(-2))).toMatchObject({ reason: 'aborted', iterationsUsed: 1, totalToolCalls: 1 });
-    expect(data(events.at(-1))).toMatchObject({ status: 'aborted' });
+    // One name for the abort: the tool it cut short, the agent and the run.
+    expect(completed[1]).toMatchObject({ errorType: 'AbortError' });
+    expect(data(events.at(-2))).toMatchObject({ reason: 'aborted', iterationsUsed: 1, totalToolCalls: 1, errorType: 'AbortError' });
+    expect(data(events.at(-1))).toMatchObject({ status: 'aborted', errorType: 'AbortError' });
   });
 
   it('on abort during a model call terminates with aborted, and with a signal aborted up front calls no model', async () => {

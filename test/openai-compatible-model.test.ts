@@ -198,7 +198,8 @@ describe('OpenAICompatibleModel against a Chat Completions server', () => {
     );
     const events = runEvents(runId);
     expectStepsClosedOnce(events);
-    expect(data(only(events, 'agent.terminate'))).toMatchObject({ reason: 'error' });
+    // The class of what ended the agent, for its span's error.type.
+    expect(data(only(events, 'agent.terminate'))).toMatchObject({ reason: 'error', errorType: 'ModelHttpError' });
     expect(String(data(only(events, 'agent.model.completed')).error)).toContain('HTTP 500');
   });
 
@@ -235,8 +236,8 @@ describe('OpenAICompatibleModel against a Chat Completions server', () => {
     await expect(running).rejects.toMatchObject({ name: 'AbortError' });
     const events = runEvents(runId);
     expectStepsClosedOnce(events);
-    expect(data(only(events, 'agent.terminate'))).toMatchObject({ reason: 'aborted', iterationsUsed: 1 });
-    expect(data(only(events, 'run.completed'))).toMatchObject({ status: 'aborted' });
+    expect(data(only(events, 'agent.terminate'))).toMatchObject({ reason: 'aborted', iterationsUsed: 1, errorType: 'AbortError' });
+    expect(data(only(events, 'run.completed'))).toMatchObject({ status: 'aborted', errorType: 'AbortError' });
   });
 
   it('reports a body that is not JSON, or not a completion, precisely', async () => {
@@ -259,7 +260,9 @@ describe('OpenAICompatibleModel against a Chat Completions server', () => {
       const fromEnv = new OpenAICompatibleModel();
       expect(fromEnv.name).toBe('env-model');
       const response = await fromEnv.generate({ messages: [{ role: 'user', content: 'hi' }], tools: [] });
-      expect(response).toEqual({ content: 'hello', toolCalls: [], stopReason: 'stop', usage: undefined, reasoning: undefined });
+      expect(response).toEqual({
+        content: 'hello', toolCalls: [], stopReason: 'stop', usage: undefined, reasoning: undefined, responseModel: 'test-model', responseId: 'chatcmpl-1',
+      });
       const request = server.received[0] as Received;
       expect(request.url).toBe('/v1/chat/completions');
       expect(request.headers.authorization).toBeUndefined();
@@ -276,6 +279,72 @@ describe('OpenAICompatibleModel against a Chat Completions server', () => {
         else process.env[name] = value;
       }
     }
+  });
+
+  it('reports where it sends requests, the parameters it sets, and what the response says of itself', async () => {
+    server.reply(
+      {
+        json: completion(
+          { content: null, tool_calls: [{ id: 'call_w', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }] },
+          'tool_calls',
+          // cache_write_tokens: tokens written to the provider's cache, as OpenRouter reports them.
+          { prompt_tokens: 900, completion_tokens: 10, prompt_tokens_details: { cached_tokens: 0, cache_write_tokens: 850 } },
+        ),
+      },
+      { json: { ...(completion({ content: 'Cold.' }, 'stop', { prompt_tokens: 950, completion_tokens: 2 }) as object), id: 'chatcmpl-2', model: 'test-model-2025-01-01' } },
+    );
+    const runId = `oai-${++runSeq}`;
+    const tuned = model({ temperature: 0.2, maxTokens: 256, topP: 0.9 });
+    const port = Number(new URL(server.baseURL).port);
+    expect(tuned.requestInfo).toEqual({ serverAddress: '127.0.0.1', serverPort: port, temperature: 0.2, maxTokens: 256, topP: 0.9 });
+    await runContext(() => new Agent({ model: tuned, tools: [weather] }).run('Weather in Oslo?'), { runId });
+
+    // Sent with every request, in the protocol's names.
+    for (const request of server.received) expect(request.body).toMatchObject({ temperature: 0.2, max_tokens: 256, top_p: 0.9 });
+    const events = runEvents(runId);
+    const started = events.filter((e) => e.eventType === 'agent.model.started').map(data);
+    for (const s of started) {
+      expect(s).toMatchObject({ serverAddress: '127.0.0.1', serverPort: port, temperature: 0.2, maxTokens: 256, topP: 0.9 });
+      // It never streams: no stream field, which the conventions read as false.
+      expect(s.stream).toBeUndefined();
+    }
+    const completed = events.filter((e) => e.eventType === 'agent.model.completed').map(data);
+    expect(completed.map((c) => [c.responseModel, c.responseId])).toEqual([['test-model', 'chatcmpl-1'], ['test-model-2025-01-01', 'chatcmpl-2']]);
+    const tokens = events.filter((e) => e.eventType === 'agent.tokens.used').map(data);
+    expect(tokens[0]).toMatchObject({ inputTokens: 900, cacheReadInputTokens: 0, cacheCreationInputTokens: 850 });
+    expect(tokens[1]!.cacheCreationInputTokens).toBeUndefined();
+    // The tool's description, as the model was told it.
+    expect(data(only(events, 'agent.tool.started'))).toMatchObject({ toolName: 'get_weather', description: 'Current weather for a city.' });
+  });
+
+  it('sends no sampling parameter it was not given, and reports none', async () => {
+    server.reply({ json: { choices: [{ message: { content: 'hi' }, finish_reason: 'stop' }] } });
+    const runId = `oai-${++runSeq}`;
+    const plain = model();
+    expect(plain.requestInfo).toEqual({ serverAddress: '127.0.0.1', serverPort: Number(new URL(server.baseURL).port) });
+    await runContext(() => new Agent({ model: plain }).run('hi'), { runId });
+    const body = (server.received[0] as Received).body as Record<string, unknown>;
+    expect(Object.keys(body).sort()).toEqual(['messages', 'model']);
+    const events = runEvents(runId);
+    const started = data(only(events, 'agent.model.started'));
+    for (const key of ['temperature', 'maxTokens', 'topP', 'stream']) expect(started[key], key).toBeUndefined();
+    // A response without id or model: nothing made up for them.
+    const completed = data(only(events, 'agent.model.completed'));
+    expect(completed.responseModel).toBeUndefined();
+    expect(completed.responseId).toBeUndefined();
+  });
+
+  it('takes the server from the base URL: the scheme\'s default port, an IPv6 host without brackets', () => {
+    const info = (baseURL: string) => new OpenAICompatibleModel({ baseURL, model: 'm' }).requestInfo;
+    expect(info('https://api.openai.com/v1')).toMatchObject({ serverAddress: 'api.openai.com', serverPort: 443 });
+    expect(info('http://llm.internal/v1')).toMatchObject({ serverAddress: 'llm.internal', serverPort: 80 });
+    expect(info('http://[::1]:11434/v1')).toMatchObject({ serverAddress: '::1', serverPort: 11434 });
+    expect(() => new OpenAICompatibleModel({ model: 'm', temperature: Number.NaN })).toThrow(
+      'OpenAICompatibleModel: temperature must be a finite number or undefined, got null',
+    );
+    expect(() => new OpenAICompatibleModel({ model: 'm', maxTokens: 1.5 })).toThrow(
+      'OpenAICompatibleModel: maxTokens must be a positive integer or undefined, got 1.5',
+    );
   });
 
   it('names the URL when the server cannot be reached', async () => {

@@ -5,8 +5,9 @@ import type { EventBus } from '../src/bus.js';
 import { getEventBus, resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { emit, startStep, traceTool } from '../src/emit.js';
-import { traceFanout, traceModel } from '../src/trace.js';
+import { traceFanout, traceModel, type TokenUsage } from '../src/trace.js';
 import type { StreamEvent } from '../src/events.js';
+import { VERSION } from '../src/version.js';
 import { instrumentOtel, type OtelBridge, type OtelBridgeOptions } from '../src/otel/bridge.js';
 import {
   ATTR_ERROR_TYPE,
@@ -245,15 +246,26 @@ describe('instrumentOtel spans', () => {
     expect(new Set(spans.map((s) => s.spanContext().traceId)).size).toBe(1);
   });
 
-  it('parents the agents of a fan-out to one fan_out span', async () => {
+  it('parents the agents of a fan-out to one invoke_workflow span, named for its workflow', async () => {
     attach();
     await runContext(async () => {
-      await traceFanout({ mergeStrategy: 'concat' }, [() => agentTurn(), () => agentTurn()]);
-    });
+      await traceFanout({ mergeStrategy: 'concat', name: 'research' }, [() => agentTurn(), () => agentTurn()]);
+    }, { name: 'job' });
     const spans = tel.spans();
-    const fanout = byName(spans, 'fan_out');
+    const fanout = byName(spans, 'invoke_workflow research');
     expect(fanout.kind).toBe(SpanKind.INTERNAL);
-    expect(fanout.attributes).toMatchObject({ 'agentbus.fanout.agent_count': 2, 'agentbus.fanout.succeeded': 2, 'agentbus.fanout.failed': 0 });
+    expect(fanout.attributes).toMatchObject({
+      'gen_ai.operation.name': 'invoke_workflow',
+      'gen_ai.workflow.name': 'research',
+      'agentbus.fanout.agent_count': 2,
+      'agentbus.fanout.succeeded': 2,
+      'agentbus.fanout.failed': 0,
+    });
+    // Under the run's own root (a fan-out is not an agent); not measured as an operation.
+    expect(parentOf(fanout)).toBe(byName(spans, 'invoke_workflow job').spanContext().spanId);
+    await tel.collect();
+    const operations = histogramPoints(tel.metric(METRIC_GEN_AI_CLIENT_OPERATION_DURATION)).map((p) => p.attributes['gen_ai.operation.name']);
+    expect(operations).not.toContain('invoke_workflow');
     const agents = spans.filter((s) => s.name === 'invoke_agent planner');
     expect(agents).toHaveLength(2);
     for (const agent of agents) expect(parentOf(agent)).toBe(fanout.spanContext().spanId);
@@ -379,7 +391,8 @@ describe('instrumentOtel unfinished spans', () => {
     expect(spans.map((s) => s.name)).toEqual(['execute_tool slow', 'invoke_workflow']);
     expect(spans[0]!.attributes[ATTR_ERROR_TYPE]).toBe('unfinished');
     // The run's own root span carries how the run ended.
-    expect(spans[1]!.attributes[ATTR_ERROR_TYPE]).toBe('aborted');
+    // The run's own root span carries how the run ended: aborted, by an AbortError.
+    expect(spans[1]!.attributes[ATTR_ERROR_TYPE]).toBe('AbortError');
     expect(spans[1]!.attributes['agentbus.run.status']).toBe('aborted');
     expect([...tel.endCalls.values()]).toEqual([1, 1]);
   });
@@ -570,6 +583,222 @@ describe('instrumentOtel error.type', () => {
     const root = byName(tel.spans(), 'invoke_workflow');
     expect(root.attributes[ATTR_ERROR_TYPE]).toBe('WorkflowError');
     expect(root.status).toEqual({ code: SpanStatusCode.ERROR, message: 'Error: text' });
+  });
+});
+
+describe('instrumentOtel recommended attributes', () => {
+  const tunedModel = {
+    ...modelInfo,
+    serverAddress: 'llm.example.test',
+    serverPort: 8443,
+    temperature: 0.2,
+    maxTokens: 256,
+    topP: 0.9,
+    stream: true,
+  };
+
+  async function tunedCall(response: { responseModel?: string; responseId?: string; usage?: TokenUsage } = {}): Promise<void> {
+    await traceModel(tunedModel, async () => ({ stopReason: 'stop', toolCallCount: 0, content: 'ok', ...response }));
+  }
+
+  it('puts the server, the request parameters and the response\'s model and id on the chat span', async () => {
+    attach();
+    await runContext(() =>
+      tunedCall({
+        responseModel: 'gpt-4o-2024-08-06',
+        responseId: 'chatcmpl-9',
+        usage: { inputTokens: 900, outputTokens: 10, cacheReadInputTokens: 40, cacheCreationInputTokens: 850 },
+      }),
+    );
+    const chat = byName(tel.spans(), 'chat gpt-4o');
+    expect(chat.attributes).toMatchObject({
+      'server.address': 'llm.example.test',
+      'server.port': 8443,
+      'gen_ai.request.temperature': 0.2,
+      'gen_ai.request.max_tokens': 256,
+      'gen_ai.request.top_p': 0.9,
+      'gen_ai.request.stream': true,
+      'gen_ai.response.model': 'gpt-4o-2024-08-06',
+      'gen_ai.response.id': 'chatcmpl-9',
+      'gen_ai.usage.cache_read.input_tokens': 40,
+      'gen_ai.usage.cache_creation.input_tokens': 850,
+    });
+  });
+
+  it('sets none of them when the events do not carry them', async () => {
+    attach();
+    await runContext(() => agentTurn());
+    const absent = [
+      'server.address', 'server.port', 'gen_ai.request.temperature', 'gen_ai.request.max_tokens', 'gen_ai.request.top_p',
+      'gen_ai.request.stream', 'gen_ai.response.model', 'gen_ai.response.id', 'gen_ai.usage.cache_creation.input_tokens',
+      'gen_ai.conversation.id', 'gen_ai.tool.description',
+    ];
+    for (const span of tel.spans()) for (const key of absent) expect(span.attributes[key], `${span.name} ${key}`).toBeUndefined();
+    // Zero is a value, not an absence: a request that sets temperature 0 and no stream says so.
+    await runContext(() => traceModel({ ...modelInfo, model: 'zero', temperature: 0, stream: false }, async () => ({ stopReason: 'stop', toolCallCount: 0, content: '' })));
+    expect(byName(tel.spans(), 'chat zero').attributes).toMatchObject({ 'gen_ai.request.temperature': 0, 'gen_ai.request.stream': false });
+  });
+
+  it('sets server.port only beside server.address, and drops values of the wrong type an adapter could send', async () => {
+    attach();
+    await runContext(async () => {
+      await traceModel({ ...modelInfo, model: 'port-only', serverPort: 443 }, async () => ({ stopReason: 'stop', toolCallCount: 0, content: '' }));
+      const hostile = { ...modelInfo, model: 'hostile', serverAddress: 42, serverPort: 70_000, temperature: 'hot', maxTokens: Number.NaN } as unknown as typeof modelInfo;
+      await traceModel(hostile, async () => ({ stopReason: 'stop', toolCallCount: 0, content: '', responseId: 7 as unknown as string }));
+    });
+    const portOnly = byName(tel.spans(), 'chat port-only');
+    expect(portOnly.attributes['server.port']).toBeUndefined();
+    const hostile = byName(tel.spans(), 'chat hostile');
+    for (const key of ['server.address', 'server.port', 'gen_ai.request.temperature', 'gen_ai.request.max_tokens', 'gen_ai.response.id']) {
+      expect(hostile.attributes[key], key).toBeUndefined();
+    }
+  });
+
+  it('puts the tool\'s description on its execute_tool span', async () => {
+    attach();
+    await runContext(async () => {
+      await traceTool({ name: 'add', args: { a: 1 }, description: 'Adds two numbers.' }, () => 3);
+      await traceTool({ name: 'plain', args: {} }, () => 1);
+    });
+    expect(byName(tel.spans(), 'execute_tool add').attributes['gen_ai.tool.description']).toBe('Adds two numbers.');
+    expect(byName(tel.spans(), 'execute_tool plain').attributes['gen_ai.tool.description']).toBeUndefined();
+  });
+
+  it('measures a chat with its server and the model that answered, never an id or a request parameter', async () => {
+    attach();
+    await runContext(() => tunedCall({ responseModel: 'gpt-4o-2024-08-06', responseId: 'chatcmpl-9' }), { conversationId: 'conv-1' });
+    await runContext(() => traceModel(modelInfo, async () => ({ stopReason: 'stop', toolCallCount: 0, content: '' })));
+    await tel.collect();
+    const chats = histogramPoints(tel.metric(METRIC_GEN_AI_CLIENT_OPERATION_DURATION)).map((p) => p.attributes);
+    expect(chats).toContainEqual({
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.provider.name': 'openai',
+      'gen_ai.request.model': 'gpt-4o',
+      'server.address': 'llm.example.test',
+      'server.port': 8443,
+      'gen_ai.response.model': 'gpt-4o-2024-08-06',
+    });
+    // Without a server or a response model: none of those keys.
+    expect(chats).toContainEqual({ 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o' });
+    expect(chats).toHaveLength(2);
+  });
+
+  it("measures a tool without a provider, inside an agent or not: the agent's model provider is not the tool's", async () => {
+    attach();
+    await runContext(async () => {
+      await agentTurn();
+      await traceTool({ name: 'loose', args: {} }, () => 1);
+      await traceTool({ name: 'failing', args: {} }, () => Promise.reject(new RangeError('no'))).catch(() => {});
+    });
+    await tel.collect();
+    const tools = histogramPoints(tel.metric(METRIC_GEN_AI_CLIENT_OPERATION_DURATION))
+      .filter((p) => p.attributes['gen_ai.operation.name'] === 'execute_tool')
+      .map((p) => [p.attributes, p.value.count]);
+    expect(tools).toEqual([
+      [{ 'gen_ai.operation.name': 'execute_tool' }, 2],
+      [{ 'gen_ai.operation.name': 'execute_tool', 'error.type': 'RangeError' }, 1],
+    ]);
+    // The agent keeps its own.
+    const agent = histogramPoints(tel.metric(METRIC_GEN_AI_CLIENT_OPERATION_DURATION)).find((p) => p.attributes['gen_ai.operation.name'] === 'invoke_agent');
+    expect(agent?.attributes).toEqual({ 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o' });
+  });
+
+  it("puts the run's conversation id on its agent and chat spans, and on those of its nested runs", async () => {
+    attach();
+    await runContext(async () => {
+      await agentTurn();
+      await traceTool({ name: 'delegate', args: {} }, () => runContext(() => tunedCall(), { runId: 'conv-child' }));
+    }, { runId: 'conv-parent', conversationId: 'conv-42' });
+    const spans = tel.spans();
+    const conversation = (name: string) => spans.filter((s) => s.name === name).map((s) => s.attributes['gen_ai.conversation.id']);
+    expect(conversation('invoke_agent planner')).toEqual(['conv-42']);
+    expect(conversation('chat gpt-4o')).toEqual(['conv-42', 'conv-42', 'conv-42']);
+    // Not on tool spans (the conventions do not put it there), nor on the run's root.
+    expect(conversation('execute_tool add')).toEqual([undefined]);
+    expect(conversation('execute_tool delegate')).toEqual([undefined]);
+    expect(historyOf('conv-child')[0]!.data).toMatchObject({ conversationId: 'conv-42' });
+    await tel.collect();
+    for (const point of histogramPoints(tel.metric(METRIC_GEN_AI_CLIENT_OPERATION_DURATION))) {
+      expect(point.attributes['gen_ai.conversation.id']).toBeUndefined();
+    }
+  });
+
+  it('refuses a conversation id that is not a short string without control characters', async () => {
+    await expect(runContext(() => 1, { conversationId: 42 as unknown as string })).rejects.toThrow(
+      'runContext: options.conversationId must be undefined or 1-256 characters without control characters, got number',
+    );
+    await expect(runContext(() => 1, { conversationId: 'a\nb' })).rejects.toThrow(TypeError);
+    await expect(runContext(() => 1, { conversationId: 'x'.repeat(257) })).rejects.toThrow(TypeError);
+  });
+});
+
+describe('instrumentOtel error.type of agents and aborts', () => {
+  function endAgent(name: string, reason: 'completed' | 'error' | 'aborted', errorType?: string): void {
+    const agent = startStep('agent.invocation.started', { agentName: name });
+    agent.end({ reason, iterationsUsed: 1, totalToolCalls: 0, finalMessagePreview: '', errorType });
+  }
+
+  it("takes the agent span's error.type from the cause's class, _OTHER without one, AbortError for an abort without one", async () => {
+    attach();
+    await runContext(async () => {
+      endAgent('http', 'error', 'ModelHttpError');
+      endAgent('untyped', 'error');
+      endAgent('prose', 'error', 'the model is down');
+      endAgent('aborted', 'aborted');
+      endAgent('timed-out', 'aborted', 'TimeoutError');
+      endAgent('done', 'completed', 'Ignored');
+    });
+    const typeOf = (name: string) => byName(tel.spans(), `invoke_agent ${name}`).attributes[ATTR_ERROR_TYPE];
+    expect(typeOf('http')).toBe('ModelHttpError');
+    expect(typeOf('untyped')).toBe('_OTHER');
+    expect(typeOf('prose')).toBe('_OTHER');
+    expect(typeOf('aborted')).toBe('AbortError');
+    expect(typeOf('timed-out')).toBe('TimeoutError');
+    expect(typeOf('done')).toBeUndefined();
+    expect(byName(tel.spans(), 'invoke_agent done').status.code).toBe(SpanStatusCode.UNSET);
+    await tel.collect();
+    const failures = histogramPoints(tel.metric(METRIC_GEN_AI_CLIENT_OPERATION_DURATION))
+      .filter((p) => p.attributes['gen_ai.operation.name'] === 'invoke_agent')
+      .map((p) => String(p.attributes['error.type']))
+      .sort();
+    expect(failures).toEqual(['AbortError', 'ModelHttpError', 'TimeoutError', '_OTHER', 'undefined']);
+  });
+
+  it('names an abort AbortError on the tool it cut short, the agent and the run root alike', async () => {
+    attach();
+    const controller = new AbortController();
+    await runContext(async () => {
+      const agent = startStep('agent.invocation.started', { agentName: 'waiter' });
+      const waiting = agent.run(() =>
+        traceTool({ name: 'wait', args: {} }, () => new Promise((_resolve, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason)))),
+      );
+      controller.abort();
+      const error = await waiting.catch((e: unknown) => e);
+      agent.end({ reason: 'aborted', iterationsUsed: 1, totalToolCalls: 1, finalMessagePreview: '', errorType: (error as Error).name });
+    }, { runId: 'abort-names' });
+    const spans = tel.spans();
+    expect(byName(spans, 'execute_tool wait').attributes[ATTR_ERROR_TYPE]).toBe('AbortError');
+    expect(byName(spans, 'invoke_agent waiter').attributes[ATTR_ERROR_TYPE]).toBe('AbortError');
+    // A run root whose run.completed says aborted without a class.
+    const bus = getEventBus();
+    const at = performance.timeOrigin + performance.now();
+    bus.publish({ eventId: '', runId: 'abort-root', seq: 0, eventType: 'run.started', timestamp: at, data: {} });
+    bus.publish({ eventId: '', runId: 'abort-root', seq: 0, eventType: 'agent.tool.started', timestamp: at, spanId: '00000000000000c1', data: { toolName: 't', toolCallId: 'c', argKeys: [] } });
+    bus.publish({ eventId: '', runId: 'abort-root', seq: 0, eventType: 'agent.tool.completed', timestamp: at + 1, spanId: '00000000000000c1', data: { toolName: 't', toolCallId: 'c', success: true, durationMs: 1 } });
+    bus.publish({ eventId: '', runId: 'abort-root', seq: 0, eventType: 'run.completed', timestamp: at + 2, data: { status: 'aborted', durationMs: 2 } });
+    const root = tel.spans().find((s) => s.name === 'invoke_workflow' && s.attributes['agentbus.run.id'] === 'abort-root')!;
+    expect(root.attributes[ATTR_ERROR_TYPE]).toBe('AbortError');
+  });
+});
+
+describe('instrumentOtel instrumentation scope', () => {
+  it("names the bridge's tracer and meter agentbus, with the package version", async () => {
+    attach();
+    await runContext(() => agentTurn());
+    for (const span of tel.spans()) expect(span.instrumentationScope).toMatchObject({ name: 'agentbus', version: VERSION });
+    await tel.collect();
+    expect(tel.metricScope(METRIC_GEN_AI_CLIENT_OPERATION_DURATION)).toMatchObject({ name: 'agentbus', version: VERSION });
+    expect(tel.metricScope(METRIC_GEN_AI_CLIENT_TOKEN_USAGE)).toMatchObject({ name: 'agentbus', version: VERSION });
   });
 });
 

@@ -27,6 +27,8 @@ export interface Telemetry {
   meterProvider: MeterProvider;
   spans(): ReadableSpan[];
   metric(name: string): MetricData | undefined;
+  /** The instrumentation scope of a collected metric. */
+  metricScope(name: string): { name: string; version?: string | undefined } | undefined;
   collect(): Promise<MetricData[]>;
 }
 
@@ -59,6 +61,7 @@ export function makeTelemetry(): Telemetry {
   });
   const meterProvider = new MeterProvider({ readers: [reader] });
   let collected: MetricData[] = [];
+  let scopes = new Map<string, { name: string; version?: string | undefined }>();
   return {
     exporter,
     sdkTracerProvider,
@@ -67,9 +70,11 @@ export function makeTelemetry(): Telemetry {
     meterProvider,
     spans: () => exporter.getFinishedSpans(),
     metric: (name) => collected.find((m) => m.descriptor.name === name),
+    metricScope: (name) => scopes.get(name),
     async collect() {
       const { resourceMetrics } = await reader.collect();
       collected = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
+      scopes = new Map(resourceMetrics.scopeMetrics.flatMap((s) => s.metrics.map((m) => [m.descriptor.name, s.scope] as const)));
       return collected;
     },
   };

@@ -29,12 +29,17 @@ export function tokenCount(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
 }
 
+/** A framework's number field (a request setting such as `temperature`) when it is a finite number, else undefined. */
+export function finiteNumber(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
 /**
  * A model call's token usage from the counts a framework reported (each read
  * with {@link tokenCount}); undefined when it reported neither input nor
  * output tokens, so that no empty `agent.tokens.used` is recorded.
  */
-export function tokenUsage(input: unknown, output: unknown, cacheRead?: unknown, reasoning?: unknown): TokenUsage | undefined {
+export function tokenUsage(input: unknown, output: unknown, cacheRead?: unknown, reasoning?: unknown, cacheCreation?: unknown): TokenUsage | undefined {
   const inputTokens = tokenCount(input);
   const outputTokens = tokenCount(output);
   if (inputTokens === undefined && outputTokens === undefined) return undefined;
@@ -42,6 +47,7 @@ export function tokenUsage(input: unknown, output: unknown, cacheRead?: unknown,
     inputTokens: inputTokens ?? 0,
     outputTokens: outputTokens ?? 0,
     cacheReadInputTokens: tokenCount(cacheRead),
+    cacheCreationInputTokens: tokenCount(cacheCreation),
     reasoningOutputTokens: tokenCount(reasoning),
   };
 }

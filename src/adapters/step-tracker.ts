@@ -100,6 +100,14 @@ export interface ModelAnswer {
   readonly usage?: TokenUsage | undefined;
   /** The model that answered, when the answer names it. Default: the one asked. */
   readonly model?: string | undefined;
+  /**
+   * The model the provider's response names as the one that answered
+   * (`gen_ai.response.model`): only from the response itself, never the
+   * model asked for, which `model` may fall back to.
+   */
+  readonly responseModel?: string | undefined;
+  /** The provider's id of the response (`gen_ai.response.id`). */
+  readonly responseId?: string | undefined;
   /** A failure the answer reports without throwing (a value, an error, a text); undefined for a success. */
   readonly error?: unknown;
 }
@@ -108,6 +116,13 @@ const TOP: Placement<never> = Object.freeze({ parent: undefined, under: undefine
 
 /** The error of steps an agent leaves open when it ends without saying why. */
 const AGENT_ENDED = 'the agent ended before this step closed';
+
+/**
+ * The `errorType` of a step closed as aborted when what aborted it has no
+ * class of its own (a framework's reason text): the name of the error an
+ * abort raises, so that every span an abort ends says the same.
+ */
+const ABORT_ERROR_TYPE = 'AbortError';
 
 /**
  * The tracker. One per adapter instance; `D` is the adapter's own state per
@@ -217,14 +232,20 @@ export class StepTracker<D = undefined> {
       contentPreview: preview(answer.text),
       error: error === undefined ? undefined : errorText(error),
       errorType: error === undefined ? undefined : errorTypeOf(error),
+      responseModel: answer.responseModel,
+      responseId: answer.responseId,
     });
   }
 
-  /** Closes a model call that gave no answer. `stopReason` defaults to `aborted` for an abort, else `error`. */
+  /**
+   * Closes a model call that gave no answer. `stopReason` defaults to
+   * `aborted` for an abort, else `error`; an `aborted` one whose error has
+   * no class of its own is an `AbortError`.
+   */
   failModel(model: TrackedModel<D>, error: unknown, stopReason: string = failureOf(error)): void {
     this.#release(model);
     model.step.end({
-      stopReason, toolCallCount: 0, contentPreview: '', error: errorText(error), errorType: errorTypeOf(error),
+      stopReason, toolCallCount: 0, contentPreview: '', error: errorText(error), errorType: typeOfFailure(error, stopReason === 'aborted'),
     });
   }
 
@@ -240,12 +261,16 @@ export class StepTracker<D = undefined> {
     });
   }
 
-  /** Closes a tool call with its error (a thrown value, a framework's error, a text). Duration as {@link endTool}. */
-  failTool(tool: TrackedTool<D>, error: unknown, durationMs?: number): void {
+  /**
+   * Closes a tool call with its error (a thrown value, a framework's error, a
+   * text). Duration as {@link endTool}. `aborted`: the tool was cut short by
+   * an abort (an `AbortError` when the error has no class of its own).
+   */
+  failTool(tool: TrackedTool<D>, error: unknown, durationMs?: number, aborted = false): void {
     this.#release(tool);
     tool.step.end({
       toolName: tool.name, toolCallId: tool.toolCallId, success: false, durationMs: ownDuration(durationMs),
-      error: errorText(error), errorType: errorTypeOf(error),
+      error: errorText(error), errorType: typeOfFailure(error, aborted),
     });
   }
 
@@ -253,15 +278,19 @@ export class StepTracker<D = undefined> {
    * Closes an agent invocation. Steps still open below it close first, as
    * failed (`aborted` when the agent was) with `cause` as their error. The
    * final message is `finalText`, else the last text a model answered it.
+   * An agent that ended in `error` or `aborted` carries the class of `cause`
+   * (`errorType`; `AbortError` for an abort that has none).
    */
   endAgent(agent: TrackedAgent<D>, reason: TerminateReason, finalText = '', cause: unknown = AGENT_ENDED): void {
     this.#release(agent);
-    this.#closeAll(this.#openBelow(agent), reason === 'aborted' ? 'aborted' : 'error', cause);
+    const aborted = reason === 'aborted';
+    this.#closeAll(this.#openBelow(agent), aborted ? 'aborted' : 'error', cause);
     agent.step.end({
       reason,
       iterationsUsed: agent.iterations,
       totalToolCalls: agent.toolCalls,
       finalMessagePreview: preview(finalText !== '' ? finalText : agent.lastText),
+      errorType: aborted || reason === 'error' ? typeOfFailure(cause, aborted) : undefined,
     });
   }
 
@@ -310,7 +339,7 @@ export class StepTracker<D = undefined> {
           this.failModel(entry, cause, reason);
           break;
         case 'tool':
-          this.failTool(entry, cause);
+          this.failTool(entry, cause, undefined, reason === 'aborted');
           break;
         case 'pass':
           this.#release(entry);
@@ -342,6 +371,11 @@ function open<S extends StepStartType>(at: Placement<unknown>, eventType: S, dat
 /** A framework's own timing of the work, when it has one; else the step measures from its start event. */
 function ownDuration(measured: number | undefined): number | undefined {
   return measured === undefined ? undefined : Math.max(0, measured);
+}
+
+/** The `errorType` of a failure: the class of `error`, else `AbortError` for an abort, else none (`_OTHER` on its span). */
+function typeOfFailure(error: unknown, aborted: boolean): string | undefined {
+  return errorTypeOf(error) ?? (aborted ? ABORT_ERROR_TYPE : undefined);
 }
 
 /** `aborted` for an abort (also one the framework wrapped as the `cause` of its own error), else `error`. Never throws. */

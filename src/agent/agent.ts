@@ -9,8 +9,8 @@
 import { isAbortError } from '../context.js';
 import { emit, startStep, traceTool } from '../emit.js';
 import { traceModel, type TokenUsage } from '../trace.js';
-import { preview } from '../payload-text.js';
-import type { Message, Model, ModelResponse, ToolCall, ToolResultMessage, ToolSpec } from './model.js';
+import { errorTypeOf, preview } from '../payload-text.js';
+import type { Message, Model, ModelRequestInfo, ModelResponse, ToolCall, ToolResultMessage, ToolSpec } from './model.js';
 import { parseToolArguments, type Tool } from './tool.js';
 
 /** Options of {@link Agent}. */
@@ -129,6 +129,29 @@ function checkResponse(response: unknown, model: Model): ModelResponse {
 const NEVER_ABORTED = new AbortController().signal;
 
 /**
+ * The request fields of `agent.model.started` from a model's `requestInfo`,
+ * read once per run: a field of the wrong type (a hand-written model's) is
+ * left out rather than published.
+ */
+function requestFields(model: Model) {
+  let info: ModelRequestInfo | undefined;
+  try {
+    info = model.requestInfo;
+  } catch {
+    info = undefined;
+  }
+  const number = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+  return {
+    serverAddress: typeof info?.serverAddress === 'string' ? info.serverAddress : undefined,
+    serverPort: number(info?.serverPort),
+    temperature: number(info?.temperature),
+    maxTokens: number(info?.maxTokens),
+    topP: number(info?.topP),
+    stream: typeof info?.stream === 'boolean' ? info.stream : undefined,
+  };
+}
+
+/**
  * A ReAct agent. Each {@link Agent.run} emits, inside a run:
  * `agent.invocation.started`, then per iteration `agent.model.started`,
  * `agent.tokens.used`, `agent.model.completed`, `agent.think` and a
@@ -200,20 +223,23 @@ export class Agent {
       model: this.model.name,
       provider: this.model.provider,
     });
-    const terminate = (reason: TerminateReason) =>
+    const terminate = (reason: TerminateReason, errorType?: string) =>
       step.end({
         reason,
         iterationsUsed: state.iterations,
         totalToolCalls: state.toolCalls.length,
         finalMessagePreview: preview(state.output),
+        errorType,
       });
     let reason: 'completed' | 'max_iterations';
     try {
       reason = await step.run(() => this.#loop(state, signal));
     } catch (error) {
       const aborted = signal?.aborted === true || isAbortError(error);
-      terminate(aborted ? 'aborted' : 'error');
-      throw aborted ? abortErrorFor(signal, error, this.name) : error;
+      const thrown = aborted ? abortErrorFor(signal, error, this.name) : error;
+      // The class of what the run rejects with: what ended the agent, for its span's error.type.
+      terminate(aborted ? 'aborted' : 'error', errorTypeOf(thrown));
+      throw thrown;
     }
     terminate(reason);
     return {
@@ -232,6 +258,7 @@ export class Agent {
       provider: this.model.provider,
       messageCount: 0,
       toolCount: this.#specs.length,
+      ...requestFields(this.model),
     };
     for (let iteration = 1; iteration <= this.maxIterations; iteration++) {
       signal?.throwIfAborted();
@@ -248,6 +275,8 @@ export class Agent {
           stopReason: response.stopReason,
           toolCallCount: response.toolCalls.length,
           usage: response.usage,
+          responseModel: response.responseModel,
+          responseId: response.responseId,
         };
       });
       const calls = response.toolCalls;
@@ -290,7 +319,8 @@ export class Agent {
   /** Runs one tool call. Failures become an error result for the model; aborts are handed back. */
   async #callTool(call: ToolCall, signal: AbortSignal | undefined): Promise<ToolOutcome> {
     try {
-      const output = await traceTool({ name: call.name, args: call.arguments, toolCallId: call.id }, () => this.#execute(call, signal));
+      const description = this.#tools.get(call.name)?.description;
+      const output = await traceTool({ name: call.name, args: call.arguments, toolCallId: call.id, description }, () => this.#execute(call, signal));
       return { message: { role: 'tool', toolCallId: call.id, name: call.name, content: resultText(output), isError: false } };
     } catch (error) {
       if (signal?.aborted === true || isAbortError(error)) return { abort: error };

@@ -20,6 +20,7 @@ export type {
   Message,
   Model,
   ModelRequest,
+  ModelRequestInfo,
   ModelResponse,
   SystemMessage,
   TokenUsage,

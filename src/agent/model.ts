@@ -92,6 +92,30 @@ export interface ModelResponse {
   usage?: TokenUsage | undefined;
   /** The model's reasoning text, when the provider exposes it. */
   reasoning?: string | undefined;
+  /** The model that answered, as the response names it (`gpt-4o-2024-08-06` for `gpt-4o`). */
+  responseModel?: string | undefined;
+  /** The response's id, as the provider gave it (`chatcmpl-123`). */
+  responseId?: string | undefined;
+}
+
+/**
+ * What a model says about the requests it makes, for telemetry: where they
+ * go and the parameters they set. Only what the model knows and sends: a
+ * parameter left to the provider's default is absent, not a guess at it.
+ */
+export interface ModelRequestInfo {
+  /** Host of the server the requests go to (`server.address`). */
+  readonly serverAddress?: string | undefined;
+  /** Its port (`server.port`). */
+  readonly serverPort?: number | undefined;
+  /** Sampling temperature sent with each request. */
+  readonly temperature?: number | undefined;
+  /** Most tokens the model may generate per request. */
+  readonly maxTokens?: number | undefined;
+  /** Nucleus sampling sent with each request. */
+  readonly topP?: number | undefined;
+  /** True when the requests stream their answer. */
+  readonly stream?: boolean | undefined;
 }
 
 /** A chat model with tool calling. */
@@ -100,6 +124,8 @@ export interface Model {
   readonly name: string;
   /** Provider name, as in the OpenTelemetry GenAI `gen_ai.provider.name` (`openai`). */
   readonly provider: string;
+  /** Where requests go and what they set, when the model knows (the agent puts it on each `agent.model.started`). */
+  readonly requestInfo?: ModelRequestInfo | undefined;
   /** Produces the next assistant turn. Rejects with an `AbortError` when `signal` aborts. */
   generate(request: ModelRequest): Promise<ModelResponse>;
 }

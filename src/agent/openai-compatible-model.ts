@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { TokenUsage } from '../trace.js';
-import type { Message, Model, ModelRequest, ModelResponse, ToolCall } from './model.js';
+import type { Message, Model, ModelRequest, ModelRequestInfo, ModelResponse, ToolCall } from './model.js';
 
 /** Options of {@link OpenAICompatibleModel}. */
 export interface OpenAICompatibleModelOptions {
@@ -21,6 +21,12 @@ export interface OpenAICompatibleModelOptions {
   fetch?: typeof fetch;
   /** Extra request headers. */
   headers?: Record<string, string>;
+  /** Sampling temperature sent with every request (`temperature`). Default: none sent, the server's default. */
+  temperature?: number;
+  /** Most tokens to generate per request (`max_tokens`, which OpenAI-compatible servers accept). Default: none sent. */
+  maxTokens?: number;
+  /** Nucleus sampling sent with every request (`top_p`). Default: none sent. */
+  topP?: number;
 }
 
 /** The server answered with an HTTP error status. */
@@ -48,6 +54,8 @@ function excerpt(text: string): string {
 const count = z.number().int().nonnegative();
 
 const responseSchema = z.object({
+  id: z.string().nullish(),
+  model: z.string().nullish(),
   choices: z
     .array(
       z.object({
@@ -73,7 +81,8 @@ const responseSchema = z.object({
     .object({
       prompt_tokens: count,
       completion_tokens: count,
-      prompt_tokens_details: z.object({ cached_tokens: count.nullish() }).nullish(),
+      // cache_write_tokens: tokens written to the provider's cache, as OpenRouter reports them (OpenAI reports none).
+      prompt_tokens_details: z.object({ cached_tokens: count.nullish(), cache_write_tokens: count.nullish() }).nullish(),
       completion_tokens_details: z.object({ reasoning_tokens: count.nullish() }).nullish(),
     })
     .nullish(),
@@ -125,9 +134,28 @@ function toUsage(usage: ChatResponse['usage']): TokenUsage | undefined {
   const out: TokenUsage = { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens };
   const cached = usage.prompt_tokens_details?.cached_tokens;
   if (cached != null) out.cacheReadInputTokens = cached;
+  const written = usage.prompt_tokens_details?.cache_write_tokens;
+  if (written != null) out.cacheCreationInputTokens = written;
   const reasoning = usage.completion_tokens_details?.reasoning_tokens;
   if (reasoning != null) out.reasoningOutputTokens = reasoning;
   return out;
+}
+
+/** The host and port requests to `url` go to: `server.address` (an IPv6 address without its brackets) and `server.port` (the scheme's default when the URL names none). */
+function serverOf(url: URL): { serverAddress: string; serverPort: number | undefined } {
+  const host = url.hostname;
+  const serverAddress = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const port = url.port !== '' ? Number(url.port) : url.protocol === 'https:' ? 443 : url.protocol === 'http:' ? 80 : undefined;
+  return { serverAddress, serverPort: port };
+}
+
+function numberOption(name: string, value: unknown, integer: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  const ok = typeof value === 'number' && Number.isFinite(value) && (!integer || (Number.isInteger(value) && value > 0));
+  if (!ok) {
+    throw new TypeError(`OpenAICompatibleModel: ${name} must be ${integer ? 'a positive integer' : 'a finite number'} or undefined, got ${JSON.stringify(value) ?? typeof value}`);
+  }
+  return value;
 }
 
 /**
@@ -143,6 +171,8 @@ export class OpenAICompatibleModel implements Model {
   readonly provider: string;
   /** The API root, without a trailing slash. */
   readonly baseURL: string;
+  /** The server's host and port (from `baseURL`) and the sampling parameters every request sends. */
+  readonly requestInfo: ModelRequestInfo;
   readonly #apiKey: string | undefined;
   readonly #fetch: typeof fetch;
   readonly #headers: Record<string, string>;
@@ -153,11 +183,15 @@ export class OpenAICompatibleModel implements Model {
       throw new TypeError('OpenAICompatibleModel: model is required: pass { model } or set OPENAI_MODEL');
     }
     const baseURL = options.baseURL ?? process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1';
+    let url: URL;
     try {
-      new URL(baseURL);
+      url = new URL(baseURL);
     } catch {
       throw new TypeError(`OpenAICompatibleModel: baseURL must be an absolute URL, got ${JSON.stringify(baseURL)}`);
     }
+    const temperature = numberOption('temperature', options.temperature, false);
+    const maxTokens = numberOption('maxTokens', options.maxTokens, true);
+    const topP = numberOption('topP', options.topP, false);
     const fetchImpl = options.fetch ?? globalThis.fetch;
     if (typeof fetchImpl !== 'function') throw new TypeError('OpenAICompatibleModel: fetch must be a function');
     this.name = model;
@@ -166,6 +200,8 @@ export class OpenAICompatibleModel implements Model {
     this.#apiKey = options.apiKey ?? (process.env.OPENAI_API_KEY || undefined);
     this.#fetch = fetchImpl;
     this.#headers = { ...options.headers };
+    // Only what each request sends: no `stream`, as it never streams (the conventions read an absent one as false).
+    this.requestInfo = Object.freeze({ ...serverOf(url), temperature, maxTokens, topP });
   }
 
   async generate(request: ModelRequest): Promise<ModelResponse> {
@@ -174,6 +210,10 @@ export class OpenAICompatibleModel implements Model {
       model: this.name,
       messages: request.messages.map(toWireMessage),
     };
+    const { temperature, maxTokens, topP } = this.requestInfo;
+    if (temperature !== undefined) body.temperature = temperature;
+    if (maxTokens !== undefined) body.max_tokens = maxTokens;
+    if (topP !== undefined) body.top_p = topP;
     if (request.tools.length > 0) {
       body.tools = request.tools.map((t) => ({
         type: 'function',
@@ -218,6 +258,8 @@ export class OpenAICompatibleModel implements Model {
       stopReason: choice.finish_reason ?? (toolCalls.length > 0 ? 'tool_calls' : 'stop'),
       usage: toUsage(parsed.data.usage),
       reasoning: choice.message.reasoning_content ?? choice.message.reasoning ?? undefined,
+      responseModel: parsed.data.model ?? undefined,
+      responseId: parsed.data.id ?? undefined,
     };
   }
 }

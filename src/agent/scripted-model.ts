@@ -34,6 +34,10 @@ export interface ScriptedResponse {
   delayMs?: number;
   /** Fail the call with this error instead of replying. */
   error?: string | Error;
+  /** The model the reply says answered (`gen_ai.response.model`). Default: none. */
+  responseModel?: string;
+  /** The reply's id (`gen_ai.response.id`). Default: none. */
+  responseId?: string;
 }
 
 /** One step of a script: a reply, or a function of the request that returns one. */
@@ -224,6 +228,8 @@ export class ScriptedModel implements Model {
       stopReason: step.stopReason ?? (toolCalls.length > 0 ? 'tool_calls' : 'stop'),
       usage,
       reasoning: step.reasoning,
+      responseModel: step.responseModel,
+      responseId: step.responseId,
     };
   }
 

@@ -185,7 +185,9 @@ class Bridge implements OtelBridge {
     }
     const existing = this.#table.run(event.runId);
     if (existing !== undefined) this.#tracer.endRun(existing, event.timestamp, undefined);
-    this.#table.start(event.runId, this.#runParent(event.data), event.data.name, event.timestamp);
+    const run = this.#table.start(event.runId, this.#runParent(event.data), event.data.name, event.timestamp);
+    const conversationId = event.data.conversationId;
+    if (typeof conversationId === 'string' && conversationId !== '') run.conversationId = conversationId;
   }
 
   // A nested run hangs under the step of its parent run that started it; a
@@ -271,7 +273,7 @@ class Bridge implements OtelBridge {
 /**
  * Attaches the OpenTelemetry bridge to the bus: from now on every run's
  * events become GenAI spans (`invoke_agent`, `chat`, `execute_tool`,
- * `fan_out`, and the MCP client and server spans) and the
+ * `invoke_workflow` for a fan-out, and the MCP client and server spans) and the
  * `gen_ai.client.token.usage` and `gen_ai.client.operation.duration`
  * histograms (`mcp.client.operation.duration` and
  * `mcp.server.operation.duration` for steps made over MCP).

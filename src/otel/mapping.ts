@@ -19,26 +19,36 @@ import {
   ATTR_GEN_AI_AGENT_NAME,
   ATTR_GEN_AI_OPERATION_NAME,
   ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_MAX_TOKENS,
   ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_REQUEST_STREAM,
+  ATTR_GEN_AI_REQUEST_TEMPERATURE,
+  ATTR_GEN_AI_REQUEST_TOP_P,
   ATTR_GEN_AI_RESPONSE_FINISH_REASONS,
+  ATTR_GEN_AI_RESPONSE_ID,
+  ATTR_GEN_AI_RESPONSE_MODEL,
   ATTR_GEN_AI_TOOL_CALL_ARGUMENTS,
   ATTR_GEN_AI_TOOL_CALL_ID,
   ATTR_GEN_AI_TOOL_CALL_RESULT,
+  ATTR_GEN_AI_TOOL_DESCRIPTION,
   ATTR_GEN_AI_TOOL_NAME,
   ATTR_GEN_AI_TOOL_TYPE,
+  ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
   ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
   ATTR_GEN_AI_WORKFLOW_NAME,
   ATTR_MCP,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ERROR_TYPE_ABORTED,
   ERROR_TYPE_OTHER,
   GEN_AI_OPERATION,
   GEN_AI_TOOL_TYPE_FUNCTION,
   MCP_METHOD_PROMPTS_GET,
   MCP_METHOD_TOOLS_CALL,
   SPAN_EVENT,
-  SPAN_NAME_FAN_OUT,
   ATTR_ERROR_TYPE,
   ATTR_GEN_AI_EVALUATION,
   EVENT_GEN_AI_EVALUATION_RESULT,
@@ -60,9 +70,12 @@ export interface StepSpan {
   /** The span's start attributes (a fresh object: the step tracer adds the run id to it). */
   readonly attributes: Attributes;
   readonly stepKind: StepKind;
-  /** Provider and model known at the start, for the duration metric. */
-  readonly provider: string | undefined;
-  readonly model: string | undefined;
+  /**
+   * The attributes of its `gen_ai.client.operation.duration` measurement as
+   * the step starts (frozen: shared by the success measurement, copied to add
+   * what the end says); undefined for a step that is not measured there.
+   */
+  readonly durationAttributes: Attributes | undefined;
   /** True for a step that heads its run (an MCP server call): no `invoke_workflow` root above it. */
   readonly headsRun: boolean;
   /** For a step made over MCP, what its end needs (its span's status code, its duration metric); else undefined. */
@@ -90,6 +103,8 @@ export interface StepEnd {
   readonly failure: string | undefined;
   /** The ERROR status message, when there is one. */
   readonly message: string | undefined;
+  /** A model call's `gen_ai.response.model`, which its duration measurement carries too. */
+  readonly responseModel?: string | undefined;
 }
 
 /** A span event: a point event recorded on its enclosing span. */
@@ -110,6 +125,17 @@ export function errorTypeOrOther(errorType: unknown): string {
 }
 
 /**
+ * `error.type` of an abort: the class the emitter reported (`AbortError`, or
+ * `TimeoutError` for a timeout), else `AbortError`. One name for aborts on
+ * every span, the agent's and the run root's included, where `aborted` used
+ * to be: the name of the error an abort raises is what the tool and model
+ * steps it interrupted report.
+ */
+export function abortErrorType(errorType: unknown): string {
+  return isErrorTypeName(errorType) ? errorType : ERROR_TYPE_ABORTED;
+}
+
+/**
  * `rpc.response.status_code` of a failed MCP step: its `error.type` when that
  * is a JSON-RPC error code (`-32602`, see agentbus/mcp's `mcpErrorType`),
  * else undefined (a `tool_error` result, an abort: no code came back).
@@ -123,16 +149,44 @@ function stepSpan(
   spanKind: SpanKind,
   attributes: Attributes,
   stepKind: StepKind,
-  provider: string | undefined,
-  model: string | undefined,
+  durationAttributes: Attributes | undefined,
   headsRun = false,
   mcp: McpStep | undefined = undefined,
 ): StepSpan {
-  return { name, spanKind, attributes, stepKind, provider, model, headsRun, mcp };
+  return { name, spanKind, attributes, stepKind, durationAttributes, headsRun, mcp };
 }
 
-function stepEnd(attributes: Attributes | undefined, failure: string | undefined, message: string | undefined): StepEnd {
-  return { attributes, failure, message };
+function stepEnd(attributes: Attributes | undefined, failure: string | undefined, message: string | undefined, responseModel?: string): StepEnd {
+  return { attributes, failure, message, responseModel };
+}
+
+// The duration metric of every tool call, one frozen set shared by all of them: a tool
+// has no `gen_ai.provider.name`. The metric requires it only "if the operation involves
+// a call to a GenAI provider" (gen-ai-metrics.md, gen_ai.client.operation.duration), and
+// running a tool does not; the model provider of the agent that asked for it is not the
+// tool's, and borrowing it would count tool time as that provider's. Nor a model, nor ids.
+const TOOL_DURATION_ATTRIBUTES: Attributes = Object.freeze({ [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.executeTool });
+
+/**
+ * The attributes a measurement shares with its span, picked from the span's
+ * start attributes: only low-cardinality ones (provider, models, server), never
+ * an id, a conversation or a request parameter.
+ */
+const DURATION_KEYS: readonly string[] = [
+  ATTR_GEN_AI_OPERATION_NAME,
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+];
+
+function durationAttributesOf(spanAttributes: Attributes): Attributes {
+  const attributes: Attributes = {};
+  for (const key of DURATION_KEYS) {
+    const value = spanAttributes[key];
+    if (value !== undefined) attributes[key] = value;
+  }
+  return Object.freeze(attributes);
 }
 
 function content(value: unknown, options: ContentOptions): string {
@@ -150,10 +204,13 @@ export function agentSpan(data: EventData<'agent.invocation.started'>): StepSpan
   if (data.agentId !== undefined) attributes[ATTR_GEN_AI_AGENT_ID] = data.agentId;
   if (data.provider !== undefined) attributes[ATTR_GEN_AI_PROVIDER_NAME] = data.provider;
   if (data.model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = data.model;
-  return stepSpan(`${GEN_AI_OPERATION.invokeAgent} ${data.agentName}`, SpanKind.INTERNAL, attributes, 'agent', data.provider, data.model);
+  return stepSpan(`${GEN_AI_OPERATION.invokeAgent} ${data.agentName}`, SpanKind.INTERNAL, attributes, 'agent', durationAttributesOf(attributes));
 }
 
-/** `agent.terminate`: how the agent ended; `error` and `aborted` fail its span. */
+/**
+ * `agent.terminate`: how the agent ended; `error` and `aborted` fail its
+ * span, with the class of what ended it (`errorType`) as `error.type`.
+ */
 export function agentEnd(data: EventData<'agent.terminate'>): StepEnd {
   const reason = data.reason;
   const attributes: Attributes = {
@@ -162,25 +219,43 @@ export function agentEnd(data: EventData<'agent.terminate'>): StepEnd {
     [ATTR_AGENTBUS.toolCalls]: data.totalToolCalls,
   };
   if (reason !== 'error' && reason !== 'aborted') return stepEnd(attributes, undefined, undefined);
-  // agent.terminate carries no error class: the model or tool step that failed has it.
-  return stepEnd(attributes, reason === 'aborted' ? 'aborted' : ERROR_TYPE_OTHER, `agent ended: ${reason}`);
+  const failure = reason === 'aborted' ? abortErrorType(data.errorType) : errorTypeOrOther(data.errorType);
+  return stepEnd(attributes, failure, `agent ended: ${reason}`);
 }
 
-/** `agent.model.started` -> `chat {model}`, CLIENT. */
+/**
+ * `agent.model.started` -> `chat {model}`, CLIENT, with the server and the
+ * request parameters the call set (only those: an attribute per parameter
+ * the request left to the provider's default would state a value nobody sent).
+ */
 export function modelSpan(data: EventData<'agent.model.started'>): StepSpan {
   const attributes: Attributes = {
     [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.chat,
     [ATTR_GEN_AI_REQUEST_MODEL]: data.model,
     [ATTR_GEN_AI_PROVIDER_NAME]: data.provider,
   };
-  return stepSpan(`${GEN_AI_OPERATION.chat} ${data.model}`, SpanKind.CLIENT, attributes, 'model', data.provider, data.model);
+  // The conventions want server.address and server.port at span creation (sampling may read them); the port only beside the address.
+  const address = stringOrUndefined(data.serverAddress);
+  if (address !== undefined && address !== '') {
+    attributes[ATTR_SERVER_ADDRESS] = address;
+    if (isPort(data.serverPort)) attributes[ATTR_SERVER_PORT] = data.serverPort;
+  }
+  setNumber(attributes, ATTR_GEN_AI_REQUEST_TEMPERATURE, data.temperature);
+  setNumber(attributes, ATTR_GEN_AI_REQUEST_MAX_TOKENS, data.maxTokens);
+  setNumber(attributes, ATTR_GEN_AI_REQUEST_TOP_P, data.topP);
+  if (typeof data.stream === 'boolean') attributes[ATTR_GEN_AI_REQUEST_STREAM] = data.stream;
+  return stepSpan(`${GEN_AI_OPERATION.chat} ${data.model}`, SpanKind.CLIENT, attributes, 'model', durationAttributesOf(attributes));
 }
 
-/** `agent.model.completed`: the finish reason; an `error` fails the span. */
+/** `agent.model.completed`: the finish reason, the response's model and id; an `error` fails the span. */
 export function modelEnd(data: EventData<'agent.model.completed'>): StepEnd {
   const attributes: Attributes = { [ATTR_GEN_AI_RESPONSE_FINISH_REASONS]: [data.stopReason] };
+  const responseModel = stringOrUndefined(data.responseModel);
+  if (responseModel !== undefined) attributes[ATTR_GEN_AI_RESPONSE_MODEL] = responseModel;
+  setString(attributes, ATTR_GEN_AI_RESPONSE_ID, data.responseId);
   const error = data.error;
-  return error === undefined ? stepEnd(attributes, undefined, undefined) : stepEnd(attributes, errorTypeOrOther(data.errorType), error);
+  const failure = error === undefined ? undefined : errorTypeOrOther(data.errorType);
+  return stepEnd(attributes, failure, error, responseModel);
 }
 
 /**
@@ -192,7 +267,7 @@ export function toolSpan(data: EventData<'agent.tool.started'>, options: Content
   const mcp = data.mcp;
   if (typeof mcp === 'object' && mcp !== null && typeof mcp.method === 'string') return mcpSpan(data, mcp, args);
   const attributes = toolAttributes(data, args);
-  return stepSpan(`${GEN_AI_OPERATION.executeTool} ${data.toolName}`, SpanKind.INTERNAL, attributes, 'tool', undefined, undefined);
+  return stepSpan(`${GEN_AI_OPERATION.executeTool} ${data.toolName}`, SpanKind.INTERNAL, attributes, 'tool', TOOL_DURATION_ATTRIBUTES);
 }
 
 function toolAttributes(data: EventData<'agent.tool.started'>, args: string | undefined): Attributes {
@@ -202,6 +277,8 @@ function toolAttributes(data: EventData<'agent.tool.started'>, args: string | un
     [ATTR_GEN_AI_TOOL_CALL_ID]: data.toolCallId,
     [ATTR_GEN_AI_TOOL_TYPE]: GEN_AI_TOOL_TYPE_FUNCTION,
   };
+  const description = data.description;
+  if (typeof description === 'string' && description !== '') attributes[ATTR_GEN_AI_TOOL_DESCRIPTION] = description;
   if (args !== undefined) attributes[ATTR_GEN_AI_TOOL_CALL_ARGUMENTS] = args;
   return attributes;
 }
@@ -239,7 +316,9 @@ function mcpSpan(data: EventData<'agent.tool.started'>, mcp: McpData, args: stri
   const target = toolsCall ? data.toolName : stringOrUndefined(mcp.promptName);
   const name = target === undefined || target === '' ? method : `${method} ${target}`;
   const step: McpStep = { side: server ? 'server' : 'client', executeTool: toolsCall, metricAttributes: Object.freeze(metricAttributes) };
-  return stepSpan(name, server ? SpanKind.SERVER : SpanKind.CLIENT, attributes, 'tool', undefined, undefined, server, step);
+  // Only a tools/call is a GenAI operation (execute_tool), measured as any tool call is.
+  const durationAttributes = toolsCall ? TOOL_DURATION_ATTRIBUTES : undefined;
+  return stepSpan(name, server ? SpanKind.SERVER : SpanKind.CLIENT, attributes, 'tool', durationAttributes, server, step);
 }
 
 // The MCP duration metrics' attributes (mcp.md, "Metrics"), picked from the span's: the
@@ -281,13 +360,27 @@ export function toolEnd(data: EventData<'agent.tool.completed'>, options: Conten
   return stepEnd({ [ATTR_GEN_AI_TOOL_CALL_RESULT]: content(data.outputPreview, options) }, undefined, undefined);
 }
 
-/** `multiagent.fanout.started` -> `fan_out`, INTERNAL (ours, not a GenAI operation). */
+/**
+ * `multiagent.fanout.started` -> `invoke_workflow [name]`, INTERNAL: the
+ * conventions' workflow span ("a coordinated process composed of multiple
+ * agents", gen-ai-agent-spans.md), which a fan-out of agents is; named
+ * `invoke_workflow {gen_ai.workflow.name}` as they say, plain
+ * `invoke_workflow` without a name. Not measured as an operation, as a
+ * run's own root is not.
+ */
 export function fanoutSpan(data: EventData<'multiagent.fanout.started'>): StepSpan {
   const attributes: Attributes = {
+    [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.invokeWorkflow,
     [ATTR_AGENTBUS.fanoutAgentCount]: data.agentCount,
     [ATTR_AGENTBUS.fanoutMergeStrategy]: data.mergeStrategy,
   };
-  return stepSpan(SPAN_NAME_FAN_OUT, SpanKind.INTERNAL, attributes, 'fanout', undefined, undefined);
+  const name = stringOrUndefined(data.name);
+  if (name !== undefined && name !== '') attributes[ATTR_GEN_AI_WORKFLOW_NAME] = name;
+  return stepSpan(workflowSpanName(name), SpanKind.INTERNAL, attributes, 'fanout', undefined);
+}
+
+function workflowSpanName(name: string | undefined): string {
+  return name === undefined || name === '' ? GEN_AI_OPERATION.invokeWorkflow : `${GEN_AI_OPERATION.invokeWorkflow} ${name}`;
 }
 
 /** `multiagent.fanout.completed`: how many children succeeded and failed; the fan-out itself never fails. */
@@ -302,8 +395,7 @@ export function workflowSpan(runId: string, name: string | undefined): StepSpan 
     [ATTR_AGENTBUS.runId]: runId,
   };
   if (name !== undefined) attributes[ATTR_GEN_AI_WORKFLOW_NAME] = name;
-  const spanName = name === undefined ? GEN_AI_OPERATION.invokeWorkflow : `${GEN_AI_OPERATION.invokeWorkflow} ${name}`;
-  return stepSpan(spanName, SpanKind.INTERNAL, attributes, 'workflow', undefined, undefined);
+  return stepSpan(workflowSpanName(name), SpanKind.INTERNAL, attributes, 'workflow', undefined);
 }
 
 /** `run.completed`, on a run's own root span: its status; `error` and `aborted` fail it. */
@@ -311,7 +403,7 @@ export function runEnd(data: EventData<'run.completed'>): StepEnd {
   const status = data.status;
   const attributes: Attributes = { [ATTR_AGENTBUS.runStatus]: status };
   if (status === 'ok') return stepEnd(attributes, undefined, undefined);
-  return stepEnd(attributes, status === 'aborted' ? 'aborted' : errorTypeOrOther(data.errorType), data.error);
+  return stepEnd(attributes, status === 'aborted' ? abortErrorType(data.errorType) : errorTypeOrOther(data.errorType), data.error);
 }
 
 /** The token usage a span ends with: totals of its model calls (summed over them for an agent). */
@@ -321,6 +413,7 @@ export function usageAttributes(usage: SpanEntry): Attributes {
     [ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]: usage.outputTokens,
   };
   if (usage.cacheReadInputTokens !== 0) attributes[ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cacheReadInputTokens;
+  if (usage.cacheCreationInputTokens !== 0) attributes[ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cacheCreationInputTokens;
   if (usage.reasoningOutputTokens !== 0) attributes[ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoningOutputTokens;
   return attributes;
 }
@@ -382,4 +475,8 @@ export function evaluationEvent(data: EventData<'agent.evaluation.result'>): Poi
   setString(attributes, ATTR_GEN_AI_EVALUATION.responseId, data.responseId);
   if (data.errorType !== undefined) attributes[ATTR_ERROR_TYPE] = errorTypeOrOther(data.errorType);
   return { name: EVENT_GEN_AI_EVALUATION_RESULT, attributes };
+}
+
+function setNumber(attributes: Attributes, key: string, value: unknown): void {
+  if (typeof value === 'number' && Number.isFinite(value)) attributes[key] = value;
 }

@@ -8,11 +8,13 @@
  */
 import { metrics, type Attributes, type Histogram, type MeterProvider } from './api.js';
 import type { EventData } from '../index.js';
+import { VERSION } from '../version.js';
 import {
   ATTR_ERROR_TYPE,
   ATTR_GEN_AI_OPERATION_NAME,
   ATTR_GEN_AI_PROVIDER_NAME,
   ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_RESPONSE_MODEL,
   ATTR_GEN_AI_TOKEN_TYPE,
   ATTR_MCP,
   GEN_AI_OPERATION,
@@ -27,19 +29,7 @@ import {
   TOKEN_USAGE_BUCKETS,
 } from './semconv.js';
 import { rpcStatusCode, type McpStep } from './mapping.js';
-import type { SpanEntry, StepKind } from './span-table.js';
-
-/** The GenAI operation each measured kind of step is. */
-const OPERATION: Readonly<Partial<Record<StepKind, string>>> = {
-  agent: GEN_AI_OPERATION.invokeAgent,
-  model: GEN_AI_OPERATION.chat,
-  tool: GEN_AI_OPERATION.executeTool,
-};
-
-/** The attributes of a measured step that knows only its operation, one frozen set per kind. */
-const OPERATION_ONLY: Readonly<Partial<Record<StepKind, Attributes>>> = Object.fromEntries(
-  Object.entries(OPERATION).map(([kind, operation]) => [kind, Object.freeze({ [ATTR_GEN_AI_OPERATION_NAME]: operation })]),
-);
+import type { SpanEntry } from './span-table.js';
 
 /** Distinct (provider, model) pairs whose token attributes are kept; past this the cache starts over. */
 const TOKEN_ATTRIBUTES_CACHED = 256;
@@ -70,7 +60,7 @@ export class GenAiMetrics {
     const provider = this.#fixedProvider ?? metrics.getMeterProvider();
     if (provider === this.#provider) return;
     this.#provider = provider;
-    const meter = provider.getMeter(INSTRUMENTATION_SCOPE);
+    const meter = provider.getMeter(INSTRUMENTATION_SCOPE, VERSION);
     // Each with its conventions' unit, description and bucket boundaries.
     const histogram = (name: string, unit: string, description: string, buckets: readonly number[]): Histogram =>
       meter.createHistogram(name, { unit, description, advice: { explicitBucketBoundaries: [...buckets] } });
@@ -99,30 +89,29 @@ export class GenAiMetrics {
 
   /**
    * Records how long a step took, in seconds on our clock (exact, unlike its
-   * span's wall-clock times), with `error.type` when it failed. Fan-outs and
-   * a run's own root are not GenAI operations and are not measured. A step
-   * made over MCP is measured by its side's MCP histogram, and as a GenAI
-   * operation only when it is one: a `tools/call` (`execute_tool`), not a
+   * span's wall-clock times), with the attributes it started with (see
+   * mapping.ts: provider, request model and server of a model call, the
+   * provider and model of an agent, the operation alone for a tool), the
+   * model that answered (`gen_ai.response.model`) and `error.type` when it
+   * failed. Fan-outs and a run's own root are not measured. A step made over
+   * MCP is measured by its side's MCP histogram, and as a GenAI operation
+   * only when it is one: a `tools/call` (`execute_tool`), not a
    * `resources/read` or `prompts/get`.
    */
-  recordDuration(entry: SpanEntry, at: number, failure: string | undefined): void {
-    const operation = OPERATION[entry.kind];
-    if (operation === undefined) return;
-    const seconds = Math.max(0, at - entry.startTime) / 1000;
+  recordDuration(entry: SpanEntry, at: number, failure: string | undefined, responseModel: string | undefined): void {
     const mcp = entry.mcp;
-    if (mcp !== undefined) {
-      this.#recordMcp(mcp, seconds, failure);
-      if (!mcp.executeTool) return;
-    }
-    const provider = entry.provider ?? entry.agent?.provider;
-    if (provider === undefined && entry.model === undefined && failure === undefined) {
-      // A tool call outside any agent, the common case in a workflow: one attribute set per operation, not one per step.
-      this.#duration.record(seconds, OPERATION_ONLY[entry.kind] as Attributes);
+    const started = entry.durationAttributes;
+    if (mcp === undefined && started === undefined) return;
+    const seconds = Math.max(0, at - entry.startTime) / 1000;
+    if (mcp !== undefined) this.#recordMcp(mcp, seconds, failure);
+    if (started === undefined) return;
+    if (failure === undefined && responseModel === undefined) {
+      // The set the step started with, as it is (for tools one shared set): nothing built per measurement.
+      this.#duration.record(seconds, started);
       return;
     }
-    const attributes: Attributes = { [ATTR_GEN_AI_OPERATION_NAME]: operation };
-    if (provider !== undefined) attributes[ATTR_GEN_AI_PROVIDER_NAME] = provider;
-    if (entry.model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = entry.model;
+    const attributes: Attributes = { ...started };
+    if (responseModel !== undefined) attributes[ATTR_GEN_AI_RESPONSE_MODEL] = responseModel;
     if (failure !== undefined) attributes[ATTR_ERROR_TYPE] = failure;
     this.#duration.record(seconds, attributes);
   }

@@ -1,9 +1,14 @@
 /**
  * The OpenTelemetry names the bridge writes: GenAI semantic conventions
  * (v1.41 names; checked against `@opentelemetry/semantic-conventions/incubating`
- * 1.45 and the spec's `docs/gen-ai/gen-ai-metrics.md`), plus the few
- * `agentbus.*` attributes of our own. Every string literal of the mapping
- * lives here, so a rename in the conventions is a one-file change.
+ * 1.45 and the semantic-conventions-genai repository's `docs/gen-ai/`), plus
+ * the few `agentbus.*` attributes of our own. Every string literal of the
+ * mapping lives here, so a rename in the conventions is a one-file change.
+ *
+ * Stability, as each name's TSDoc says: "stable" names are in
+ * `@opentelemetry/semantic-conventions`' stable entry point; "development"
+ * names are released in its incubating entry point (1.45) with development
+ * stability, and may still be renamed. Every `gen_ai.*` name is development.
  *
  * Kept as literals rather than imported from the incubating entry point:
  * that module is large, and its names are explicitly unstable between minor
@@ -28,6 +33,8 @@ export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens';
 export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens';
 /** `gen_ai.usage.cache_read.input_tokens`: input tokens served from a provider cache (part of input_tokens). */
 export const ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = 'gen_ai.usage.cache_read.input_tokens';
+/** `gen_ai.usage.cache_creation.input_tokens` (development): input tokens written to a provider cache (part of input_tokens). */
+export const ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = 'gen_ai.usage.cache_creation.input_tokens';
 /** `gen_ai.usage.reasoning.output_tokens`: output tokens spent on reasoning (part of output_tokens). */
 export const ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = 'gen_ai.usage.reasoning.output_tokens';
 /** `gen_ai.tool.name`. */
@@ -36,6 +43,26 @@ export const ATTR_GEN_AI_TOOL_NAME = 'gen_ai.tool.name';
 export const ATTR_GEN_AI_TOOL_CALL_ID = 'gen_ai.tool.call.id';
 /** `gen_ai.tool.type`: `function`, `extension` or `datastore`. */
 export const ATTR_GEN_AI_TOOL_TYPE = 'gen_ai.tool.type';
+/** `gen_ai.tool.description` (development): what the tool does, as the model is told. */
+export const ATTR_GEN_AI_TOOL_DESCRIPTION = 'gen_ai.tool.description';
+/** `gen_ai.response.model` (development): the model that answered, as the response names it. */
+export const ATTR_GEN_AI_RESPONSE_MODEL = 'gen_ai.response.model';
+/** `gen_ai.response.id` (development): the response's id (`chatcmpl-123`); never a metric attribute. */
+export const ATTR_GEN_AI_RESPONSE_ID = 'gen_ai.response.id';
+/** `gen_ai.request.temperature` (development), when the request sets it. */
+export const ATTR_GEN_AI_REQUEST_TEMPERATURE = 'gen_ai.request.temperature';
+/** `gen_ai.request.max_tokens` (development), when the request sets it. */
+export const ATTR_GEN_AI_REQUEST_MAX_TOKENS = 'gen_ai.request.max_tokens';
+/** `gen_ai.request.top_p` (development), when the request sets it. */
+export const ATTR_GEN_AI_REQUEST_TOP_P = 'gen_ai.request.top_p';
+/** `gen_ai.request.stream` (development): true for a streaming request; unset means not streaming. */
+export const ATTR_GEN_AI_REQUEST_STREAM = 'gen_ai.request.stream';
+/** `gen_ai.conversation.id` (development): the conversation (session, thread) a run serves, on agent and chat spans. */
+export const ATTR_GEN_AI_CONVERSATION_ID = 'gen_ai.conversation.id';
+/** `server.address` (stable): host of the server a model request goes to. */
+export const ATTR_SERVER_ADDRESS = 'server.address';
+/** `server.port` (stable): its port, set only beside `server.address`. */
+export const ATTR_SERVER_PORT = 'server.port';
 /** `gen_ai.tool.call.arguments`: content, opt-in only. */
 export const ATTR_GEN_AI_TOOL_CALL_ARGUMENTS = 'gen_ai.tool.call.arguments';
 /** `gen_ai.tool.call.result`: content, opt-in only. */
@@ -96,11 +123,16 @@ export const GEN_AI_TOOL_TYPE_FUNCTION = 'function';
 
 /** `error.type` of a span whose closing event never came. */
 export const ERROR_TYPE_UNFINISHED = 'unfinished';
+/**
+ * `error.type` of an abort whose error class was not reported: the name of
+ * the error an abort raises (`AbortError`), the one name for aborts on
+ * every span (tool, model, agent, run root). The conventions ask for "the
+ * canonical name of exception that occurred", and this is it.
+ */
+export const ERROR_TYPE_ABORTED = 'AbortError';
 /** `error.type` when the error's class is unknown (the conventions' fallback value). */
 export const ERROR_TYPE_OTHER = '_OTHER';
 
-/** Name of the fan-out span (not a GenAI operation; ours). */
-export const SPAN_NAME_FAN_OUT = 'fan_out';
 
 /** Span-event names: the bus event types they come from, in our own namespace (the conventions have none of them). */
 export const SPAN_EVENT = {
@@ -169,7 +201,7 @@ export const MCP_OPERATION_DURATION_BUCKETS: readonly number[] = Object.freeze([
   0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300,
 ]);
 
-/** Instrumentation scope name of the bridge's tracer and meter. */
+/** Instrumentation scope name of the bridge's tracer and meter (their version is the package's, `VERSION`). */
 export const INSTRUMENTATION_SCOPE = 'agentbus';
 
 /**

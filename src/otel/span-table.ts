@@ -7,7 +7,7 @@
  * when the run ends; the number of runs, of open spans per run and of ended
  * spans remembered per run are all capped.
  */
-import { context, trace, type Context, type Span, type SpanContext } from './api.js';
+import { context, trace, type Attributes, type Context, type Span, type SpanContext } from './api.js';
 import { now } from '../clock.js';
 import type { EventData } from '../index.js';
 import { Ring } from '../ring.js';
@@ -36,14 +36,14 @@ export class SpanEntry {
   childEnd = 0;
   /** The nearest enclosing `invoke_agent` (this entry itself for an agent), where token usage is summed. */
   readonly agent: SpanEntry | undefined;
-  /** Provider and model known at the start, for metric attributes. */
-  readonly provider: string | undefined;
-  readonly model: string | undefined;
+  /** Its `gen_ai.client.operation.duration` attributes as it started (see `StepSpan`); undefined when not measured. */
+  readonly durationAttributes: Attributes | undefined;
   /** A step made over MCP: its end sets `rpc.response.status_code` and records the MCP duration metric. */
   readonly mcp: McpStep | undefined;
   inputTokens = 0;
   outputTokens = 0;
   cacheReadInputTokens = 0;
+  cacheCreationInputTokens = 0;
   reasoningOutputTokens = 0;
   hasUsage = false;
 
@@ -55,8 +55,7 @@ export class SpanEntry {
     wallStart: number,
     parent: SpanEntry | undefined,
     agent: SpanEntry | undefined,
-    provider: string | undefined,
-    model: string | undefined,
+    durationAttributes: Attributes | undefined,
     mcp: McpStep | undefined = undefined,
   ) {
     this.span = span;
@@ -66,8 +65,7 @@ export class SpanEntry {
     this.wallStart = wallStart;
     this.parent = parent;
     this.agent = kind === 'agent' ? this : agent;
-    this.provider = provider;
-    this.model = model;
+    this.durationAttributes = durationAttributes;
     this.mcp = mcp;
   }
 
@@ -82,6 +80,7 @@ export class SpanEntry {
     this.inputTokens += usage.inputTokens;
     this.outputTokens += usage.outputTokens;
     this.cacheReadInputTokens += usage.cacheReadInputTokens ?? 0;
+    this.cacheCreationInputTokens += usage.cacheCreationInputTokens ?? 0;
     this.reasoningOutputTokens += usage.reasoningOutputTokens ?? 0;
   }
 }
@@ -240,6 +239,8 @@ export class RunTrace {
   /** The run's name and start (epoch ms), for a root span of its own. */
   readonly name: string | undefined;
   readonly startTime: number;
+  /** The conversation the run serves (`run.started`'s `conversationId`), for its agent and model spans. */
+  conversationId: string | undefined = undefined;
   /**
    * Parent of the run's top-level steps once the first one decided it: that
    * agent invocation's context, or the run's own root span's.

@@ -10,7 +10,8 @@
  */
 import { SpanKind, SpanStatusCode, trace, type Context, type Tracer, type TracerProvider } from './api.js';
 import type { EventData, StreamEvent } from '../index.js';
-import { ATTR_AGENTBUS, ATTR_ERROR_TYPE, ATTR_MCP, ERROR_TYPE_UNFINISHED, INSTRUMENTATION_SCOPE } from './semconv.js';
+import { ATTR_AGENTBUS, ATTR_ERROR_TYPE, ATTR_GEN_AI_CONVERSATION_ID, ATTR_MCP, ERROR_TYPE_UNFINISHED, INSTRUMENTATION_SCOPE } from './semconv.js';
+import { VERSION } from '../version.js';
 import { rpcStatusCode, runEnd, usageAttributes, workflowSpan, type PointEvent, type StepEnd, type StepSpan } from './mapping.js';
 import type { GenAiMetrics } from './metrics.js';
 import { SpanEntry, SpanTable, type RunTrace } from './span-table.js';
@@ -49,7 +50,7 @@ export class StepTracer {
     const provider = this.#fixedProvider ?? trace.getTracerProvider();
     if (provider === this.#provider) return;
     this.#provider = provider;
-    this.#tracer = provider.getTracer(INSTRUMENTATION_SCOPE);
+    this.#tracer = provider.getTracer(INSTRUMENTATION_SCOPE, VERSION);
   }
 
   /** Starts the span of a step's opening event under its enclosing step's span; nothing when the step is open already or its run has finished. */
@@ -73,8 +74,11 @@ export class StepTracer {
     if (parent !== undefined && start < parent.wallStart) start = parent.wallStart;
     const attributes = spec.attributes;
     attributes[ATTR_AGENTBUS.runId] = run.runId;
+    // The run's, not the payload's: the conventions put it on agent and inference spans.
+    const conversationId = run.conversationId;
+    if (conversationId !== undefined && (spec.stepKind === 'agent' || spec.stepKind === 'model')) attributes[ATTR_GEN_AI_CONVERSATION_ID] = conversationId;
     const span = this.#tracer.startSpan(spec.name, { kind: spec.spanKind, attributes, startTime: start }, parentCtx);
-    const entry = new SpanEntry(span, trace.setSpan(parentCtx, span), spec.stepKind, event.timestamp, start, parent, parent?.agent, spec.provider, spec.model, spec.mcp);
+    const entry = new SpanEntry(span, trace.setSpan(parentCtx, span), spec.stepKind, event.timestamp, start, parent, parent?.agent, spec.durationAttributes, spec.mcp);
     this.table.insert(run, spanId, entry, event.timestamp);
     if (parentSpanId === undefined && run.top === undefined) run.top = entry.ctx;
     this.#lastStart = event;
@@ -94,7 +98,7 @@ export class StepTracer {
     const root = workflowSpan(run.runId, run.name);
     const start = wallStart(run.startTime);
     const span = this.#tracer.startSpan(root.name, { kind: root.spanKind, attributes: root.attributes, startTime: start }, run.parentCtx);
-    const entry = new SpanEntry(span, trace.setSpan(run.parentCtx, span), root.stepKind, run.startTime, start, undefined, undefined, undefined, undefined);
+    const entry = new SpanEntry(span, trace.setSpan(run.parentCtx, span), root.stepKind, run.startTime, start, undefined, undefined, undefined);
     run.root = entry;
     run.top = entry.ctx;
     return entry.ctx;
@@ -109,7 +113,7 @@ export class StepTracer {
       const code = entry.mcp === undefined ? undefined : rpcStatusCode(end.failure);
       if (code !== undefined) entry.span.setAttribute(ATTR_MCP.rpcResponseStatusCode, code);
     }
-    this.#end(entry, at, end.failure);
+    this.#end(entry, at, end.failure, end.responseModel);
   }
 
   /**
@@ -153,7 +157,7 @@ export class StepTracer {
   }
 
   /** Ends a span: usage totals, the span itself, its duration measurement. The only place a step's span is ended. */
-  #end(entry: SpanEntry, at: number, failure: string | undefined): void {
+  #end(entry: SpanEntry, at: number, failure: string | undefined, responseModel: string | undefined = undefined): void {
     if (entry === this.#lastEntry) {
       this.#lastStart = undefined;
       this.#lastEntry = undefined;
@@ -167,6 +171,6 @@ export class StepTracer {
     span.end(end);
     const parent = entry.parent;
     if (parent !== undefined && end > parent.childEnd) parent.childEnd = end;
-    this.#metrics.recordDuration(entry, at, failure);
+    this.#metrics.recordDuration(entry, at, failure, responseModel);
   }
 }

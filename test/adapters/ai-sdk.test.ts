@@ -347,6 +347,28 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
     expect(parentOf(helper, opened)?.eventType).toBe('agent.tool.started');
   });
 
+  it('carries the call settings, the response\'s model and id, and cache writes', async () => {
+    const model = new aiTest.MockLanguageModelV4({
+      doGenerate: [{
+        ...answerTurn,
+        response: { id: 'resp-1', modelId: 'mock-model-2025' },
+        usage: {
+          inputTokens: { total: 30, noCache: 10, cacheRead: 5, cacheWrite: 15 },
+          outputTokens: { total: 9, text: 9, reasoning: undefined },
+        },
+      }],
+    });
+    const { events } = await recordRun(() => ai.generateText({ model, prompt: 'go', temperature: 0.3, maxOutputTokens: 100, topP: 0.8 }));
+    const dataOf = (type: string) => events.find((e) => e.eventType === type)!.data;
+    expect(dataOf('agent.model.started')).toMatchObject({ temperature: 0.3, maxTokens: 100, topP: 0.8 });
+    expect(dataOf('agent.model.completed')).toMatchObject({ responseModel: 'mock-model-2025', responseId: 'resp-1' });
+    expect(dataOf('agent.tokens.used')).toMatchObject({ inputTokens: 30, cacheReadInputTokens: 5, cacheCreationInputTokens: 15 });
+    // Settings the call left to the provider are absent.
+    const plain = await recordRun(() => ai.generateText({ model: new aiTest.MockLanguageModelV4({ doGenerate: [answerTurn] }), prompt: 'go' }));
+    const started = plain.events.find((e) => e.eventType === 'agent.model.started')!.data as Record<string, unknown>;
+    for (const key of ['temperature', 'maxTokens', 'topP']) expect(started[key], key).toBeUndefined();
+  });
+
   it('emits nothing and tracks nothing for calls made outside a run', async () => {
     resetEventBus();
     const model = new aiTest.MockLanguageModelV4({ doGenerate: [toolTurn, answerTurn] });

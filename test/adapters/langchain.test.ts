@@ -211,6 +211,41 @@ describe('agentbus/langchain', () => {
     expect(handler.openRuns).toBe(0);
   });
 
+  it('carries the settings the provider is sent and what its response says of itself', async () => {
+    /** A chat model whose provider is sent settings, as real integrations report them in their invocation params. */
+    class TunedChatModel extends ScriptedChatModel {
+      override invocationParams() {
+        return { temperature: 0.1, max_tokens: 64, top_p: 0.5, streaming: true };
+      }
+    }
+    const reply = new AIMessage({
+      content: 'hi',
+      usage_metadata: { ...usage, input_token_details: { cache_read: 2, cache_creation: 9 } },
+      response_metadata: { model_name: 'scripted-model-2025', id: 'resp-lc-1' },
+    });
+    const agent = createAgent({ model: new TunedChatModel(reply), tools: [], name: 'tuned' });
+    const { events } = await recordRun(() => agent.invoke({ messages: [{ role: 'user', content: 'go' }] }, { callbacks: [new AgentbusCallbackHandler()] }));
+    const dataOf = (type: string) => events.find((e) => e.eventType === type)!.data;
+    expect(dataOf('agent.model.started')).toMatchObject({ temperature: 0.1, maxTokens: 64, topP: 0.5, stream: true });
+    expect(dataOf('agent.model.completed')).toMatchObject({ responseModel: 'scripted-model-2025', responseId: 'resp-lc-1' });
+    expect(dataOf('agent.tokens.used')).toMatchObject({ cacheReadInputTokens: 2, cacheCreationInputTokens: 9 });
+
+    // A model that sets nothing and a response that names nothing: no such fields (LangChain's own `run-` message id is not the provider's).
+    const plain = createAgent({ model: new ScriptedChatModel(answer('ok')), tools: [], name: 'plain' });
+    const second = await recordRun(() => plain.invoke({ messages: [{ role: 'user', content: 'go' }] }, { callbacks: [new AgentbusCallbackHandler()] }));
+    const started = second.events.find((e) => e.eventType === 'agent.model.started')!.data as Record<string, unknown>;
+    for (const key of ['temperature', 'maxTokens', 'topP', 'stream']) expect(started[key], key).toBeUndefined();
+    const completed = second.events.find((e) => e.eventType === 'agent.model.completed')!.data as Record<string, unknown>;
+    expect(completed.responseModel).toBeUndefined();
+    expect(completed.responseId).toBeUndefined();
+  });
+
+  it('gives a failed agent the class of what failed it', async () => {
+    const agent = createAgent({ model: new ScriptedChatModel(), tools: [add], name: 'broken' });
+    const { events } = await recordRun(() => agent.invoke({ messages: [{ role: 'user', content: 'go' }] }, { callbacks: [new AgentbusCallbackHandler()] }));
+    expect(events.find((e) => e.eventType === 'agent.terminate')!.data).toMatchObject({ reason: 'error', errorType: 'Error' });
+  });
+
   it('emits nothing and tracks nothing for invocations made outside a run', async () => {
     resetEventBus();
     const handler = new AgentbusCallbackHandler();

@@ -234,7 +234,7 @@ describe('agentbus/openai-agents', () => {
       name: 'Plain agent',
       tools: [add, lookup],
       model: processor.instrumentModel(plain, { model: 'plain-model', provider: 'acme' }),
-      modelSettings: { parallelToolCalls: false },
+      modelSettings: { parallelToolCalls: false, temperature: 0.3, topP: 0.7, maxTokens: 128 },
     });
     const { events, result } = await recordRun(() => run(agent, 'Add 2 and 3, then look up Oslo.'));
     expect(result?.finalOutput).toBe('The sum is 5; the lookup failed.');
@@ -257,10 +257,14 @@ describe('agentbus/openai-agents', () => {
     for (const e of events.slice(2, -2)) expect(parentOf(e, opened), e.eventType).toBe(events[1]);
     // The counts are the request's: the input items so far, the tools offered.
     const modelStarts = events.filter((e) => e.eventType === 'agent.model.started').map((e) => e.data);
-    expect(modelStarts).toEqual([
-      { model: 'plain-model', provider: 'acme', messageCount: 1, toolCount: 2 },
-      { model: 'plain-model', provider: 'acme', messageCount: plain.requests[1]!.input.length, toolCount: 2 },
+    // With the settings the agent's requests set; not streamed, so no stream field.
+    const settings = { temperature: 0.3, topP: 0.7, maxTokens: 128 };
+    expect(modelStarts).toStrictEqual([
+      { model: 'plain-model', provider: 'acme', messageCount: 1, toolCount: 2, ...settings, stream: undefined },
+      { model: 'plain-model', provider: 'acme', messageCount: plain.requests[1]!.input.length, toolCount: 2, ...settings, stream: undefined },
     ]);
+    // The model's id of each response.
+    expect(events.filter((e) => e.eventType === 'agent.model.completed').map((e) => (e.data as { responseId?: string }).responseId)).toEqual(['plain', 'plain']);
     expect(plain.requests[1]!.input.length).toBe(5);
     expect(events.filter((e) => e.eventType === 'agent.tokens.used').map((e) => e.data)).toEqual([plainTokens, plainTokens]);
     // Tool steps carry the model's call ids.
@@ -303,6 +307,9 @@ describe('agentbus/openai-agents', () => {
     expectWellFormedSteps(events);
     expect(events[3]!.data).toEqual(plainTokens);
     expect(events[5]!.data).toMatchObject({ toolCallId: 'call_add' });
+    // A streamed call says so, and its response_done names the response.
+    expect(events[2]!.data).toMatchObject({ stream: true });
+    expect(events[4]!.data).toMatchObject({ responseId: 'plain' });
     expect(processor.openSpans).toBe(0);
   });
 

@@ -80,7 +80,44 @@ describe('StepTracker', () => {
     expect(dataOf(events, 'agent.model.completed')).toEqual([
       { stopReason: 'aborted', toolCallCount: 0, contentPreview: '', error: 'Error: generation failed', errorType: 'Error' },
     ]);
-    expect(dataOf(events, 'agent.terminate')).toEqual([expect.objectContaining({ reason: 'aborted' })]);
+    // The agent carries the class of what ended it: the framework's error.
+    expect(dataOf(events, 'agent.terminate')).toEqual([expect.objectContaining({ reason: 'aborted', errorType: 'Error' })]);
+  });
+
+  it('names an abort without a class of its own AbortError on every step it ends, the agent included', async () => {
+    const tracker = new StepTracker();
+    const { events } = await recordRun(async () => {
+      const agent = tracker.openAgent('a', top(tracker), { agentName: 'planner' })!;
+      tracker.openModel('m', tracker.place('a')!, modelData);
+      tracker.openTool('t', tracker.place('a')!, 'wait', 'call-w', {});
+      // A framework's abort reason: a text, not an error.
+      tracker.endAgent(agent, 'aborted', '', 'user pressed stop');
+      const other = tracker.openAgent('b', top(tracker), { agentName: 'other' })!;
+      tracker.failModel(tracker.openModel('m2', tracker.place('b')!, modelData)!, 'the stream was closed before the response was done', 'aborted');
+      tracker.endAgent(other, 'error', '', 'no class');
+      tracker.endAgent(tracker.openAgent('c', top(tracker), { agentName: 'fine' })!, 'completed');
+    });
+    expectWellFormedSteps(events);
+    expect(dataOf(events, 'agent.tool.completed').map((d) => d['errorType'])).toEqual(['AbortError']);
+    expect(dataOf(events, 'agent.model.completed').map((d) => [d['stopReason'], d['errorType']])).toEqual([['aborted', 'AbortError'], ['aborted', 'AbortError']]);
+    // An error without a class has none (the bridge's _OTHER); a completed agent has none.
+    expect(dataOf(events, 'agent.terminate').map((d) => [d['reason'], d['errorType']])).toEqual([
+      ['aborted', 'AbortError'], ['error', undefined], ['completed', undefined],
+    ]);
+  });
+
+  it('passes on what an answer says of itself: the response\'s model and id', async () => {
+    const tracker = new StepTracker();
+    const { events } = await recordRun(async () => {
+      const at = top(tracker);
+      tracker.endModel(tracker.openModel('m1', at, { ...modelData, temperature: 0.5, stream: true })!, {
+        toolCallCount: 0, text: 'hi', model: 'm-1', responseModel: 'm-1-2025', responseId: 'r-1',
+      });
+      tracker.endModel(tracker.openModel('m2', at, modelData)!, { toolCallCount: 0, text: 'hi', model: 'm-1' });
+    });
+    expect(dataOf(events, 'agent.model.started')[0]).toMatchObject({ temperature: 0.5, stream: true });
+    // `model` (what tokens are counted under) is not the response's model unless the answer says so.
+    expect(dataOf(events, 'agent.model.completed').map((d) => [d['responseModel'], d['responseId']])).toEqual([['m-1-2025', 'r-1'], [undefined, undefined]]);
   });
 
   it('carries the errorType of a failure from a thrown value, and none for a text or a plain record', async () => {

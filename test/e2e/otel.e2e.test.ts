@@ -2,10 +2,12 @@
 // (OTLP/HTTP) -> the real collector -> the real Jaeger (checked through its
 // query API) and the collector's Prometheus exporter.
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { trace } from '@opentelemetry/api';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent, ScriptedModel, defineTool } from '../../src/agent/index.js';
+import { Agent, OpenAICompatibleModel, ScriptedModel, defineTool } from '../../src/agent/index.js';
 import { getEventBus } from '../../src/global.js';
 import { runContext } from '../../src/context.js';
 import { traceTool } from '../../src/emit.js';
@@ -14,6 +16,7 @@ import type { Step } from '../../src/step.js';
 import type { EventData } from '../../src/events.js';
 import { instrumentOtel, type OtelBridge } from '../../src/otel/bridge.js';
 import { setupOtlp, type OtlpSetup } from '../../src/otel/setup.js';
+import { VERSION } from '../../src/version.js';
 import {
   pollPrometheus,
   queryJaegerTraces,
@@ -306,8 +309,9 @@ describe('spans through the collector into Jaeger', () => {
     const byName = (n: string) => spans.find((s) => s.operationName === n)!;
     expect(tagOf(byName('execute_tool ignores_abort'), 'error.type')).toBe('unfinished');
     expect(tagOf(byName('execute_tool wait_for_abort'), 'error.type')).toBe('AbortError');
-    expect(tagOf(byName('invoke_agent waiter'), 'error.type')).toBe('aborted');
-    expect(tagOf(byName('invoke_workflow'), 'error.type')).toBe('aborted');
+    // One name for the abort on every span it ended.
+    expect(tagOf(byName('invoke_agent waiter'), 'error.type')).toBe('AbortError');
+    expect(tagOf(byName('invoke_workflow'), 'error.type')).toBe('AbortError');
     for (const span of spans) expect(span.duration).toBeGreaterThanOrEqual(0);
   });
 });
@@ -350,6 +354,98 @@ describe('metrics through the collector into its Prometheus exporter', () => {
     }
     expect(duration.some((l) => l.includes('le="0.01"'))).toBe(true);
     expect(duration.some((l) => l.includes('error_type="RangeError"'))).toBe(true);
+  });
+});
+
+describe('the OpenAI-compatible model against a local server, through the collector', () => {
+  const service = unique('agentbus-e2e-oai');
+  const { flush } = telemetry(service);
+  let server: Server;
+  let port = 0;
+  let calls = 0;
+
+  beforeAll(async () => {
+    // A Chat Completions server on 127.0.0.1: a tool call, then an answer; both name their model and id.
+    server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const first = calls++ % 2 === 0;
+        const message = first
+          ? { role: 'assistant', content: null, tool_calls: [{ id: 'call-oai', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }] }
+          : { role: 'assistant', content: 'Oslo: 14°C.' };
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
+          id: first ? 'chatcmpl-e2e-1' : 'chatcmpl-e2e-2',
+          object: 'chat.completion',
+          model: 'local-model-2025-01-01',
+          choices: [{ index: 0, message, finish_reason: first ? 'tool_calls' : 'stop' }],
+          usage: { prompt_tokens: 900, completion_tokens: 12, prompt_tokens_details: { cached_tokens: 0, cache_write_tokens: 850 } },
+        }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  function localAgent(): Agent {
+    const model = new OpenAICompatibleModel({
+      baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'sk-e2e', model: 'local-model', temperature: 0.2, maxTokens: 256, topP: 0.9,
+    });
+    return new Agent({ name: 'local-agent', model, tools: [weather] });
+  }
+
+  it('puts the server, the request parameters, the response and the conversation on chat spans, and the description on execute_tool', async () => {
+    const runId = unique('run');
+    await runContext(() => localAgent().run('Weather in Oslo?'), { runId, conversationId: 'conv-e2e' });
+    await flush();
+    const traces = await queryJaegerTraces(be.jaegerQueryUrl, service, { until: (t) => runSpans(t, runId).length === 4 });
+    const spans = runSpans(traces, runId);
+    const chats = spans.filter((s) => s.operationName === 'chat local-model');
+    expect(chats).toHaveLength(2);
+    for (const chat of chats) {
+      expect(tagOf(chat, 'server.address')).toBe('127.0.0.1');
+      expect(tagOf(chat, 'server.port')).toBe(port);
+      expect(tagOf(chat, 'gen_ai.request.temperature')).toBe(0.2);
+      expect(tagOf(chat, 'gen_ai.request.max_tokens')).toBe(256);
+      expect(tagOf(chat, 'gen_ai.request.top_p')).toBe(0.9);
+      expect(tagOf(chat, 'gen_ai.request.stream')).toBeUndefined();
+      expect(tagOf(chat, 'gen_ai.response.model')).toBe('local-model-2025-01-01');
+      expect(tagOf(chat, 'gen_ai.usage.cache_creation.input_tokens')).toBe(850);
+      expect(tagOf(chat, 'gen_ai.conversation.id')).toBe('conv-e2e');
+      expect(tagOf(chat, 'otel.scope.name')).toBe('agentbus');
+      expect(tagOf(chat, 'otel.scope.version')).toBe(VERSION);
+    }
+    expect(chats.map((c) => tagOf(c, 'gen_ai.response.id')).sort()).toEqual(['chatcmpl-e2e-1', 'chatcmpl-e2e-2']);
+    const tool = spans.find((s) => s.operationName === 'execute_tool get_weather')!;
+    expect(tagOf(tool, 'gen_ai.tool.description')).toBe('Weather for a city.');
+    expect(tagOf(tool, 'gen_ai.conversation.id')).toBeUndefined();
+    const agent = spans.find((s) => s.operationName === 'invoke_agent local-agent')!;
+    expect(tagOf(agent, 'gen_ai.conversation.id')).toBe('conv-e2e');
+    expect(tagOf(agent, 'gen_ai.usage.cache_creation.input_tokens')).toBe(1700);
+  });
+
+  it('measures chats by server and response model, and tools without a provider, in Prometheus', async () => {
+    await runContext(() => localAgent().run('Weather in Oslo?'), { runId: unique('run') });
+    await flush();
+    const mine = (line: string) => line.includes(`job="${service}"`);
+    const chatLine = (l: string) =>
+      mine(l) && /^gen_ai_client_operation_duration(_seconds)?_count\{/.test(l) && l.includes('gen_ai_operation_name="chat"') && l.includes('server_address="127.0.0.1"');
+    const text = await pollPrometheus(be.prometheusMetricsUrl, (t) => t.split('\n').some(chatLine));
+    const chat = text.split('\n').find(chatLine)!;
+    expect(chat).toContain(`server_port="${port}"`);
+    expect(chat).toContain('gen_ai_response_model="local-model-2025-01-01"');
+    expect(chat).toContain('gen_ai_provider_name="openai"');
+    expect(chat).toContain('gen_ai_request_model="local-model"');
+    // Low cardinality: no response id, no conversation, no request parameter.
+    expect(chat).not.toContain('chatcmpl');
+    expect(chat).not.toContain('gen_ai_response_id');
+    expect(chat).not.toContain('gen_ai_request_temperature');
+    const tools = text.split('\n').filter((l) => mine(l) && /^gen_ai_client_operation_duration(_seconds)?_count\{/.test(l) && l.includes('gen_ai_operation_name="execute_tool"'));
+    expect(tools.length).toBeGreaterThan(0);
+    for (const line of tools) expect(line).not.toContain('gen_ai_provider_name');
   });
 });
 

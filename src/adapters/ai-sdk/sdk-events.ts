@@ -8,7 +8,7 @@
 export interface SdkUsage {
   readonly inputTokens?: number | undefined;
   readonly outputTokens?: number | undefined;
-  readonly inputTokenDetails?: { readonly cacheReadTokens?: number | undefined } | undefined;
+  readonly inputTokenDetails?: { readonly cacheReadTokens?: number | undefined; readonly cacheWriteTokens?: number | undefined } | undefined;
   readonly outputTokenDetails?: { readonly reasoningTokens?: number | undefined } | undefined;
 }
 
@@ -21,16 +21,23 @@ export interface SdkStartEvent {
   readonly functionId?: string | undefined;
 }
 
-/** `onLanguageModelCallStart`: the provider is about to be called. */
+/** `onLanguageModelCallStart`: the provider is about to be called, with the call's settings (`LanguageModelCallOptions`). */
 export interface SdkModelCallStartEvent {
   readonly callId: string;
   readonly provider: string;
   readonly modelId: string;
   readonly messages?: ReadonlyArray<unknown> | undefined;
   readonly tools?: ReadonlyArray<unknown> | undefined;
+  readonly temperature?: number | undefined;
+  readonly maxOutputTokens?: number | undefined;
+  readonly topP?: number | undefined;
 }
 
-/** `onLanguageModelCallEnd`: the provider answered (before any tool runs). */
+/**
+ * `onLanguageModelCallEnd`: the provider answered (before any tool runs).
+ * Its `modelId` is the response's (`response.modelId`: the model that
+ * answered), its `responseId` the provider's id of the response.
+ */
 export interface SdkModelCallEndEvent {
   readonly callId: string;
   readonly provider: string;
@@ -38,6 +45,7 @@ export interface SdkModelCallEndEvent {
   readonly finishReason: string;
   readonly usage: SdkUsage;
   readonly content: ReadonlyArray<{ readonly type: string; readonly text?: string | undefined }>;
+  readonly responseId?: string | undefined;
 }
 
 /**
@@ -50,6 +58,8 @@ export interface SdkStepEndEvent {
   readonly finishReason: string;
   readonly usage: SdkUsage;
   readonly content: ReadonlyArray<{ readonly type: string; readonly text?: string | undefined }>;
+  /** The step's response: its id and the model that answered. */
+  readonly response?: { readonly id?: string | undefined; readonly modelId?: string | undefined } | undefined;
 }
 
 /** `onStepError`: a step failed before producing a result. */

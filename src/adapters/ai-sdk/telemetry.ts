@@ -11,7 +11,7 @@
  * hook runs in). Each hook only reads the SDK's event into fields.
  */
 import { StepTracker, type TrackedAgent, type TrackedModel, type TrackedTool } from '../step-tracker.js';
-import { tokenUsage } from '../payload.js';
+import { finiteNumber, stringOr, tokenCount, tokenUsage } from '../payload.js';
 import { observeErrorParts } from './error-parts.js';
 import type {
   SdkAbortEvent,
@@ -93,13 +93,17 @@ export class AgentbusTelemetry {
       provider: event.provider,
       messageCount: event.messages?.length ?? 0,
       toolCount: event.tools?.length ?? 0,
+      // The settings the call sets: a setting it leaves to the provider is absent.
+      temperature: finiteNumber(event.temperature),
+      maxTokens: tokenCount(event.maxOutputTokens),
+      topP: finiteNumber(event.topP),
     });
   }
 
   /** The provider answered: records its own usage (never the call's totals) and closes the model step. */
   onLanguageModelCallEnd(event: SdkModelCallEndEvent): void {
     const model = this.#model(event.callId);
-    if (model !== undefined) this.#endModel(model, event, event.modelId);
+    if (model !== undefined) this.#endModel(model, event, event.modelId, event.responseId);
   }
 
   /**
@@ -109,7 +113,7 @@ export class AgentbusTelemetry {
    */
   onStepEnd(event: SdkStepEndEvent): void {
     const model = this.#model(event.callId);
-    if (model !== undefined) this.#endModel(model, event, undefined);
+    if (model !== undefined) this.#endModel(model, event, event.response?.modelId, event.response?.id);
   }
 
   /** A step failed before producing a result (provider error, stream failing mid-way). */
@@ -198,7 +202,7 @@ export class AgentbusTelemetry {
    * Closes a model step from what the SDK reported: its own usage, its
    * content, and for `finishReason: 'error'` the error its stream carried.
    */
-  #endModel(model: TrackedModel<undefined>, event: SdkStepEndEvent, answeredBy: string | undefined): void {
+  #endModel(model: TrackedModel<undefined>, event: SdkStepEndEvent, answeredBy: string | undefined, responseId: string | undefined): void {
     const { usage, finishReason } = event;
     let toolCallCount = 0;
     let text = '';
@@ -211,8 +215,16 @@ export class AgentbusTelemetry {
       stopReason: finishReason,
       toolCallCount,
       text,
-      usage: tokenUsage(usage.inputTokens, usage.outputTokens, usage.inputTokenDetails?.cacheReadTokens, usage.outputTokenDetails?.reasoningTokens),
+      usage: tokenUsage(
+        usage.inputTokens,
+        usage.outputTokens,
+        usage.inputTokenDetails?.cacheReadTokens,
+        usage.outputTokenDetails?.reasoningTokens,
+        usage.inputTokenDetails?.cacheWriteTokens,
+      ),
       model: answeredBy,
+      responseModel: stringOr(answeredBy, undefined),
+      responseId: stringOr(responseId, undefined),
       error: finishReason === 'error' ? errorPart ?? 'the model reported finish reason "error"' : undefined,
     });
   }

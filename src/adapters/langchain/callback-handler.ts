@@ -25,7 +25,7 @@ import type { Serialized } from '@langchain/core/load/serializable';
 import type { BaseMessage } from '@langchain/core/messages';
 import type { LLMResult } from '@langchain/core/outputs';
 import type { ChainValues } from '@langchain/core/utils/types';
-import { parseArgs, stringOr } from '../payload.js';
+import { finiteNumber, parseArgs, stringOr, tokenCount } from '../payload.js';
 import { StepTracker } from '../step-tracker.js';
 import { readLLMResult } from './llm-result.js';
 
@@ -157,11 +157,18 @@ export class AgentbusCallbackHandler extends BaseCallbackHandler {
     if (at === undefined) return;
     const params = extraParams?.['invocation_params'] as Record<string, unknown> | undefined;
     const tools = params?.['tools'];
+    // The settings the provider is sent (its invocation params, in the provider's own names), else the LangSmith ones LangChain puts in the metadata.
+    const maxTokens = params?.['max_tokens'] ?? params?.['max_completion_tokens'] ?? params?.['maxTokens'] ?? metadata?.['ls_max_tokens'];
+    const streaming = params?.['stream'] === true || params?.['streaming'] === true;
     this.#tracker.openModel(runId, at, {
       model: stringOr(metadata?.['ls_model_name'], stringOr(params?.['model'], stringOr(params?.['model_name'], lastId(llm) ?? 'unknown'))),
       provider: stringOr(metadata?.['ls_provider'], 'langchain'),
       messageCount,
       toolCount: Array.isArray(tools) ? tools.length : 0,
+      temperature: finiteNumber(params?.['temperature'] ?? metadata?.['ls_temperature']),
+      maxTokens: tokenCount(maxTokens),
+      topP: finiteNumber(params?.['top_p'] ?? params?.['topP']),
+      stream: streaming ? true : undefined,
     });
   }
 }

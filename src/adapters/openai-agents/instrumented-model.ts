@@ -26,13 +26,13 @@ export interface RecordedModelCall {
   failed(error: unknown, stopReason?: string): void;
 }
 
-/** @internal Opens the model step of one call; undefined when the call is not recorded. */
-export type OpenModelCall = (request: SdkModelRequest) => RecordedModelCall | undefined;
+/** @internal Opens the model step of one call (`stream`: asked for a streamed answer); undefined when the call is not recorded. */
+export type OpenModelCall = (request: SdkModelRequest, stream: boolean) => RecordedModelCall | undefined;
 
 /** @internal The model, calling `open` around each of its calls. See `AgentbusTraceProcessor.instrumentModel`. */
 export function instrumentedModel<M extends SdkModel>(model: M, open: OpenModelCall): M {
   const getResponse = async (request: SdkModelRequest): Promise<SdkModelResponse> => {
-    const call = open(request);
+    const call = open(request, false);
     if (call === undefined) return model.getResponse(request);
     let response: SdkModelResponse;
     try {
@@ -76,7 +76,7 @@ function settle(call: RecordedModelCall, response: unknown): void {
 
 /** The streamed answer, event for event; its `response_done` event closes the step. */
 async function* streamed(model: SdkModel, request: SdkModelRequest, open: OpenModelCall): AsyncGenerator<unknown, void, undefined> {
-  const call = open(request);
+  const call = open(request, true);
   if (call === undefined) {
     yield* model.getStreamedResponse(request);
     return;

@@ -17,6 +17,12 @@ export interface SdkModelRequest {
   readonly input: string | ReadonlyArray<unknown>;
   readonly tools?: ReadonlyArray<unknown> | undefined;
   readonly handoffs?: ReadonlyArray<unknown> | undefined;
+  /** The settings the request sets (the SDK's `ModelSettings`); an unset one is the provider's default. */
+  readonly modelSettings?: {
+    readonly temperature?: number | undefined;
+    readonly topP?: number | undefined;
+    readonly maxTokens?: number | undefined;
+  } | undefined;
   /**
    * The runner's span this call belongs to (its turn, else its agent): the
    * parent the SDK hands its own OpenAI models. Not part of the SDK's
@@ -25,10 +31,14 @@ export interface SdkModelRequest {
   readonly _internal?: { readonly tracingParent?: { readonly spanId?: unknown } | null | undefined } | undefined;
 }
 
-/** A model's answer: output items (messages, function calls) and usage. */
+/** A model's answer: output items (messages, function calls), usage, and the provider's id of the response when it gives one. */
 export interface SdkModelResponse {
   readonly usage?: SdkModelUsage | undefined;
   readonly output: ReadonlyArray<unknown>;
+  /** The id of a `getResponse` answer (the SDK's `ModelResponse`). */
+  readonly responseId?: string | undefined;
+  /** The id of a streamed answer (the response of its `response_done` event). */
+  readonly id?: string | undefined;
 }
 
 /** A model, as the runner calls it. */

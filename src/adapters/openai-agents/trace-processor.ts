@@ -21,7 +21,7 @@ import { emit } from '../../emit.js';
 import type { Step } from '../../step.js';
 import type { TokenUsage } from '../../trace.js';
 import { preview } from '../../payload-text.js';
-import { parseArgs } from '../payload.js';
+import { finiteNumber, parseArgs, stringOr, tokenCount } from '../payload.js';
 import { StepTracker, type Placement, type TrackedAgent, type TrackedModel } from '../step-tracker.js';
 import { instrumentedModel, type RecordedModelCall } from './instrumented-model.js';
 import { modelUsage, readOutput, spanUsage, takeCall, type FunctionCall } from './model-answer.js';
@@ -106,7 +106,7 @@ export class AgentbusTraceProcessor {
   instrumentModel<M extends SdkModel>(model: M, options: InstrumentModelOptions = {}): M {
     const name = options.model ?? className(model);
     const provider = options.provider ?? this.#provider;
-    return instrumentedModel(model, (request) => this.#openModelCall(request, name, provider));
+    return instrumentedModel(model, (request, stream) => this.#openModelCall(request, stream, name, provider));
   }
 
   /** Part of the SDK's processor interface; nothing to start. */
@@ -146,9 +146,12 @@ export class AgentbusTraceProcessor {
       case 'model': {
         const response = data._response;
         const usage = (data.type === 'response' ? response?.['usage'] : data.usage) as Record<string, unknown> | null | undefined;
-        const model = data.type === 'response' && typeof response?.['model'] === 'string' ? response['model'] : modelName(data);
+        // A response span carries the provider's response: the model that answered and the response's id.
+        const responseModel = data.type === 'response' ? stringOr(response?.['model'], undefined) : undefined;
+        const responseId = data.type === 'response' ? stringOr(response?.['id'], undefined) : undefined;
         const output = data.type === 'response' ? response?.['output'] : data.output;
-        return this.#answer(entry, spanUsage(usage), output, model, span.error === null ? undefined : spanErrorText(span.error));
+        const error = span.error === null ? undefined : spanErrorText(span.error);
+        return this.#answer(entry, spanUsage(usage), output, responseModel ?? modelName(data), error, responseModel, responseId);
       }
       case 'tool':
         if (span.error === null) return this.#tracker.endTool(entry, data.output);
@@ -226,23 +229,37 @@ export class AgentbusTraceProcessor {
   }
 
   /** Closes a model step from its answer, keeping its function calls for the tool steps that run them. */
-  #answer(model: TrackedModel<AgentDetail>, usage: TokenUsage | undefined, output: unknown, answeredBy: string | undefined, error: string | undefined): void {
+  #answer(
+    model: TrackedModel<AgentDetail>,
+    usage: TokenUsage | undefined,
+    output: unknown,
+    answeredBy: string | undefined,
+    error: string | undefined,
+    responseModel: string | undefined,
+    responseId: string | undefined,
+  ): void {
     const { text, toolCallCount, calls } = readOutput(output);
     if (model.agent !== undefined) model.agent.detail.calls = calls;
-    this.#tracker.endModel(model, { toolCallCount, text, usage, model: answeredBy, error });
+    this.#tracker.endModel(model, { toolCallCount, text, usage, model: answeredBy, error, responseModel, responseId });
   }
 
   /** Opens the model step of an instrumented model's call, under the runner's span the call belongs to. */
-  #openModelCall(request: SdkModelRequest, name: string, provider: string): RecordedModelCall | undefined {
+  #openModelCall(request: SdkModelRequest, stream: boolean, name: string, provider: string): RecordedModelCall | undefined {
     const sdkParent = tracingParent(request);
     const at = this.#place(sdkParent, undefined);
     if (at === undefined) return undefined;
     const input = request.input;
+    const settings = request.modelSettings;
     const model = this.#tracker.openModel(undefined, at, {
       model: name,
       provider,
       messageCount: typeof input === 'string' ? 1 : Array.isArray(input) ? input.length : 0,
       toolCount: (request.tools?.length ?? 0) + (request.handoffs?.length ?? 0),
+      temperature: finiteNumber(settings?.temperature),
+      maxTokens: tokenCount(settings?.maxTokens),
+      topP: finiteNumber(settings?.topP),
+      // Only a streamed call says so: the conventions read an absent gen_ai.request.stream as not streaming.
+      stream: stream ? true : undefined,
     });
     if (model === undefined) return undefined;
     const step = model.step;
@@ -254,7 +271,8 @@ export class AgentbusTraceProcessor {
       step,
       answered: (response) => {
         release();
-        this.#answer(model, modelUsage(response.usage), response.output, undefined, undefined);
+        const responseId = stringOr(response.responseId, stringOr(response.id, undefined));
+        this.#answer(model, modelUsage(response.usage), response.output, undefined, undefined, undefined, responseId);
       },
       failed: (error, stopReason) => {
         release();
