@@ -290,7 +290,8 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
     expectWellFormedSteps(events);
     expect(events[3]!.data).toEqual({ model: 'mock-model-id', provider: 'mock-provider', inputTokens: 30, outputTokens: 9, totalTokens: 39 });
     // The provider finished the answer before the SDK saw the abort: the step closes as the provider said.
-    expect(events[4]!.data).toEqual({ stopReason: 'stop', toolCallCount: 0, contentPreview: 'partial' });
+    // The response's model and id as the SDK reports them (it makes an id up when the provider sends none).
+    expect(events[4]!.data).toEqual({ stopReason: 'stop', toolCallCount: 0, contentPreview: 'partial', responseModel: 'mock-model-id', responseId: expect.any(String) });
     expect(events[5]!.data).toMatchObject({ reason: 'aborted' });
     expect(telemetry.openCalls).toBe(0);
   });
