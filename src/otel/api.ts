@@ -31,4 +31,4 @@ const api = load();
 
 export const { SpanKind, SpanStatusCode, context, createTraceState, diag, metrics, trace } = api;
 export type SpanKind = Api.SpanKind;
-export type { Attributes, Context, Histogram, MeterProvider, Span, SpanContext, TraceState, Tracer, TracerProvider } from '@opentelemetry/api';
+export type { Attributes, Context, Counter, Histogram, Meter, MeterProvider, Span, SpanContext, TraceState, Tracer, TracerProvider } from '@opentelemetry/api';

@@ -35,7 +35,8 @@ import {
 } from '../index.js';
 import * as mapping from './mapping.js';
 import type { ContentOptions, PointEvent, StepEnd, StepSpan } from './mapping.js';
-import { GenAiMetrics } from './metrics.js';
+import type { StepMetrics } from './metrics.js';
+import { createSemconvShape, semconvOptIn, semconvShapeName, type SemconvShapeName } from './semconv-shape.js';
 import type { SpanTable } from './span-table.js';
 import { StepTracer } from './step-tracer.js';
 import { linkedParentContext, traceHeadersOf } from './remote-parent.js';
@@ -61,6 +62,21 @@ export interface OtelBridgeOptions {
   maxRuns?: number;
   /** Open spans per run; past this the run's oldest open span is ended as unfinished. Default 4096. */
   maxSpansPerRun?: number;
+  /**
+   * Which shape of the GenAI conventions to write. `'released'`: the names of
+   * the `@opentelemetry/semantic-conventions` release (`gen_ai.client.token.usage`,
+   * `gen_ai.client.operation.duration`, `gen_ai.usage.cache_creation.input_tokens`).
+   * `'latest'`: the development repository's (`gen_ai.client.inference.usage.*`
+   * counters by `gen_ai.token.modality`, `gen_ai.client.inference.operation.*`
+   * and `gen_ai.client.inference.duration` for model calls,
+   * `gen_ai.invocation.duration` for agents and workflows,
+   * `gen_ai.execute_tool.duration` for tools,
+   * `gen_ai.usage.cache_write.input_tokens`), and not the released ones.
+   * Default: `'latest'` when the comma-separated `OTEL_SEMCONV_STABILITY_OPT_IN`
+   * lists `gen_ai_latest_experimental` (read once, here), else `'released'`.
+   * This option wins over the variable.
+   */
+  semconv?: SemconvShapeName;
 }
 
 /** A running bridge. */
@@ -86,7 +102,7 @@ function dispatch<K extends CanonicalEventType>(handlers: Handlers, event: Strea
 class Bridge implements OtelBridge {
   readonly #bus: EventBus;
   readonly #content: ContentOptions;
-  readonly #metrics: GenAiMetrics;
+  readonly #metrics: StepMetrics;
   readonly #tracer: StepTracer;
   readonly #table: SpanTable;
   readonly #handlers: Handlers;
@@ -100,9 +116,10 @@ class Bridge implements OtelBridge {
     };
     const maxRuns = positiveIntOption('instrumentOtel', 'maxRuns', options.maxRuns, 1024);
     const maxSpansPerRun = positiveIntOption('instrumentOtel', 'maxSpansPerRun', options.maxSpansPerRun, 4096);
+    const shape = createSemconvShape(semconvShapeName(options.semconv, semconvOptIn()), options.meterProvider);
     this.#bus = options.bus ?? getEventBus();
-    this.#metrics = new GenAiMetrics(options.meterProvider);
-    this.#tracer = new StepTracer(options.tracerProvider, this.#metrics, maxRuns, maxSpansPerRun);
+    this.#metrics = shape.metrics;
+    this.#tracer = new StepTracer(options.tracerProvider, shape, maxRuns, maxSpansPerRun);
     this.#table = this.#tracer.table;
     this.#handlers = {
       'run.started': (event) => this.#runStarted(event),
@@ -276,7 +293,10 @@ class Bridge implements OtelBridge {
  * `invoke_workflow` for a fan-out, and the MCP client and server spans) and the
  * `gen_ai.client.token.usage` and `gen_ai.client.operation.duration`
  * histograms (`mcp.client.operation.duration` and
- * `mcp.server.operation.duration` for steps made over MCP).
+ * `mcp.server.operation.duration` for steps made over MCP); or, under
+ * `OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental` or
+ * `semconv: 'latest'`, the development conventions' metrics instead (see
+ * {@link OtelBridgeOptions.semconv}).
  *
  * Register the SDK first (or call `setupOtlp`), or pass providers: with
  * nothing registered the API's no-op providers make this a cheap no-op.
@@ -289,6 +309,8 @@ class Bridge implements OtelBridge {
  * bridge.shutdown();
  * await otel.shutdown();
  * ```
+ * @throws {RangeError} for a limit that is not a positive integer.
+ * @throws {TypeError} for a `semconv` other than `'released'` or `'latest'`.
  */
 export function instrumentOtel(options: OtelBridgeOptions = {}): OtelBridge {
   return new Bridge(options);

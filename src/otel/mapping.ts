@@ -35,6 +35,7 @@ import {
   ATTR_GEN_AI_TOOL_TYPE,
   ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
   ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
@@ -414,6 +415,26 @@ export function usageAttributes(usage: SpanEntry): Attributes {
   };
   if (usage.cacheReadInputTokens !== 0) attributes[ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cacheReadInputTokens;
   if (usage.cacheCreationInputTokens !== 0) attributes[ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cacheCreationInputTokens;
+  if (usage.reasoningOutputTokens !== 0) attributes[ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoningOutputTokens;
+  return attributes;
+}
+
+/**
+ * The token usage a span ends with in the latest shape: cache writes under
+ * their development name, `gen_ai.usage.cache_write.input_tokens` (renamed
+ * from `cache_creation`), and no cache breakdown on an agent's span (the
+ * development conventions took it off `invoke_agent`: summed over models and
+ * calls it misleads; the chat spans carry it).
+ */
+export function latestUsageAttributes(usage: SpanEntry): Attributes {
+  const attributes: Attributes = {
+    [ATTR_GEN_AI_USAGE_INPUT_TOKENS]: usage.inputTokens,
+    [ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]: usage.outputTokens,
+  };
+  if (usage.kind !== 'agent') {
+    if (usage.cacheReadInputTokens !== 0) attributes[ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cacheReadInputTokens;
+    if (usage.cacheCreationInputTokens !== 0) attributes[ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cacheCreationInputTokens;
+  }
   if (usage.reasoningOutputTokens !== 0) attributes[ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoningOutputTokens;
   return attributes;
 }

@@ -1,12 +1,14 @@
 /**
- * The bridge's histograms: the GenAI conventions' `gen_ai.client.token.usage`
- * per model call and token type and `gen_ai.client.operation.duration` per
- * agent, model and tool step; and the MCP conventions'
- * `mcp.client.operation.duration` and `mcp.server.operation.duration` per
- * step made over MCP (agentbus/mcp). Each with its conventions' unit and
- * bucket boundaries.
+ * The bridge's histograms in the released shape: the GenAI conventions'
+ * `gen_ai.client.token.usage` per model call and token type and
+ * `gen_ai.client.operation.duration` per agent, model and tool step; and the
+ * MCP conventions' `mcp.client.operation.duration` and
+ * `mcp.server.operation.duration` per step made over MCP (agentbus/mcp),
+ * which both shapes share (`McpDurations`). Each with its conventions' unit
+ * and bucket boundaries. The latest shape is metrics-latest.ts; what both
+ * offer the step tracer is `StepMetrics`.
  */
-import { metrics, type Attributes, type Histogram, type MeterProvider } from './api.js';
+import { metrics, type Attributes, type Histogram, type Meter, type MeterProvider } from './api.js';
 import type { EventData } from '../index.js';
 import { VERSION } from '../version.js';
 import {
@@ -28,20 +30,80 @@ import {
   OPERATION_DURATION_BUCKETS,
   TOKEN_USAGE_BUCKETS,
 } from './semconv.js';
-import { rpcStatusCode, type McpStep } from './mapping.js';
+import { rpcStatusCode, type McpStep, type StepSpan } from './mapping.js';
 import type { SpanEntry } from './span-table.js';
 
 /** Distinct (provider, model) pairs whose token attributes are kept; past this the cache starts over. */
 const TOKEN_ATTRIBUTES_CACHED = 256;
 
-/** The histograms on one meter provider: the one given, or the global one as it is at each run start. */
-export class GenAiMetrics {
+/**
+ * What the step tracer and the bridge ask of the metrics, whichever shape of
+ * the conventions they are in (chosen once, when the bridge is created).
+ */
+export interface StepMetrics {
+  /** Looks up the global meter provider again (unless one was given): see `GenAiMetrics.refresh`. */
+  refresh(): void;
+  /** Records one model call's token usage (an `agent.tokens.used` payload). */
+  recordTokens(usage: EventData<'agent.tokens.used'>): void;
+  /**
+   * The attributes a step's duration measurement starts with (frozen, shared
+   * where they can be), or undefined for a step not measured in this shape.
+   * `parent` is the enclosing step's entry while it is open.
+   */
+  durationAttributes(spec: StepSpan, parent: SpanEntry | undefined): Attributes | undefined;
+  /** Records how long a step took, once, when its span ends. */
+  recordDuration(entry: SpanEntry, at: number, failure: string | undefined, responseModel: string | undefined): void;
+}
+
+/** A histogram with its conventions' unit, description and bucket boundaries. */
+export function histogramOf(meter: Meter, name: string, unit: string, description: string, buckets: readonly number[]): Histogram {
+  return meter.createHistogram(name, { unit, description, advice: { explicitBucketBoundaries: [...buckets] } });
+}
+
+/** The two MCP duration histograms on one meter, shared by both shapes (the MCP conventions did not change). */
+export class McpDurations {
+  readonly #client: Histogram;
+  readonly #server: Histogram;
+
+  constructor(meter: Meter) {
+    this.#client = histogramOf(
+      meter,
+      METRIC_MCP_CLIENT_OPERATION_DURATION,
+      's',
+      'The duration of the MCP request as observed on the sender from the time it was sent until the response is received.',
+      MCP_OPERATION_DURATION_BUCKETS,
+    );
+    this.#server = histogramOf(
+      meter,
+      METRIC_MCP_SERVER_OPERATION_DURATION,
+      's',
+      'MCP request duration as observed on the receiver from the time it was received until the result is sent.',
+      MCP_OPERATION_DURATION_BUCKETS,
+    );
+  }
+
+  /** Records a step made over MCP on its side's histogram, with `error.type` (and the JSON-RPC code) when it failed. */
+  record(mcp: McpStep, seconds: number, failure: string | undefined): void {
+    const histogram = mcp.side === 'server' ? this.#server : this.#client;
+    if (failure === undefined) {
+      // The attributes the step started with, as they are: nothing built per measurement.
+      histogram.record(seconds, mcp.metricAttributes);
+      return;
+    }
+    const attributes: Attributes = { ...mcp.metricAttributes, [ATTR_ERROR_TYPE]: failure };
+    const code = rpcStatusCode(failure);
+    if (code !== undefined) attributes[ATTR_MCP.rpcResponseStatusCode] = code;
+    histogram.record(seconds, attributes);
+  }
+}
+
+/** The released shape's histograms on one meter provider: the one given, or the global one as it is at each run start. */
+export class GenAiMetrics implements StepMetrics {
   readonly #fixedProvider: MeterProvider | undefined;
   #provider: MeterProvider | undefined;
   #tokens!: Histogram;
   #duration!: Histogram;
-  #mcpClientDuration!: Histogram;
-  #mcpServerDuration!: Histogram;
+  #mcp!: McpDurations;
   // Token measurements come two per model call with the same few attribute
   // sets: built once per (provider, model), not per measurement.
   readonly #tokenAttributes = new Map<string, readonly [Attributes, Attributes]>();
@@ -61,23 +123,9 @@ export class GenAiMetrics {
     if (provider === this.#provider) return;
     this.#provider = provider;
     const meter = provider.getMeter(INSTRUMENTATION_SCOPE, VERSION);
-    // Each with its conventions' unit, description and bucket boundaries.
-    const histogram = (name: string, unit: string, description: string, buckets: readonly number[]): Histogram =>
-      meter.createHistogram(name, { unit, description, advice: { explicitBucketBoundaries: [...buckets] } });
-    this.#tokens = histogram(METRIC_GEN_AI_CLIENT_TOKEN_USAGE, '{token}', 'Number of input and output tokens used.', TOKEN_USAGE_BUCKETS);
-    this.#duration = histogram(METRIC_GEN_AI_CLIENT_OPERATION_DURATION, 's', 'GenAI operation duration.', OPERATION_DURATION_BUCKETS);
-    this.#mcpClientDuration = histogram(
-      METRIC_MCP_CLIENT_OPERATION_DURATION,
-      's',
-      'The duration of the MCP request as observed on the sender from the time it was sent until the response is received.',
-      MCP_OPERATION_DURATION_BUCKETS,
-    );
-    this.#mcpServerDuration = histogram(
-      METRIC_MCP_SERVER_OPERATION_DURATION,
-      's',
-      'MCP request duration as observed on the receiver from the time it was received until the result is sent.',
-      MCP_OPERATION_DURATION_BUCKETS,
-    );
+    this.#tokens = histogramOf(meter, METRIC_GEN_AI_CLIENT_TOKEN_USAGE, '{token}', 'Number of input and output tokens used.', TOKEN_USAGE_BUCKETS);
+    this.#duration = histogramOf(meter, METRIC_GEN_AI_CLIENT_OPERATION_DURATION, 's', 'GenAI operation duration.', OPERATION_DURATION_BUCKETS);
+    this.#mcp = new McpDurations(meter);
   }
 
   /** Records one model call's input and output tokens. */
@@ -85,6 +133,11 @@ export class GenAiMetrics {
     const [input, output] = this.#tokenAttributesOf(usage.provider, usage.model);
     this.#tokens.record(usage.inputTokens, input);
     this.#tokens.record(usage.outputTokens, output);
+  }
+
+  /** The attributes mapping.ts gave the step (`StepSpan.durationAttributes`), as they are. */
+  durationAttributes(spec: StepSpan): Attributes | undefined {
+    return spec.durationAttributes;
   }
 
   /**
@@ -103,7 +156,7 @@ export class GenAiMetrics {
     const started = entry.durationAttributes;
     if (mcp === undefined && started === undefined) return;
     const seconds = Math.max(0, at - entry.startTime) / 1000;
-    if (mcp !== undefined) this.#recordMcp(mcp, seconds, failure);
+    if (mcp !== undefined) this.#mcp.record(mcp, seconds, failure);
     if (started === undefined) return;
     if (failure === undefined && responseModel === undefined) {
       // The set the step started with, as it is (for tools one shared set): nothing built per measurement.
@@ -114,19 +167,6 @@ export class GenAiMetrics {
     if (responseModel !== undefined) attributes[ATTR_GEN_AI_RESPONSE_MODEL] = responseModel;
     if (failure !== undefined) attributes[ATTR_ERROR_TYPE] = failure;
     this.#duration.record(seconds, attributes);
-  }
-
-  #recordMcp(mcp: McpStep, seconds: number, failure: string | undefined): void {
-    const histogram = mcp.side === 'server' ? this.#mcpServerDuration : this.#mcpClientDuration;
-    if (failure === undefined) {
-      // The attributes the step started with, as they are: nothing built per measurement.
-      histogram.record(seconds, mcp.metricAttributes);
-      return;
-    }
-    const attributes: Attributes = { ...mcp.metricAttributes, [ATTR_ERROR_TYPE]: failure };
-    const code = rpcStatusCode(failure);
-    if (code !== undefined) attributes[ATTR_MCP.rpcResponseStatusCode] = code;
-    histogram.record(seconds, attributes);
   }
 
   #tokenAttributesOf(provider: string, model: string): readonly [Attributes, Attributes] {

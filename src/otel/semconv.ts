@@ -201,6 +201,60 @@ export const MCP_OPERATION_DURATION_BUCKETS: readonly number[] = Object.freeze([
   0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300,
 ]);
 
+// ---------------------------------------------------------------- the latest (development) shape
+//
+// Names of the GenAI conventions' development repository
+// (`open-telemetry/semantic-conventions-genai`, main as of its #571) that no
+// `@opentelemetry/semantic-conventions` release has yet; the bridge writes
+// them instead of the released ones only under
+// `OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental` (or
+// `semconv: 'latest'`), see semconv-shape.ts.
+
+/** The opt-in value of `OTEL_SEMCONV_STABILITY_OPT_IN` that selects the latest GenAI conventions. */
+export const SEMCONV_OPT_IN_GEN_AI_LATEST = 'gen_ai_latest_experimental';
+
+/**
+ * `gen_ai.usage.cache_write.input_tokens` (development, latest shape): input
+ * tokens written to a provider cache, the development repository's rename of
+ * `gen_ai.usage.cache_creation.input_tokens` (its #440).
+ */
+export const ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = 'gen_ai.usage.cache_write.input_tokens';
+/** `gen_ai.token.modality` (development, latest shape): `text`, `image`, `audio`, or `unknown` when the usage has no breakdown. */
+export const ATTR_GEN_AI_TOKEN_MODALITY = 'gen_ai.token.modality';
+/** `gen_ai.token.modality` when the provider did not break usage down by modality (the conventions' value for that case). */
+export const GEN_AI_TOKEN_MODALITY_UNKNOWN = 'unknown';
+/** `gen_ai.invocation.is_nested` (development, latest shape): false on the outermost in-process invocation, true inside another. */
+export const ATTR_GEN_AI_INVOCATION_IS_NESTED = 'gen_ai.invocation.is_nested';
+
+/** The latest shape's metrics (development; gen-ai-metrics.md, client-inference.md, gen-ai-token-metrics.md). */
+export const METRIC_LATEST = {
+  /** Counter, `{token}`: input tokens (cached ones included), by `gen_ai.token.modality`. */
+  usageInputTokens: 'gen_ai.client.inference.usage.input_tokens',
+  /** Counter, `{token}`: output tokens (reasoning ones included), by `gen_ai.token.modality`. */
+  usageOutputTokens: 'gen_ai.client.inference.usage.output_tokens',
+  /** Counter, `{token}`: input tokens served from a provider cache (a subset of input_tokens). */
+  usageCacheReadInputTokens: 'gen_ai.client.inference.usage.cache_read.input_tokens',
+  /** Counter, `{token}`: input tokens written to a provider cache (a subset of input_tokens). */
+  usageCacheWriteInputTokens: 'gen_ai.client.inference.usage.cache_write.input_tokens',
+  /** Counter, `{token}`: output tokens spent on reasoning (a subset of output_tokens). */
+  usageReasoningOutputTokens: 'gen_ai.client.inference.usage.reasoning.output_tokens',
+  /** Histogram, `{token}`: input tokens per inference operation (no modality: percentiles across modalities do not add up). */
+  operationInputTokens: 'gen_ai.client.inference.operation.input_tokens',
+  /** Histogram, `{token}`: output tokens per inference operation. */
+  operationOutputTokens: 'gen_ai.client.inference.operation.output_tokens',
+  /** Histogram, `s`: a model call; `gen_ai.client.operation.duration` no longer covers inference. */
+  inferenceDuration: 'gen_ai.client.inference.duration',
+  /** Histogram, `s`: an agent invocation or a workflow, nested or not (replaces `gen_ai.invoke_agent.duration` and `gen_ai.invoke_workflow.duration`). */
+  invocationDuration: 'gen_ai.invocation.duration',
+  /** Histogram, `s`: one tool execution. */
+  executeToolDuration: 'gen_ai.execute_tool.duration',
+} as const;
+
+/** The conventions' explicit bucket boundaries for `gen_ai.invocation.duration`, in seconds (an invocation is many calls). */
+export const INVOCATION_DURATION_BUCKETS: readonly number[] = Object.freeze([
+  0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6,
+]);
+
 /** Instrumentation scope name of the bridge's tracer and meter (their version is the package's, `VERSION`). */
 export const INSTRUMENTATION_SCOPE = 'agentbus';
 

@@ -40,6 +40,12 @@ export class SpanEntry {
   readonly durationAttributes: Attributes | undefined;
   /** A step made over MCP: its end sets `rpc.response.status_code` and records the MCP duration metric. */
   readonly mcp: McpStep | undefined;
+  /**
+   * True for an agent invocation or a workflow (a fan-out, a run's own root)
+   * and for every step inside one: an invocation opened under such an entry
+   * is nested (the latest conventions' `gen_ai.invocation.is_nested`).
+   */
+  readonly inInvocation: boolean;
   inputTokens = 0;
   outputTokens = 0;
   cacheReadInputTokens = 0;
@@ -67,6 +73,7 @@ export class SpanEntry {
     this.agent = kind === 'agent' ? this : agent;
     this.durationAttributes = durationAttributes;
     this.mcp = mcp;
+    this.inInvocation = kind === 'agent' || kind === 'fanout' || kind === 'workflow' || parent?.inInvocation === true;
   }
 
   /** The wall-clock time of `eventTime` (our clock) on this span's time base. */

@@ -12,8 +12,9 @@ import { SpanKind, SpanStatusCode, trace, type Context, type Tracer, type Tracer
 import type { EventData, StreamEvent } from '../index.js';
 import { ATTR_AGENTBUS, ATTR_ERROR_TYPE, ATTR_GEN_AI_CONVERSATION_ID, ATTR_MCP, ERROR_TYPE_UNFINISHED, INSTRUMENTATION_SCOPE } from './semconv.js';
 import { VERSION } from '../version.js';
-import { rpcStatusCode, runEnd, usageAttributes, workflowSpan, type PointEvent, type StepEnd, type StepSpan } from './mapping.js';
-import type { GenAiMetrics } from './metrics.js';
+import { rpcStatusCode, runEnd, workflowSpan, type PointEvent, type StepEnd, type StepSpan } from './mapping.js';
+import type { StepMetrics } from './metrics.js';
+import type { SemconvShape } from './semconv-shape.js';
 import { SpanEntry, SpanTable, type RunTrace } from './span-table.js';
 import { wallStart } from './span-time.js';
 
@@ -23,7 +24,8 @@ const UNFINISHED_MESSAGE = 'the step never emitted its closing event';
 export class StepTracer {
   /** Which span is which step, bounded by the bridge's `maxRuns` and `maxSpansPerRun`. */
   readonly table: SpanTable;
-  readonly #metrics: GenAiMetrics;
+  readonly #metrics: StepMetrics;
+  readonly #usageAttributes: SemconvShape['usageAttributes'];
   readonly #fixedProvider: TracerProvider | undefined;
   #provider: TracerProvider | undefined;
   #tracer!: Tracer;
@@ -32,9 +34,10 @@ export class StepTracer {
   #lastStart: StreamEvent | undefined;
   #lastEntry: SpanEntry | undefined;
 
-  constructor(tracerProvider: TracerProvider | undefined, metrics: GenAiMetrics, maxRuns: number, maxSpansPerRun: number) {
+  constructor(tracerProvider: TracerProvider | undefined, shape: SemconvShape, maxRuns: number, maxSpansPerRun: number) {
     this.#fixedProvider = tracerProvider;
-    this.#metrics = metrics;
+    this.#metrics = shape.metrics;
+    this.#usageAttributes = shape.usageAttributes;
     this.table = new SpanTable(maxRuns, maxSpansPerRun, {
       evictRun: (run, at) => this.endRun(run, at, undefined),
       evictSpan: (entry, at) => this.#endUnfinished(entry, at),
@@ -78,7 +81,8 @@ export class StepTracer {
     const conversationId = run.conversationId;
     if (conversationId !== undefined && (spec.stepKind === 'agent' || spec.stepKind === 'model')) attributes[ATTR_GEN_AI_CONVERSATION_ID] = conversationId;
     const span = this.#tracer.startSpan(spec.name, { kind: spec.spanKind, attributes, startTime: start }, parentCtx);
-    const entry = new SpanEntry(span, trace.setSpan(parentCtx, span), spec.stepKind, event.timestamp, start, parent, parent?.agent, spec.durationAttributes, spec.mcp);
+    const durationAttributes = this.#metrics.durationAttributes(spec, parent);
+    const entry = new SpanEntry(span, trace.setSpan(parentCtx, span), spec.stepKind, event.timestamp, start, parent, parent?.agent, durationAttributes, spec.mcp);
     this.table.insert(run, spanId, entry, event.timestamp);
     if (parentSpanId === undefined && run.top === undefined) run.top = entry.ctx;
     this.#lastStart = event;
@@ -98,7 +102,7 @@ export class StepTracer {
     const root = workflowSpan(run.runId, run.name);
     const start = wallStart(run.startTime);
     const span = this.#tracer.startSpan(root.name, { kind: root.spanKind, attributes: root.attributes, startTime: start }, run.parentCtx);
-    const entry = new SpanEntry(span, trace.setSpan(run.parentCtx, span), root.stepKind, run.startTime, start, undefined, undefined, undefined);
+    const entry = new SpanEntry(span, trace.setSpan(run.parentCtx, span), root.stepKind, run.startTime, start, undefined, undefined, this.#metrics.durationAttributes(root, undefined));
     run.root = entry;
     run.top = entry.ctx;
     return entry.ctx;
@@ -163,7 +167,7 @@ export class StepTracer {
       this.#lastEntry = undefined;
     }
     const span = entry.span;
-    if (entry.hasUsage) span.setAttributes(usageAttributes(entry));
+    if (entry.hasUsage) span.setAttributes(this.#usageAttributes(entry));
     // Never before its start nor before a child it outlived by microseconds.
     let end = entry.wallTime(at);
     if (end < entry.childEnd) end = entry.childEnd;
