@@ -6,6 +6,8 @@
 // `@opentelemetry/semantic-conventions` (stable or incubating), a name of the
 // short explicit list of development names below, or our own `agentbus.*`.
 // A key outside all three fails the test, naming the span or metric it is on.
+// Every scenario runs in both shapes of the bridge: the released names, and
+// the latest (development) ones of `semconv: 'latest'`.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as stable from '@opentelemetry/semantic-conventions';
@@ -36,7 +38,23 @@ const RELEASED = new Set(
  * checked below to be absent from the released set, so the list shrinks
  * as releases catch up.
  */
-const DEVELOPMENT = new Set<string>([]);
+const DEVELOPMENT = new Set<string>([
+  // The latest shape (`semconv: 'latest'`, OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental):
+  // gen-ai-token-metrics.md, client-inference.md and gen-ai-metrics.md of the development repository.
+  'gen_ai.client.inference.usage.input_tokens',
+  'gen_ai.client.inference.usage.output_tokens',
+  'gen_ai.client.inference.usage.cache_read.input_tokens',
+  'gen_ai.client.inference.usage.cache_write.input_tokens',
+  'gen_ai.client.inference.usage.reasoning.output_tokens',
+  'gen_ai.client.inference.operation.input_tokens',
+  'gen_ai.client.inference.operation.output_tokens',
+  'gen_ai.client.inference.duration',
+  'gen_ai.invocation.duration',
+  'gen_ai.execute_tool.duration',
+  'gen_ai.token.modality',
+  'gen_ai.invocation.is_nested',
+  'gen_ai.usage.cache_write.input_tokens',
+]);
 
 /** `gen_ai.operation.name` values of the conventions, and the MCP methods that name MCP spans. */
 const OPERATIONS = new Set(
@@ -98,24 +116,27 @@ const completion = (message: object, finish: string) => ({
 });
 
 let tel: Telemetry;
-let bridge: OtelBridge;
+let bridge: OtelBridge | undefined;
 const servers: Server[] = [];
+
+/** The shape of the conventions the bridge of the running scenario writes. */
+let shape: 'released' | 'latest';
 
 async function conforms(): Promise<void> {
   const metrics = await tel.collect();
-  // Not vacuous: the scenario made spans and measurements.
+  // Not vacuous: the scenario made spans and measurements, in the shape it asked for.
   expect(tel.spans().length).toBeGreaterThan(0);
   expect(metrics.length).toBeGreaterThan(0);
+  const tokenMetric = shape === 'latest' ? 'gen_ai.client.inference.usage.input_tokens' : 'gen_ai.client.token.usage';
+  if (tel.spans().some((s) => s.attributes['gen_ai.usage.input_tokens'] !== undefined)) expect(metrics.map((m) => m.descriptor.name)).toContain(tokenMetric);
   expect(problems(tel.spans(), metrics)).toEqual([]);
 }
 
 beforeEach(() => {
   resetEventBus();
   tel = makeTelemetry();
-  // Content capture on: the content attributes are checked too.
-  bridge = instrumentOtel({ tracerProvider: tel.tracerProvider, meterProvider: tel.meterProvider, captureContent: true });
 });
-afterEach(() => bridge.shutdown());
+afterEach(() => bridge?.shutdown());
 afterAll(async () => {
   for (const server of servers) {
     server.closeAllConnections();
@@ -123,7 +144,13 @@ afterAll(async () => {
   }
 });
 
-describe('what the bridge writes is in the conventions', () => {
+describe.each(['released', 'latest'] as const)('what the bridge writes is in the conventions (%s shape)', (semconv) => {
+  beforeEach(() => {
+    shape = semconv;
+    // Content capture on: the content attributes are checked too.
+    bridge = instrumentOtel({ tracerProvider: tel.tracerProvider, meterProvider: tel.meterProvider, captureContent: true, semconv });
+  });
+
   it('the development list holds only names no release has', () => {
     for (const name of DEVELOPMENT) expect(RELEASED.has(name), name).toBe(false);
     expect(RELEASED.has('gen_ai.operation.name')).toBe(true);
