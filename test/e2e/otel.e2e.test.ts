@@ -38,12 +38,23 @@ afterAll(async () => {
 
 const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
 
-/** setupOtlp + the bridge for one describe block, under its own service name. */
-function telemetry(service: string) {
+/**
+ * setupOtlp + the bridge for one describe block, under its own service name;
+ * with `semconvOptIn`, the bridge is created under that
+ * OTEL_SEMCONV_STABILITY_OPT_IN (which it reads once, then).
+ */
+function telemetry(service: string, semconvOptIn?: string) {
   const state: { otel?: OtlpSetup; bridge?: OtelBridge } = {};
   beforeAll(async () => {
     state.otel = await setupOtlp({ endpoint: be.otlpHttpEndpoint, serviceName: service, exportIntervalMillis: 500, exportTimeoutMillis: 3_000 });
-    state.bridge = instrumentOtel();
+    const saved = process.env.OTEL_SEMCONV_STABILITY_OPT_IN;
+    if (semconvOptIn !== undefined) process.env.OTEL_SEMCONV_STABILITY_OPT_IN = semconvOptIn;
+    try {
+      state.bridge = instrumentOtel();
+    } finally {
+      if (saved === undefined) delete process.env.OTEL_SEMCONV_STABILITY_OPT_IN;
+      else process.env.OTEL_SEMCONV_STABILITY_OPT_IN = saved;
+    }
   });
   afterAll(async () => {
     state.bridge?.shutdown();
@@ -354,6 +365,58 @@ describe('metrics through the collector into its Prometheus exporter', () => {
     }
     expect(duration.some((l) => l.includes('le="0.01"'))).toBe(true);
     expect(duration.some((l) => l.includes('error_type="RangeError"'))).toBe(true);
+  });
+});
+
+describe('the latest conventions (OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental) through the collector into Prometheus', () => {
+  const service = unique('agentbus-e2e-latest');
+  const { flush } = telemetry(service, 'gen_ai_latest_experimental');
+
+  it('shows the development metric names, the token counters summing to the reported tokens, and not gen_ai_client_token_usage', async () => {
+    let input = 0;
+    let output = 0;
+    for (let i = 0; i < 2; i++) {
+      const runId = unique('run');
+      await runContext(() => tripAgent().run('Compare'), { runId });
+      const t = tokensOf(runId);
+      input += t.input;
+      output += t.output;
+    }
+    expect(input).toBe(2 * 410);
+    await flush();
+    const mine = (line: string) => line.includes(`job="${service}"`);
+    // A counter's value line: `name_total{...} value` (the exporter adds _total to a monotonic sum).
+    const counterOf = (text: string, name: string) =>
+      text
+        .split('\n')
+        .filter((l) => mine(l) && new RegExp(`^${name}(_total)?\\{`).test(l))
+        .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    const text = await pollPrometheus(
+      be.prometheusMetricsUrl,
+      (t) => counterOf(t, 'gen_ai_client_inference_usage_input_tokens') === input && counterOf(t, 'gen_ai_client_inference_usage_output_tokens') === output,
+    );
+    const lines = text.split('\n').filter(mine);
+    const has = (pattern: RegExp) => lines.filter((l) => pattern.test(l));
+    // The counters by modality (ours: unknown, the events have no breakdown).
+    const inputCounter = has(/^gen_ai_client_inference_usage_input_tokens(_total)?\{/);
+    expect(inputCounter.length).toBeGreaterThan(0);
+    expect(inputCounter.every((l) => l.includes('gen_ai_token_modality="unknown"') && l.includes('gen_ai_operation_name="chat"'))).toBe(true);
+    // The per-operation histograms, with the powers-of-4 buckets and no modality.
+    const perOperation = has(/^gen_ai_client_inference_operation_input_tokens_bucket\{/);
+    expect(perOperation.some((l) => l.includes('le="256"'))).toBe(true);
+    expect(perOperation.some((l) => l.includes('gen_ai_token_modality'))).toBe(false);
+    expect(has(/^gen_ai_client_inference_operation_output_tokens_bucket\{/).length).toBeGreaterThan(0);
+    // The durations: model calls, the agent, the tools (one failing).
+    expect(has(/^gen_ai_client_inference_duration(_seconds)?_bucket\{/).some((l) => l.includes('gen_ai_operation_name="chat"'))).toBe(true);
+    const invocations = has(/^gen_ai_invocation_duration(_seconds)?_bucket\{/);
+    expect(invocations.some((l) => l.includes('gen_ai_agent_name="trip-planner"') && l.includes('gen_ai_invocation_is_nested="false"'))).toBe(true);
+    expect(invocations.some((l) => l.includes('le="409.6"'))).toBe(true);
+    const tools = has(/^gen_ai_execute_tool_duration(_seconds)?_bucket\{/);
+    expect(tools.some((l) => l.includes('gen_ai_tool_name="get_weather"') && l.includes('gen_ai_agent_name="trip-planner"'))).toBe(true);
+    expect(tools.some((l) => l.includes('gen_ai_tool_name="divide"') && l.includes('error_type="RangeError"'))).toBe(true);
+    // And not the released names, for this service.
+    expect(has(/^gen_ai_client_token_usage/)).toEqual([]);
+    expect(has(/^gen_ai_client_operation_duration/)).toEqual([]);
   });
 });
 
