@@ -189,6 +189,20 @@ describe("instrumentOtel with semconv: 'latest'", () => {
     for (const point of points) expect(point.value.sum).toBeLessThan(5);
   });
 
+  it('counts an agent of a nested run as nested: the tool that started the run is inside an invocation', async () => {
+    attach({ semconv: 'latest' });
+    await runContext(async () => {
+      await traceTool({ name: 'delegate', args: {} }, () => runContext(() => agentTurn('child'), { runId: 'child-run' }));
+    }, { runId: 'parent-run', name: 'parent' });
+    // A run of its own, not started inside anything: its agent is the outermost invocation.
+    await runContext(() => agentTurn('alone'), { runId: 'alone-run' });
+    await tel.collect();
+    const nestedOf = (name: string) =>
+      histogramPoints(tel.metric(METRIC_LATEST.invocationDuration)).find((p) => p.attributes['gen_ai.agent.name'] === name)!.attributes['gen_ai.invocation.is_nested'];
+    expect(nestedOf('child')).toBe(true);
+    expect(nestedOf('alone')).toBe(false);
+  });
+
   it('puts error.type on a failed invocation', async () => {
     attach({ semconv: 'latest' });
     await runContext(async () => {

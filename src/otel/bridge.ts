@@ -203,6 +203,7 @@ class Bridge implements OtelBridge {
     const existing = this.#table.run(event.runId);
     if (existing !== undefined) this.#tracer.endRun(existing, event.timestamp, undefined);
     const run = this.#table.start(event.runId, this.#runParent(event.data), event.data.name, event.timestamp);
+    run.inInvocation = this.#startedInInvocation(event.data);
     const conversationId = event.data.conversationId;
     if (typeof conversationId === 'string' && conversationId !== '') run.conversationId = conversationId;
   }
@@ -221,6 +222,19 @@ class Bridge implements OtelBridge {
       if (linked !== undefined) return linked;
     }
     return context.active();
+  }
+
+  // Whether a nested run started inside an agent invocation or a workflow of
+  // its parent run (the latest conventions' gen_ai.invocation.is_nested): the
+  // step that started it, or, at the parent's top level, whether the parent
+  // has a root invocation (its agent or its own root span) or is nested itself.
+  #startedInInvocation(data: EventData<'run.started'>): boolean {
+    if (data.parentRunId === undefined) return false;
+    const parentRun = this.#table.run(data.parentRunId);
+    if (parentRun === undefined) return false;
+    const step = this.#table.entry(data.parentRunId, data.parentSpanId);
+    if (step !== undefined) return step.inInvocation;
+    return parentRun.inInvocation || parentRun.top !== undefined;
   }
 
   #runCompleted(event: StreamEventOf<'run.completed'>): void {

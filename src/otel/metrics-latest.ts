@@ -147,8 +147,10 @@ export class LatestGenAiMetrics implements StepMetrics {
    * when it has one and the same; a tool's, its name and type and the agent
    * that runs it (one shared set per tool and agent).
    */
-  durationAttributes(spec: StepSpan, parent: SpanEntry | undefined): Attributes | undefined {
+  durationAttributes(spec: StepSpan, parent: SpanEntry | undefined, runNested: boolean): Attributes | undefined {
     const span = spec.attributes;
+    // Inside an invocation of this run, or, at its top, inside one of the run that started it.
+    const nested = parent === undefined ? runNested : parent.inInvocation;
     switch (spec.stepKind) {
       case 'model':
         return spec.durationAttributes;
@@ -158,7 +160,7 @@ export class LatestGenAiMetrics implements StepMetrics {
       case 'agent': {
         const attributes: Attributes = {
           [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.invokeAgent,
-          [ATTR_GEN_AI_INVOCATION_IS_NESTED]: parent?.inInvocation === true,
+          [ATTR_GEN_AI_INVOCATION_IS_NESTED]: nested,
           [ATTR_GEN_AI_AGENT_NAME]: span[ATTR_GEN_AI_AGENT_NAME],
         };
         // The agent's configured model ("if the library allows only a single model per agent": ours does).
@@ -170,7 +172,7 @@ export class LatestGenAiMetrics implements StepMetrics {
       case 'workflow': {
         const attributes: Attributes = {
           [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.invokeWorkflow,
-          [ATTR_GEN_AI_INVOCATION_IS_NESTED]: parent?.inInvocation === true,
+          [ATTR_GEN_AI_INVOCATION_IS_NESTED]: nested,
         };
         const name = span[ATTR_GEN_AI_WORKFLOW_NAME];
         if (name !== undefined) attributes[ATTR_GEN_AI_WORKFLOW_NAME] = name;

@@ -48,9 +48,10 @@ export interface StepMetrics {
   /**
    * The attributes a step's duration measurement starts with (frozen, shared
    * where they can be), or undefined for a step not measured in this shape.
-   * `parent` is the enclosing step's entry while it is open.
+   * `parent` is the enclosing step's entry while it is open; `runNested`,
+   * whether the step's run started inside an invocation (`RunTrace.inInvocation`).
    */
-  durationAttributes(spec: StepSpan, parent: SpanEntry | undefined): Attributes | undefined;
+  durationAttributes(spec: StepSpan, parent: SpanEntry | undefined, runNested: boolean): Attributes | undefined;
   /** Records how long a step took, once, when its span ends. */
   recordDuration(entry: SpanEntry, at: number, failure: string | undefined, responseModel: string | undefined): void;
 }

@@ -255,6 +255,11 @@ export class RunTrace {
   top: Context | undefined;
   /** The run's own root span, when its first top-level step was not an agent invocation. */
   root: SpanEntry | undefined;
+  /**
+   * True for a run started inside an agent invocation or a workflow of a run
+   * this bridge follows (a nested run): its outermost invocation is nested too.
+   */
+  inInvocation = false;
   // Ended spans as (span id, span context) pairs in two rings that evict in
   // step, newest last. Written on every span end (two pushes, no allocation
   // once full), searched only on the rare miss of a child whose parent

@@ -81,7 +81,7 @@ export class StepTracer {
     const conversationId = run.conversationId;
     if (conversationId !== undefined && (spec.stepKind === 'agent' || spec.stepKind === 'model')) attributes[ATTR_GEN_AI_CONVERSATION_ID] = conversationId;
     const span = this.#tracer.startSpan(spec.name, { kind: spec.spanKind, attributes, startTime: start }, parentCtx);
-    const durationAttributes = this.#metrics.durationAttributes(spec, parent);
+    const durationAttributes = this.#metrics.durationAttributes(spec, parent, run.inInvocation);
     const entry = new SpanEntry(span, trace.setSpan(parentCtx, span), spec.stepKind, event.timestamp, start, parent, parent?.agent, durationAttributes, spec.mcp);
     this.table.insert(run, spanId, entry, event.timestamp);
     if (parentSpanId === undefined && run.top === undefined) run.top = entry.ctx;
@@ -102,7 +102,7 @@ export class StepTracer {
     const root = workflowSpan(run.runId, run.name);
     const start = wallStart(run.startTime);
     const span = this.#tracer.startSpan(root.name, { kind: root.spanKind, attributes: root.attributes, startTime: start }, run.parentCtx);
-    const entry = new SpanEntry(span, trace.setSpan(run.parentCtx, span), root.stepKind, run.startTime, start, undefined, undefined, this.#metrics.durationAttributes(root, undefined));
+    const entry = new SpanEntry(span, trace.setSpan(run.parentCtx, span), root.stepKind, run.startTime, start, undefined, undefined, this.#metrics.durationAttributes(root, undefined, run.inInvocation));
     run.root = entry;
     run.top = entry.ctx;
     return entry.ctx;
