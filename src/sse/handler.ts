@@ -26,7 +26,7 @@ import { eventStream } from './event-stream.js';
 import { FrameEncoder, type SseFormat } from './frames.js';
 import { DEFAULT_MAX_EVENT_BYTES } from '../bounded-json.js';
 import { positiveIntOption } from '../options.js';
-import { isListable, listRuns } from './run-list.js';
+import { listRuns } from './run-list.js';
 
 /**
  * Decides whether `request` may read a stream. `runId` is the run asked
@@ -256,8 +256,14 @@ export function createSseHandler(options: SseHandlerOptions = {}): SseHandler {
 
     const source = options.source ?? options.bus ?? getEventBus();
     if (list) {
-      if (!isListable(source)) return text(501, 'not implemented: this run source cannot list its runs; follow GET /events for live runs');
-      return new Response(JSON.stringify(listRuns(source)), {
+      if (typeof source.retainedRuns !== 'function') return text(501, 'not implemented: this run source cannot list its runs; follow GET /events for live runs');
+      let retained;
+      try {
+        retained = await source.retainedRuns();
+      } catch (error) {
+        return text(503, `run source unavailable: ${error instanceof Error ? error.message : String(error)}`, { 'retry-after': String(Math.ceil(retryMs / 1000)) });
+      }
+      return new Response(JSON.stringify(listRuns(retained)), {
         status: 200,
         headers: layeredHeaders({ 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, extraHeaders),
       });

@@ -12,11 +12,12 @@
  * Served only beside the all-runs stream (`allRuns: true`), and authorized
  * like it (`authorize(request, undefined)`): both show every run. A summary
  * is computed from the retained history only when asked, so publishing pays
- * nothing for it. A source that cannot enumerate its runs (the Redis source
- * today) answers 501, and the console falls back to the live stream.
+ * nothing for it. The runs come from the source's `retainedRuns()` (the
+ * bus's retained runs; the Redis source's most recently indexed ones); a
+ * source without it answers 501, and the console falls back to the live stream.
  */
 import type { StreamEvent } from '../events.js';
-import type { RunSource } from '../source.js';
+import type { RetainedRun } from '../source.js';
 
 /** What the route says of one retained run. */
 export interface RunSummary {
@@ -44,19 +45,6 @@ export interface RunSummary {
   open: boolean;
   /** Token totals by model, from `agent.tokens.used`. */
   tokens: Record<string, { input: number; output: number }>;
-}
-
-/** A source that can enumerate its runs: the in-process {@link EventBus} is one. */
-interface ListableSource extends RunSource {
-  runIds(): string[];
-  history(runId: string, afterSeq?: number): StreamEvent[];
-  isClosed(runId: string): boolean;
-}
-
-/** @internal True when `source` can answer `GET /runs`. */
-export function isListable(source: RunSource): source is ListableSource {
-  const s = source as Partial<ListableSource>;
-  return typeof s.runIds === 'function' && typeof s.history === 'function' && typeof s.isClosed === 'function';
 }
 
 const STATUSES: ReadonlySet<string> = new Set(['ok', 'error', 'aborted']);
@@ -115,13 +103,7 @@ export function summarizeRun(runId: string, history: readonly StreamEvent[], ope
   return summary;
 }
 
-/** @internal The body of `GET /runs`: every retained run, most recently active first. */
-export function listRuns(source: ListableSource): { runs: RunSummary[] } {
-  const runs: RunSummary[] = [];
-  const ids = source.runIds();
-  for (let i = ids.length - 1; i >= 0; i--) {
-    const runId = ids[i] as string;
-    runs.push(summarizeRun(runId, source.history(runId), !source.isClosed(runId)));
-  }
-  return { runs };
+/** @internal The body of `GET /runs`: every retained run, in the order the source gives them (most recently active first). */
+export function listRuns(retained: readonly RetainedRun[]): { runs: RunSummary[] } {
+  return { runs: retained.map((run) => summarizeRun(run.runId, run.events, run.open)) };
 }

@@ -16,7 +16,12 @@ import { Agent, ScriptedModel, defineTool } from '../../src/agent/index.js';
 import { runContext } from '../../src/context.js';
 import type { StreamEvent } from '../../src/events.js';
 import { getEventBus } from '../../src/global.js';
-import { createSseHandler, toNodeListener } from '../../src/sse/index.js';
+import { EventBus } from '../../src/bus.js';
+import { attachRedisBackplane } from '../../src/redis/backplane.js';
+import { createRedisRunSource } from '../../src/redis/source.js';
+import { createSseHandler, toNodeListener, type SseHandler } from '../../src/sse/index.js';
+import { createUiHandler } from '../../src/ui/index.js';
+import { startRedis } from '../redis-harness.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // As root, on a machine without network: no sandbox, no GPU, no QUIC, no background traffic.
@@ -399,14 +404,63 @@ describe('agentbus ui', () => {
   });
 });
 
+describe('agentbus ui on a Redis source', () => {
+  it('mounted in-process with createUiHandler, lists runs written by another bus through Redis, live and from before the page opened, and opens one from history', async () => {
+    const redis = await startRedis();
+    const writer = new EventBus();
+    const backplane = await attachRedisBackplane({ url: redis.url, bus: writer, prefix: 'ui' });
+    const source = await createRedisRunSource({ url: redis.url, prefix: 'ui' });
+    const sse = createSseHandler({ source, public: true, allRuns: true, basePath: '/api' });
+    const ui = createUiHandler({ basePath: '/console', sseBase: '/api' });
+    const app = Object.assign(async (request: Request) => (await ui.handle(request)) ?? sse(request), {
+      handle: async (request: Request) => (await ui.handle(request)) ?? sse.handle(request),
+    }) as SseHandler;
+    const server = http.createServer(toNodeListener(app));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      publishRun(writer, 'redis-before', 1, 'written-before');
+      await backplane.flush();
+      const listed = (await (await fetch(`${base}/api/runs`)).json()) as { runs: { runId: string; name: string; status: string; open: boolean }[] };
+      expect(listed.runs.map(({ runId, name, status, open }) => ({ runId, name, status, open }))).toEqual([{ runId: 'redis-before', name: 'written-before', status: 'ok', open: false }]);
+
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      const errors: string[] = [];
+      page.on('console', (message) => {
+        if (message.type() === 'error' || message.type() === 'warning') errors.push(message.text());
+      });
+      page.on('pageerror', (error) => errors.push(error.message));
+      await page.goto(`${base}/console`);
+      expect(page.url()).toBe(`${base}/console/`);
+      await page.locator('#conn[data-state="live"]').waitFor();
+      await expect.poll(async () => (await listRows(page)).map((row) => `${row.name}:${row.status}`)).toEqual(['written-before:ok']);
+      // Followed live from the moment the page listens (Redis's all-runs view joins runs by its index).
+      await sleep(300);
+      publishRun(writer, 'redis-live', 10, 'written-live');
+      await expect.poll(async () => (await listRows(page)).map((row) => `${row.name}:${row.status}`), { timeout: 15_000 }).toEqual(['written-live:error', 'written-before:ok']);
+      await page.locator('#run-list li', { hasText: 'written-before' }).click();
+      await expect.poll(() => page.locator('.step').count(), { timeout: 10_000 }).toBe(17);
+      expect(await page.locator('#run-status').textContent()).toBe('ok');
+      expect(errors).toEqual([]);
+      await page.close();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await source.close();
+      await backplane.close();
+      await redis.stop();
+    }
+  });
+});
+
 /** Publishes one finished run of exactly 50 events straight onto the bus. */
-function publishRun(bus: ReturnType<typeof getEventBus>, runId: string, i: number): void {
+function publishRun(bus: EventBus, runId: string, i: number, name = `load-${String(i).padStart(4, '0')}`): void {
   let t = performance.timeOrigin + performance.now();
   const publish = (eventType: string, data: object, spanId?: string, parentSpanId?: string) => {
     t += 2;
     bus.publish({ eventId: '', runId, seq: 0, eventType, timestamp: t, data, ...(spanId === undefined ? {} : { spanId }), ...(parentSpanId === undefined ? {} : { parentSpanId }) });
   };
-  publish('run.started', { name: `load-${String(i).padStart(4, '0')}` });
+  publish('run.started', { name });
   publish('agent.invocation.started', { agentName: 'loader' }, `${runId}-a`);
   for (let k = 0; k < 15; k++) {
     const span = `${runId}-m${k}`;

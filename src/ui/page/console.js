@@ -34,6 +34,8 @@ const MAX_ROWS = 200;
 const CHILD_STREAMS = 2;
 // The open run keeps at most this many events for the inspector; later ones update bars only.
 const MAX_VIEW_EVENTS = 20000;
+// ... and draws at most this many steps.
+const MAX_STEPS = 3000;
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, className, text) => {
@@ -445,6 +447,8 @@ function renderList() {
     list.dataset.pagedOut = String(pagedOut);
     if (runs.size > 0 && shown.length === 0) $('list-foot').textContent = `No run matches the filter. ${$('list-foot').textContent}`;
   }
+  // The open run's header reads its summary (and its children's): a merged list can change it.
+  if (view !== undefined && [...view.runs.keys()].some((runId) => dirty.has(runId))) renderHead();
   for (const runId of dirty) {
     const row = rows.get(runId);
     const run = runs.get(runId);
@@ -530,6 +534,7 @@ class RunView {
     this.steps = new Map();
     this.marks = [];
     this.events = 0;
+    this.undrawn = 0;
     this.structure = true;
     this.rowEls = new Map();
     this.markEls = new Map();
@@ -603,6 +608,11 @@ class RunView {
   }
 
   addStep(key, runId, kind, kindLabel, what, start) {
+    if (this.steps.size >= MAX_STEPS && kind !== 'run') {
+      // Past the bound a step is counted, not drawn: the page stays usable on a runaway run.
+      this.undrawn++;
+      return { key, runId, kind, kindLabel, what, start, events: [], tokens: 0 };
+    }
     const step = { key, runId, kind, kindLabel, what, start, end: undefined, status: 'running', error: undefined, parentKey: undefined, events: [], tokens: 0 };
     this.steps.set(key, step);
     this.structure = true;
@@ -781,11 +791,19 @@ function renderHead() {
   if (start !== undefined) facts.push(fmtMs((end ?? serverNow()) - start));
   facts.push(`${view.steps.size} steps`);
   if (view.runs.size > 1) facts.push(`${view.runs.size - 1} child run${view.runs.size > 2 ? 's' : ''}`);
-  if (summary !== undefined) {
-    const { input, output, cost } = tokenTotals(summary.tokens);
-    if (input + output > 0) facts.push(`${fmtInt(input)} in / ${fmtInt(output)} out tokens`);
-    if (cost !== undefined) facts.push(fmtCost(cost));
+  // Tokens of the run and of its child runs: what the whole tree cost.
+  const tokens = Object.create(null);
+  for (const runId of view.runs.keys()) {
+    for (const [model, t] of Object.entries(runs.get(runId)?.tokens ?? {})) {
+      const sum = (tokens[model] ??= { input: 0, output: 0 });
+      sum.input += t.input;
+      sum.output += t.output;
+    }
   }
+  const { input, output, cost } = tokenTotals(tokens);
+  if (input + output > 0) facts.push(`${fmtInt(input)} in / ${fmtInt(output)} out tokens`);
+  if (cost !== undefined) facts.push(fmtCost(cost));
+  if (view.undrawn > 0) facts.push(`${fmtInt(view.undrawn)} more steps not drawn`);
   facts.push(view.rootId);
   $('run-facts').textContent = facts.join(' · ');
   document.title = `${$('run-name').textContent} · agentbus`;
@@ -830,12 +848,11 @@ function renderView() {
       const parent = view.parentOf(step);
       if (parent !== undefined) parts.row.dataset.parent = parent.key;
       parts.row.setAttribute('aria-level', String(depth + 1));
-      parts.label.style.paddingLeft = `${10 + depth * 14}px`;
+      parts.row.style.setProperty('--depth', String(depth));
       parts.kind.textContent = step.kind === 'run' && step.runId !== view.rootId ? 'child run' : step.kindLabel;
       parts.what.textContent = step.detail ? `${step.what} ${step.detail}` : step.what;
       parts.label.title = parts.label.textContent;
       parts.err.hidden = step.error === undefined || step.status !== 'error';
-      parts.err.style.paddingLeft = `${10 + depth * 14}px`;
       parts.err.textContent = step.error === undefined ? '' : `✗ ${step.error}`;
       fragment.append(parts.row);
     }
