@@ -151,6 +151,20 @@ describe('the agentbus ui server', () => {
     expect(bad.status).toBe(502);
     expect(await bad.text()).toBe(`agentbus ui: cannot connect to 127.0.0.1:${port}: connection refused (ECONNREFUSED); is the server running, on that port?\n`);
 
+    // DNS rebinding: a page of another site whose name now points at 127.0.0.1 is not answered.
+    const rebound = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http
+        .get({ hostname: '127.0.0.1', port: new URL(nowhere.url).port, path: '/sse/runs', headers: { host: `evil.example:${new URL(nowhere.url).port}` } }, (res) => {
+          let body = '';
+          res.on('data', (chunk) => (body += String(chunk)));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        })
+        .on('error', reject);
+    });
+    expect(rebound.status).toBe(421);
+    expect(rebound.body).toMatch(/^misdirected request: agentbus ui answers only to 127\.0\.0\.1:\d+ and localhost:\d+, not "evil\.example:\d+"\n$/);
+    expect((await fetch(nowhere.url.replace('127.0.0.1', 'localhost'))).status).toBe(200);
+
     for (const path of ['/sse/', '/sse/admin', '/sse/runs/a/b/events', '/sse/runs/%2e%2e/events', '/sse/runs/..%2f/events', '/other']) {
       const { status } = await rawGet(nowhere.url, path);
       expect([400, 404], path).toContain(status);

@@ -4,6 +4,10 @@
  * bound to 127.0.0.1 only. The console holds no credentials of its own, but
  * the proxy adds the `--header` values to what it forwards: anyone who can
  * reach it reads the runs with them, so it never listens beyond this machine.
+ * For the same reason it answers only requests addressed to it by name
+ * (`Host: 127.0.0.1:<port>` or `localhost:<port>`): a page of another site
+ * that rebinds its own host name to 127.0.0.1 (DNS rebinding) would otherwise
+ * be same-origin with the proxy and read through it.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -38,8 +42,19 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   const proxy = createUpstreamProxy({ upstream: options.upstream, headers: options.headers, basePath: PROXY_BASE });
   // toNodeListener bridges any Web handler: it refuses dot segments and encoded slashes
   // before URL parsing could resolve them, and streams bodies with backpressure.
-  const app = (async (request: Request) => (await ui.handle(request)) ?? (await proxy(request)) ?? ui(request)) as SseHandler;
-  app.handle = async (request) => (await ui.handle(request)) ?? (await proxy(request)) ?? ui(request);
+  let hosts = new Set<string>();
+  const route = async (request: Request): Promise<Response> => {
+    const host = new URL(request.url).host;
+    if (!hosts.has(host)) {
+      return new Response(`misdirected request: agentbus ui answers only to ${[...hosts].join(' and ')}, not ${JSON.stringify(host.slice(0, 100))}\n`, {
+        status: 421,
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+      });
+    }
+    return (await ui.handle(request)) ?? (await proxy(request)) ?? ui(request);
+  };
+  const app = route as SseHandler;
+  app.handle = route;
   const server = http.createServer(toNodeListener(app));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -49,6 +64,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     });
   });
   const { port } = server.address() as AddressInfo;
+  hosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   return {
     url: `http://127.0.0.1:${port}/`,
     server,

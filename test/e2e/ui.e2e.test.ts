@@ -225,6 +225,16 @@ describe('agentbus ui', () => {
     const tripId = (await listRows(page)).find((row) => row.name === 'trip-planner')?.id as string;
     expect(await page.locator('#run-list li[data-status="error"] .sub').textContent()).toContain('model quota exceeded (429)');
 
+    // Filters: by name (the `/` key focuses the box), by status, and both cleared.
+    await page.keyboard.press('/');
+    await page.keyboard.type('REPORT');
+    await expect.poll(async () => (await listRows(page)).map((row) => row.name)).toEqual(['nightly-report']);
+    await page.locator('#filter-name').fill('');
+    await page.locator('#filter-status').selectOption('aborted');
+    await expect.poll(async () => (await listRows(page)).map((row) => row.name)).toEqual(['translate-doc']);
+    await page.locator('#filter-status').selectOption('');
+    await expect.poll(async () => (await listRows(page)).length).toBe(3);
+
     // Keyboard: focus the list, move down twice, open with Enter; the hash is the deep link.
     await page.locator('#run-list').focus();
     await page.keyboard.press('ArrowDown');
