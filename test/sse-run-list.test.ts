@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { EventBus } from '../src/bus.js';
 import type { RunSource } from '../src/source.js';
+import { createSseHandler } from '../src/sse/index.js';
 import { event, serve } from './sse-harness.js';
 
 function publishRun(bus: EventBus, runId: string, name: string, status?: 'ok' | 'error' | 'aborted'): void {
@@ -57,14 +58,16 @@ describe('GET /runs', () => {
     expect(asked).toEqual([undefined, undefined, undefined]);
   });
 
-  it('answers 404 without allRuns, 405 to other methods, and 501 for a source that cannot list', async () => {
+  it('answers 404 without allRuns, leaves other methods to the app, and answers 501 for a source that cannot list', async () => {
     const bus = new EventBus();
     const without = await serve({ bus, public: true });
     const notFound = await fetch(`${without.base}/runs`);
     expect(notFound.status).toBe(404);
     expect(await notFound.text()).toBe('not found: the run list is not enabled (createSseHandler({ allRuns: true }))\n');
     const served = await serve({ bus, public: true, allRuns: true });
-    expect((await fetch(`${served.base}/runs`, { method: 'POST' })).status).toBe(405);
+    // An app's own POST /runs goes on to the app's next handler (here none: the handler's 404).
+    expect((await fetch(`${served.base}/runs`, { method: 'POST' })).status).toBe(404);
+    expect(await createSseHandler({ bus, public: true, allRuns: true }).handle(new Request('http://x/runs', { method: 'POST' }))).toBeUndefined();
     const streamOnly: RunSource = { lookup: () => 'unknown', subscribe: (id) => bus.subscribe(id), subscribeAll: () => bus.subscribeAll() };
     const other = await serve({ source: streamOnly, public: true, allRuns: true });
     const unlisted = await fetch(`${other.base}/runs`);

@@ -10,7 +10,8 @@
  * - `GET /events`: live events of every run (no history, no resume), only
  *   with `allRuns: true`.
  * - `GET /runs`: a JSON summary of every retained run (`run-list.ts`), the
- *   history the all-runs stream lacks; only with `allRuns: true`.
+ *   history the all-runs stream lacks; only with `allRuns: true`. Other
+ *   methods on `/runs` are left to the app (`handle` returns `undefined`).
  * - `OPTIONS` on either: a CORS preflight, answered 204 without
  *   authorization (browsers send no credentials on a preflight).
  *
@@ -207,6 +208,8 @@ export function createSseHandler(options: SseHandlerOptions = {}): SseHandler {
     const path = url.pathname.slice(basePath.length);
     const runMatch = EVENTS_ROUTE.exec(path);
     const list = runMatch === null && LIST_ROUTE.test(path);
+    // `/runs` is a natural route for an app's own API (`POST /runs` to start one): only GET is ours.
+    if (list && request.method !== 'GET') return undefined;
     if (runMatch === null) {
       if (!list && !ALL_EVENTS_ROUTE.test(path)) return undefined;
       // A run id of '..' arrives here too: URL parsing turned /runs/../events into /events.
