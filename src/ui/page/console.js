@@ -320,7 +320,7 @@ async function refreshList() {
     try {
       const response = await fetch(`${SSE_BASE}/runs`, { cache: 'no-store', credentials: 'same-origin', headers: { accept: 'application/json' } });
       if (response.status === 404 || response.status === 501) {
-        // An older server, or a source that cannot list (Redis): runs appear as they emit events.
+        // An older server, or a source without retainedRuns(): runs appear as they emit events.
         listable = false;
         orderDirty = true;
         schedule();
