@@ -224,6 +224,8 @@ describe('agentbus ui', () => {
     // The child run is drawn in its parent's waterfall, not as a fourth row.
     const tripId = (await listRows(page)).find((row) => row.name === 'trip-planner')?.id as string;
     expect(await page.locator('#run-list li[data-status="error"] .sub').textContent()).toContain('model quota exceeded (429)');
+    // Tokens, and cost from --price scripted=3,15: 90 in and 12 out tokens make $0.00045.
+    expect(await page.locator('#run-list li[data-status="error"] .tok').innerText()).toBe('102\n$0.0004');
 
     // Filters: by name (the `/` key focuses the box), by status, and both cleared.
     await page.keyboard.press('/');
