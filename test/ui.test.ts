@@ -134,6 +134,20 @@ describe('the agentbus ui server', () => {
     ]);
   });
 
+  it('lets go of the SSE server\'s stream as soon as the page goes away', async () => {
+    const { bus, base } = await upstream();
+    bus.publish(event('live-run', 'run.started', { name: 'still going' }));
+    const ui = await startUiServer({ upstream: new URL(base), headers: { authorization: TOKEN }, port: 0 });
+    started.push(ui);
+    const leave = new AbortController();
+    const response = await fetch(`${ui.url}sse/runs/live-run/events`, { signal: leave.signal });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    await expect.poll(() => bus.stats().subscribers).toBe(1);
+    leave.abort();
+    await expect.poll(() => bus.stats().subscribers, { timeout: 5_000 }).toBe(0);
+  });
+
   it('says why when the SSE server cannot be reached or refuses, and proxies nothing but the SSE routes', async () => {
     const { base } = await upstream();
     const withoutHeader = await startUiServer({ upstream: new URL(base), headers: {}, port: 0 });
