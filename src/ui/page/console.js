@@ -642,6 +642,7 @@ class RunView {
 
   apply(state, event) {
     noteArrival(event.timestamp);
+    if (!(state.lastTs >= event.timestamp)) state.lastTs = event.timestamp;
     if (event.seq > 0) {
       if (event.seq <= state.lastSeq) return;
       state.lastSeq = event.seq;
@@ -880,16 +881,18 @@ function renderView() {
 
 /** Bar geometry on the shared time axis; runs every frame while a step is open, so bars grow. */
 function layoutView(ordered) {
-  const rootStep = view.steps.get(`run:${view.rootId}`);
   let t0 = Infinity;
   let t1 = -Infinity;
   let open = false;
   const now = serverNow();
   const endOf = (step) => {
     if (step.end !== undefined) return step.end;
-    // A step whose run ended without closing it (unfinished) stops with its run.
+    // A step whose run ended without closing it (unfinished) stops with its run; one whose
+    // stream ended without the run's end stops at the run's last event. Only the others grow.
     const root = view.steps.get(`run:${step.runId}`);
-    return root?.end ?? now;
+    if (root?.end !== undefined) return root.end;
+    const state = view.runs.get(step.runId);
+    return state?.ended && state.lastTs !== undefined ? state.lastTs : now;
   };
   for (const [step] of ordered) {
     t0 = Math.min(t0, step.start);
@@ -927,7 +930,8 @@ function layoutView(ordered) {
     if (button !== undefined) button.style.left = pct(mark.event.timestamp);
   }
   renderAxis(span);
-  if (open || (rootStep !== undefined && rootStep.end === undefined)) viewTicking = true;
+  // Frames are asked for only while a bar grows: a finished run costs nothing.
+  if (open) viewTicking = true;
 }
 
 function renderAxis(span) {
