@@ -26,7 +26,7 @@ import { RunTable } from './run-table.js';
 import { SubscriberSet } from './subscriber-set.js';
 import { busBrand, reportRejected, retire, runEnded, runStarted, runStep, wrapsSteps } from './bus-protocol.js';
 import { VERSION } from './version.js';
-import type { RunLookup, RunSource } from './source.js';
+import type { RetainedRun, RunLookup, RunSource } from './source.js';
 
 
 /** Options of {@link EventBus.subscribe}. */
@@ -225,6 +225,17 @@ export class EventBus implements RunSource {
   /** Ids of the retained runs, least recently active first. */
   runIds(): string[] {
     return this.#runs.idsByActivity();
+  }
+
+  /** The retained runs, most recently active first, each with its history (see {@link RunSource.retainedRuns}). */
+  retainedRuns(): RetainedRun[] {
+    const ids = this.#runs.idsByActivity();
+    const runs: RetainedRun[] = [];
+    for (let i = ids.length - 1; i >= 0; i--) {
+      const runId = ids[i] as string;
+      runs.push({ runId, events: this.history(runId), open: !this.isClosed(runId) });
+    }
+    return runs;
   }
 
   /** Counters for health checks and tests. */

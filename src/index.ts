@@ -47,4 +47,4 @@ export type { StepWrapper } from './step-wrapping.js';
 export type { EventBusOptions } from './bus-options.js';
 export { EVENT_ENVELOPE_BYTES } from './envelope.js';
 export { getEventBus, peekEventBus, resetEventBus } from './global.js';
-export type { RunLookup, RunSource } from './source.js';
+export type { RetainedRun, RunLookup, RunSource } from './source.js';

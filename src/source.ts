@@ -6,6 +6,7 @@
  * backpressure are the same whichever serves the run.
  */
 import type { SubscribeOptions } from './bus.js';
+import type { StreamEvent } from './events.js';
 import type { Subscription } from './subscription.js';
 
 /**
@@ -17,6 +18,15 @@ import type { Subscription } from './subscription.js';
  */
 export type RunLookup = 'unknown' | 'finished' | 'available';
 
+/** A run as a source retains it, for a listing (the SSE handler's `GET /runs`). */
+export interface RetainedRun {
+  readonly runId: string;
+  /** Its retained events, oldest first (the newest ones when its history was cut). */
+  readonly events: readonly StreamEvent[];
+  /** True while its stream is open. */
+  readonly open: boolean;
+}
+
 /** A source of run streams; {@link EventBus} is one. */
 export interface RunSource {
   /** What the source knows of `runId` for a reader that has every event up to `afterSeq`. */
@@ -25,4 +35,10 @@ export interface RunSource {
   subscribe(runId: string, options?: SubscribeOptions): Subscription;
   /** The live events of every run (no history). */
   subscribeAll(options?: Omit<SubscribeOptions, 'afterSeq'>): Subscription;
+  /**
+   * Optional: the runs retained now, most recently active first, each with
+   * its retained events; read only when a console lists runs (`GET /runs`
+   * answers 501 for a source without it).
+   */
+  retainedRuns?(): RetainedRun[] | Promise<RetainedRun[]>;
 }

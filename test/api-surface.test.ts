@@ -245,7 +245,7 @@ describe('EventBus, as a user meets it', () => {
     const named = Object.getOwnPropertyNames(EventBus.prototype).filter((name) => name !== 'constructor');
     expect(sorted(named)).toEqual(sorted([
       'publish', 'subscribe', 'subscribeAll', 'addListener', 'closeStream', 'dropHistory',
-      'hasRun', 'isClosed', 'lookup', 'history', 'runIds', 'stats',
+      'hasRun', 'isClosed', 'lookup', 'history', 'runIds', 'retainedRuns', 'stats',
     ]));
     // What runContext and the steps call on the bus is still there, under symbols no user types by accident.
     expect(Object.getOwnPropertySymbols(EventBus.prototype).length).toBeGreaterThan(0);

@@ -61,7 +61,7 @@ function exportTargets(value: unknown): string[] {
 const REQUIRE_ESM_WARNING =
   /^\(node:\d+\) ExperimentalWarning: CommonJS module \S+ is loading ES Module \S+ using require\(\)\.\nSupport for loading ES Module in require\(\) is an experimental feature and might change at any time\n\(Use `node --trace-warnings \.\.\.` to show where the warning was created\)\n/;
 
-const SUBPATHS = ['agentbus', 'agentbus/agent', 'agentbus/sse', 'agentbus/otel', 'agentbus/ai-sdk', 'agentbus/openai-agents', 'agentbus/langchain', 'agentbus/redis', 'agentbus/mcp'];
+const SUBPATHS = ['agentbus', 'agentbus/agent', 'agentbus/sse', 'agentbus/otel', 'agentbus/ai-sdk', 'agentbus/openai-agents', 'agentbus/langchain', 'agentbus/redis', 'agentbus/mcp', 'agentbus/ui'];
 
 // Linked into the project: agentbus's dependencies, and what the programs below import beside it.
 const LINKED = [...Object.keys(manifest.dependencies), '@opentelemetry/api', '@opentelemetry/sdk-trace-base', '@langchain/core', '@types/node'];
@@ -223,6 +223,27 @@ const { AgentbusCallbackHandler } = require('agentbus/langchain');
       `${imports}\nconsole.log([${SUBPATHS.map((_, i) => `Object.keys(m${i}).length`).join(', ')}].every((n) => n > 0) ? 'ok' : 'empty');\n`,
     );
     const result = await run(process.execPath, ['program.mjs'], project);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe('ok\n');
+  });
+
+  it('serves the console page from its own files (they ship as they are, beside dist/)', async () => {
+    expect([...files].filter((path) => path.startsWith('src/ui/page/')).sort()).toEqual([
+      'src/ui/page/console.css',
+      'src/ui/page/console.js',
+      'src/ui/page/favicon.svg',
+      'src/ui/page/index.html',
+    ]);
+    await writeFile(
+      join(project, 'console.mjs'),
+      `import { createUiHandler } from 'agentbus/ui';
+const ui = createUiHandler({ basePath: '/ui', sseBase: '/api' });
+const page = await (await ui(new Request('http://x/ui/'))).text();
+const script = await ui(new Request('http://x/ui/console.js'));
+console.log(page.includes('content="/api"') && script.status === 200 && (await script.text()).includes('class SseReader') ? 'ok' : 'missing');
+`,
+    );
+    const result = await run(process.execPath, ['console.mjs'], project);
     expect(result.stderr).toBe('');
     expect(result.stdout).toBe('ok\n');
   });

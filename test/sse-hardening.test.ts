@@ -448,7 +448,7 @@ describe('the first bytes of a stream', () => {
     );
     const withBase = await serve({ bus, public: true, basePath: '/sse', allRuns: true });
     expect(await (await fetch(`${withBase.base}/other`)).text()).toBe(
-      'not found: "/other"; this handler serves GET /sse/runs/:runId/events and GET /sse/events\n',
+      'not found: "/other"; this handler serves GET /sse/runs/:runId/events, GET /sse/events and GET /sse/runs\n',
     );
   });
 

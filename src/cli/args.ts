@@ -115,8 +115,8 @@ export function parseTailArgs(argv: readonly string[]): TailArgs | 'help' {
   return { url, headers, lastEventId };
 }
 
-/** `[name, value]` of `Name: value`, or what is wrong with it. */
-function parseHeader(rawName: string, text: string): [string, string] | string {
+/** `[name, value]` of `Name: value` (name lower-cased), or what is wrong with it; shared by `agentbus ui`. */
+export function parseHeader(rawName: string, text: string): [string, string] | string {
   const colon = text.indexOf(':');
   if (colon < 1) return `${rawName} expects "Name: value", got ${JSON.stringify(text)}`;
   const name = text.slice(0, colon).trim().toLowerCase();

@@ -19,18 +19,18 @@
  * and counted. Redis going away never throws into the process: reads wait
  * for it with a bounded backoff and go on where they were.
  */
-import { isRunId, RUN_ID_RULE } from '../events.js';
+import { isRunId, RUN_ID_RULE, type StreamEvent } from '../events.js';
 import { positiveIntOption } from '../options.js';
 import type { SubscribeOptions } from '../bus.js';
 import type { Subscription } from '../subscription.js';
-import type { RunLookup, RunSource } from '../source.js';
+import type { RetainedRun, RunLookup, RunSource } from '../source.js';
 import { QueueSubscription } from '../subscription.js';
-import { AllRunsView } from './all-runs.js';
+import { AllRunsView, decodeIndexEntry } from './all-runs.js';
 import { StreamFollower, fieldsOf, isWrongType, type EntryDecoder } from './follower.js';
 import { backoff, type RedisClient } from './client.js';
 import { openReaderConnections, type ReaderConnection } from './reader-connections.js';
 import { PagedSubscription, RunReader } from './run-reader.js';
-import { DEFAULT_PREFIX, decodeRunEntry, rangeStartAfter, runKey, seqOfEntryId, type RunEntry } from './wire.js';
+import { DEFAULT_PREFIX, decodeRunEntry, indexKey, rangeStartAfter, runKey, seqOfEntryId, type RunEntry } from './wire.js';
 
 /** Options of {@link createRedisRunSource}. Give `url` or `client`. */
 export interface RedisRunSourceOptions {
@@ -76,6 +76,11 @@ const HISTORY_PAGE = 256;
 const LIVE_COUNT = 128;
 // A lookup that Redis does not answer within this is an outage (the handler answers 503).
 const LOOKUP_TIMEOUT_MS = 5_000;
+// A listing (retainedRuns) names at most this many runs, the most recently indexed, found in
+// this many index entries, with at most this many events each (the newest): the bus's defaults.
+const LIST_RUNS = 200;
+const LIST_INDEX_SCAN = 1_000;
+const LIST_EVENTS = 500;
 // close() waits this long at most for the read loop to notice.
 const CLOSE_WAIT_MS = 1_000;
 
@@ -154,6 +159,66 @@ export class RedisRunSource implements RunSource {
     const decoded = this.#decoder(runId)(id, fieldsOf(entry.message));
     if (decoded.kind === 'end' && afterSeq > 0 && (seqOfEntryId(id) ?? Infinity) <= afterSeq) return 'finished';
     return 'available';
+  }
+
+  /**
+   * The most recently indexed runs (at most 200), newest first, each with
+   * its newest events (at most 500) and whether its stream is still open
+   * (no end marker yet): what a console lists (`GET /runs`). Read from
+   * Redis on each call, in one round of commands.
+   *
+   * @throws {Error} when Redis is unreachable or does not answer in time (the SSE handler answers 503).
+   */
+  async retainedRuns(): Promise<RetainedRun[]> {
+    if (this.#closing !== undefined) throw new Error('RedisRunSource: closed');
+    if (!this.#commands.ready) {
+      throw new Error(`agentbus/redis: Redis is unreachable (${this.#commands.lastError ?? 'the connection is down'}); retry later`);
+    }
+    const commands = this.#commands.commands;
+    try {
+      this.#counters.reads++;
+      const recent = (await withTimeout(commands.xRevRange(indexKey(this.#prefix), '+', '-', { COUNT: LIST_INDEX_SCAN }), LOOKUP_TIMEOUT_MS)) ?? [];
+      const runIds: string[] = [];
+      const seen = new Set<string>();
+      for (const { message } of recent) {
+        const entry = decodeIndexEntry(fieldsOf(message));
+        if (entry === undefined || seen.has(entry.runId)) continue;
+        seen.add(entry.runId);
+        runIds.push(entry.runId);
+        if (runIds.length === LIST_RUNS) break;
+      }
+      this.#counters.reads += runIds.length;
+      const newest = await withTimeout(
+        Promise.all(
+          runIds.map((runId) =>
+            commands.xRevRange(runKey(this.#prefix, runId), '+', '-', { COUNT: LIST_EVENTS }).catch((error: unknown) => {
+              if (isWrongType(error)) return null; // not a run of ours: left out
+              throw error;
+            }),
+          ),
+        ),
+        LOOKUP_TIMEOUT_MS,
+      );
+      const runs: RetainedRun[] = [];
+      runIds.forEach((runId, i) => {
+        const entries = newest[i];
+        if (entries === null || entries === undefined || entries.length === 0) return;
+        const decode = this.#decoder(runId);
+        const events: StreamEvent[] = [];
+        let open = true;
+        // Newest first: the first entry says whether the run's stream ended.
+        entries.forEach((entry, j) => {
+          const decoded = decode(String(entry.id), fieldsOf(entry.message));
+          if (decoded.kind === 'end' && j === 0) open = false;
+          else if (decoded.kind === 'event' && decoded.event.seq > 0) events.push(decoded.event);
+        });
+        runs.push({ runId, events: events.reverse(), open });
+      });
+      return runs;
+    } catch (error) {
+      this.#counters.errors++;
+      throw new Error(`agentbus/redis: cannot list runs from Redis: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
   }
 
   /**

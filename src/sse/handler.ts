@@ -9,6 +9,9 @@
  *   `Last-Event-ID`, then live events, then `event: end`.
  * - `GET /events`: live events of every run (no history, no resume), only
  *   with `allRuns: true`.
+ * - `GET /runs`: a JSON summary of every retained run (`run-list.ts`), the
+ *   history the all-runs stream lacks; only with `allRuns: true`. Other
+ *   methods on `/runs` are left to the app (`handle` returns `undefined`).
  * - `OPTIONS` on either: a CORS preflight, answered 204 without
  *   authorization (browsers send no credentials on a preflight).
  *
@@ -24,6 +27,7 @@ import { eventStream } from './event-stream.js';
 import { FrameEncoder, type SseFormat } from './frames.js';
 import { DEFAULT_MAX_EVENT_BYTES } from '../bounded-json.js';
 import { positiveIntOption } from '../options.js';
+import { listRuns } from './run-list.js';
 
 /**
  * Decides whether `request` may read a stream. `runId` is the run asked
@@ -77,9 +81,10 @@ export interface SseHandlerOptions {
    */
   headers?: Record<string, string>;
   /**
-   * Serve `GET /events`, the live events of every run; `authorize` is then
-   * called with `runId` undefined. Default `false`: `/events` answers 404,
-   * so a token-only `authorize` cannot hand one tenant every run's events.
+   * Serve `GET /events`, the live events of every run, and `GET /runs`, a
+   * JSON summary of every retained run (for a console such as `agentbus ui`);
+   * `authorize` is then called with `runId` undefined. Default `false`: both
+   * answer 404, so a token-only `authorize` cannot hand one tenant every run's events.
    */
   allRuns?: boolean;
 }
@@ -94,6 +99,7 @@ export interface SseHandler {
 
 const EVENTS_ROUTE = /^\/runs\/([^/]+)\/events\/?$/;
 const ALL_EVENTS_ROUTE = /^\/events\/?$/;
+const LIST_ROUTE = /^\/runs\/?$/;
 // Where the routes live, checked on a raw path too (before URL parsing resolves its dot segments).
 const UNDER_ROUTES = /^[/\\](?:runs|events)(?:[/\\]|$)/;
 const SEQ = /^\d{1,15}$/;
@@ -201,10 +207,15 @@ export function createSseHandler(options: SseHandlerOptions = {}): SseHandler {
     if (basePath !== '' && !url.pathname.startsWith(basePath)) return undefined;
     const path = url.pathname.slice(basePath.length);
     const runMatch = EVENTS_ROUTE.exec(path);
+    const list = runMatch === null && LIST_ROUTE.test(path);
+    // `/runs` is a natural route for an app's own API (`POST /runs` to start one): only GET is ours.
+    if (list && request.method !== 'GET') return undefined;
     if (runMatch === null) {
-      if (!ALL_EVENTS_ROUTE.test(path)) return undefined;
+      if (!list && !ALL_EVENTS_ROUTE.test(path)) return undefined;
       // A run id of '..' arrives here too: URL parsing turned /runs/../events into /events.
-      if (!allRuns) return text(404, 'not found: the all-runs stream is not enabled (createSseHandler({ allRuns: true }))');
+      if (!allRuns) {
+        return text(404, `not found: ${list ? 'the run list' : 'the all-runs stream'} is not enabled (createSseHandler({ allRuns: true }))`);
+      }
     }
     if (request.method === 'OPTIONS') return preflight(request);
     if (request.method !== 'GET') {
@@ -247,6 +258,19 @@ export function createSseHandler(options: SseHandlerOptions = {}): SseHandler {
     }
 
     const source = options.source ?? options.bus ?? getEventBus();
+    if (list) {
+      if (typeof source.retainedRuns !== 'function') return text(501, 'not implemented: this run source cannot list its runs; follow GET /events for live runs');
+      let retained;
+      try {
+        retained = await source.retainedRuns();
+      } catch (error) {
+        return text(503, `run source unavailable: ${error instanceof Error ? error.message : String(error)}`, { 'retry-after': String(Math.ceil(retryMs / 1000)) });
+      }
+      return new Response(JSON.stringify(listRuns(retained)), {
+        status: 200,
+        headers: layeredHeaders({ 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, extraHeaders),
+      });
+    }
     // Looked up after authorization, so that unauthorized callers cannot probe which runs exist.
     if (runId !== undefined) {
       let found: RunLookup;
@@ -272,7 +296,7 @@ export function createSseHandler(options: SseHandlerOptions = {}): SseHandler {
 
   // Mounted under a prefix it was not told about (hono's app.mount('/sse', handler), an
   // Express router), the handler sees paths it cannot place: say what it serves.
-  const routes = `GET ${basePath}/runs/:runId/events${allRuns ? ` and GET ${basePath}/events` : ''}`;
+  const routes = `GET ${basePath}/runs/:runId/events${allRuns ? `, GET ${basePath}/events and GET ${basePath}/runs` : ''}`;
   const notFound = (request: Request): Response => {
     let pathname = '?';
     try {
