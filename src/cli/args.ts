@@ -84,13 +84,8 @@ export function parseTailArgs(argv: readonly string[]): TailArgs | 'help' {
         if (value === undefined) help = true;
         else fail(`${rawName} takes no value`);
       } else if (name === 'header') {
-        if (value === undefined) {
-          fail(`${rawName} expects a value: "Name: value"`);
-          continue;
-        }
-        const header = parseHeader(rawName, value);
-        if (typeof header === 'string') fail(header);
-        else headers[header[0]] = header[1];
+        const problem = addHeader(headers, rawName, value);
+        if (problem !== undefined) fail(problem);
       } else if (name === 'last-event-id') {
         if (value === undefined || !SEQ.test(value)) fail(`${rawName} expects a sequence number (a non-negative integer), got ${JSON.stringify(value ?? '')}`);
         else lastEventId = Number(value);
@@ -115,8 +110,20 @@ export function parseTailArgs(argv: readonly string[]): TailArgs | 'help' {
   return { url, headers, lastEventId };
 }
 
-/** `[name, value]` of `Name: value` (name lower-cased), or what is wrong with it; shared by `agentbus ui`. */
-export function parseHeader(rawName: string, text: string): [string, string] | string {
+/**
+ * Adds one `--header` value to `headers`; returns what is wrong with it
+ * instead, for the caller's usage error. Shared by `agentbus ui`.
+ */
+export function addHeader(headers: Record<string, string>, rawName: string, value: string | undefined): string | undefined {
+  if (value === undefined) return `${rawName} expects a value: "Name: value"`;
+  const header = parseHeader(rawName, value);
+  if (typeof header === 'string') return header;
+  headers[header[0]] = header[1];
+  return undefined;
+}
+
+/** `[name, value]` of `Name: value` (name lower-cased), or what is wrong with it. */
+function parseHeader(rawName: string, text: string): [string, string] | string {
   const colon = text.indexOf(':');
   if (colon < 1) return `${rawName} expects "Name: value", got ${JSON.stringify(text)}`;
   const name = text.slice(0, colon).trim().toLowerCase();

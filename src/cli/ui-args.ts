@@ -4,7 +4,7 @@
  * short message naming the option and what it expects.
  */
 import { parseArgs } from 'node:util';
-import { parseHeader, UsageError } from './args.js';
+import { addHeader, UsageError } from './args.js';
 import type { TokenPrice } from '../ui/handler.js';
 
 /**
@@ -87,13 +87,8 @@ export function parseUiArgs(argv: readonly string[]): UiArgs | 'help' {
       if (value === undefined) help = true;
       else fail(`${rawName} takes no value`);
     } else if (name === 'header') {
-      if (value === undefined) {
-        fail(`${rawName} expects a value: "Name: value"`);
-        continue;
-      }
-      const header = parseHeader(rawName, value);
-      if (typeof header === 'string') fail(header);
-      else headers[header[0]] = header[1];
+      const problem = addHeader(headers, rawName, value);
+      if (problem !== undefined) fail(problem);
     } else if (name === 'port') {
       if (value === undefined || !PORT.test(value) || Number(value) > 65535) fail(`${rawName} expects a port number from 0 to 65535, got ${JSON.stringify(value ?? '')}`);
       else port = Number(value);
