@@ -155,6 +155,12 @@ export interface CallOutcome {
   readonly errorType?: string | undefined;
 }
 
+/** A relayed run: when it started here (for the duration of a completion made up at the end), and whether its own came. */
+interface RelayedRun {
+  readonly startedAt: number;
+  completed: boolean;
+}
+
 /** One call whose server runs are relayed: where they go and what has come so far. */
 export interface RelayedCall {
   readonly token: string;
@@ -164,10 +170,8 @@ export interface RelayedCall {
   readonly bus: EventBus;
   /** `run.started`'s `relayedFrom`: `mcp:<server name>`. */
   readonly source: string;
-  /** Relayed runs, open (false) or completed (true). */
-  readonly runs: Map<string, boolean>;
-  /** When each relayed run started, for the duration of a completion made up at the end. */
-  readonly started: Map<string, number>;
+  /** Relayed runs: when each started here, and whether its run.completed came. */
+  readonly runs: Map<string, RelayedRun>;
   events: number;
 }
 
@@ -187,7 +191,6 @@ export class RelayReceiver {
       bus,
       source: serverName === undefined ? 'mcp' : `mcp:${serverName}`,
       runs: new Map(),
-      started: new Map(),
       events: 0,
     };
     this.#calls.set(token, call);
@@ -201,8 +204,8 @@ export class RelayReceiver {
    */
   end(call: RelayedCall, outcome: CallOutcome): void {
     if (this.#calls.get(call.token) === call) this.#calls.delete(call.token);
-    for (const [runId, completed] of call.runs) {
-      if (!completed) {
+    for (const [runId, run] of call.runs) {
+      if (!run.completed) {
         const at = now();
         call.bus.publish({
           eventId: '',
@@ -215,7 +218,7 @@ export class RelayReceiver {
             // A call that succeeded says the run did too; a failed one says why the run's own end never came.
             error: outcome.status === 'ok' ? undefined : `the server's run sent no run.completed before its MCP call ended: ${outcome.error ?? outcome.status}`,
             errorType: outcome.errorType,
-            durationMs: Math.max(0, at - (call.started.get(runId) ?? at)),
+            durationMs: Math.max(0, at - run.startedAt),
           },
         });
       }
@@ -251,22 +254,21 @@ export class RelayReceiver {
     }
     const { runId, eventType } = event;
     if (!isRunId(runId)) return { kind: 'run-id', message: `runId ${describeRunId(runId)} is not a run id` };
-    const completed = call.runs.get(runId);
-    if (completed === true) return { kind: 'after-completed', message: `${eventType} of run ${runId} after its run.completed` };
+    const run = call.runs.get(runId);
+    if (run?.completed === true) return { kind: 'after-completed', message: `${eventType} of run ${runId} after its run.completed` };
     let data = event.data;
-    if (completed === undefined) {
+    if (run === undefined) {
       const problem = this.#newRunProblem(call, runId, eventType, data);
       if (problem !== undefined) return problem;
       data = { ...data, relayedFrom: call.source };
     }
     call.bus.publish({ eventId: '', seq: 0, runId, eventType, timestamp: event.timestamp, spanId: event.spanId, parentSpanId: event.parentSpanId, data });
-    if (completed === undefined) {
+    if (run === undefined) {
       // Refused by the bus (it said why through onError): not taken as the run's start.
       if (!call.bus.hasRun(runId)) return undefined;
-      call.runs.set(runId, false);
-      call.started.set(runId, now());
+      call.runs.set(runId, { startedAt: now(), completed: false });
     } else if (eventType === 'run.completed') {
-      call.runs.set(runId, true);
+      run.completed = true;
       call.bus.closeStream(runId);
     }
     return undefined;

@@ -181,13 +181,17 @@ const DURATION_KEYS: readonly string[] = [
   ATTR_SERVER_PORT,
 ];
 
-function durationAttributesOf(spanAttributes: Attributes): Attributes {
-  const attributes: Attributes = {};
-  for (const key of DURATION_KEYS) {
-    const value = spanAttributes[key];
-    if (value !== undefined) attributes[key] = value;
+/** Copies the `keys` that `from` has into `to`. */
+function pick(to: Attributes, from: Attributes, keys: readonly string[]): Attributes {
+  for (const key of keys) {
+    const value = from[key];
+    if (value !== undefined) to[key] = value;
   }
-  return Object.freeze(attributes);
+  return to;
+}
+
+function durationAttributesOf(spanAttributes: Attributes): Attributes {
+  return Object.freeze(pick({}, spanAttributes, DURATION_KEYS));
 }
 
 function content(value: unknown, options: ContentOptions): string {
@@ -235,12 +239,8 @@ export function modelSpan(data: EventData<'agent.model.started'>): StepSpan {
     [ATTR_GEN_AI_REQUEST_MODEL]: data.model,
     [ATTR_GEN_AI_PROVIDER_NAME]: data.provider,
   };
-  // The conventions want server.address and server.port at span creation (sampling may read them); the port only beside the address.
-  const address = stringOrUndefined(data.serverAddress);
-  if (address !== undefined && address !== '') {
-    attributes[ATTR_SERVER_ADDRESS] = address;
-    if (isPort(data.serverPort)) attributes[ATTR_SERVER_PORT] = data.serverPort;
-  }
+  // The conventions want server.address and server.port at span creation (sampling may read them).
+  setServer(attributes, data.serverAddress, data.serverPort);
   setNumber(attributes, ATTR_GEN_AI_REQUEST_TEMPERATURE, data.temperature);
   setNumber(attributes, ATTR_GEN_AI_REQUEST_MAX_TOKENS, data.maxTokens);
   setNumber(attributes, ATTR_GEN_AI_REQUEST_TOP_P, data.topP);
@@ -303,11 +303,8 @@ function mcpSpan(data: EventData<'agent.tool.started'>, mcp: McpData, args: stri
   setString(attributes, ATTR_MCP.protocolVersion, mcp.protocolVersion);
   setString(attributes, ATTR_MCP.networkTransport, mcp.transport);
   const server = mcp.side === 'server';
-  const address = server ? undefined : stringOrUndefined(mcp.serverAddress);
-  if (address !== undefined) {
-    attributes[ATTR_MCP.serverAddress] = address;
-    if (isPort(mcp.serverPort)) attributes[ATTR_MCP.serverPort] = mcp.serverPort;
-  }
+  // Where the client sent the request: the client side's only.
+  if (!server) setServer(attributes, mcp.serverAddress, mcp.serverPort);
   const metricAttributes = mcpMetricAttributes(attributes, toolsCall);
   setString(attributes, ATTR_MCP.sessionId, mcp.sessionId);
   setString(attributes, ATTR_MCP.requestId, mcp.requestId);
@@ -330,8 +327,8 @@ const MCP_METRIC_KEYS: readonly string[] = [
   ATTR_MCP.methodName,
   ATTR_MCP.protocolVersion,
   ATTR_MCP.networkTransport,
-  ATTR_MCP.serverAddress,
-  ATTR_MCP.serverPort,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
 ];
 
 function mcpMetricAttributes(spanAttributes: Attributes, toolsCall: boolean): Attributes {
@@ -340,11 +337,15 @@ function mcpMetricAttributes(spanAttributes: Attributes, toolsCall: boolean): At
     attributes[ATTR_GEN_AI_OPERATION_NAME] = spanAttributes[ATTR_GEN_AI_OPERATION_NAME];
     attributes[ATTR_GEN_AI_TOOL_NAME] = spanAttributes[ATTR_GEN_AI_TOOL_NAME];
   }
-  for (const key of MCP_METRIC_KEYS) {
-    const value = spanAttributes[key];
-    if (value !== undefined) attributes[key] = value;
-  }
-  return attributes;
+  return pick(attributes, spanAttributes, MCP_METRIC_KEYS);
+}
+
+/** `server.address` and, only beside it, `server.port`: where a client sent its request. */
+function setServer(attributes: Attributes, address: unknown, port: unknown): void {
+  const host = stringOrUndefined(address);
+  if (host === undefined || host === '') return;
+  attributes[ATTR_SERVER_ADDRESS] = host;
+  if (isPort(port)) attributes[ATTR_SERVER_PORT] = port;
 }
 
 function isPort(value: unknown): value is number {
@@ -493,7 +494,7 @@ export function evaluationEvent(data: EventData<'agent.evaluation.result'>): Poi
   if (typeof data.score === 'number' && Number.isFinite(data.score)) attributes[ATTR_GEN_AI_EVALUATION.scoreValue] = data.score;
   setString(attributes, ATTR_GEN_AI_EVALUATION.scoreLabel, data.label);
   setString(attributes, ATTR_GEN_AI_EVALUATION.explanation, data.explanation);
-  setString(attributes, ATTR_GEN_AI_EVALUATION.responseId, data.responseId);
+  setString(attributes, ATTR_GEN_AI_RESPONSE_ID, data.responseId);
   if (data.errorType !== undefined) attributes[ATTR_ERROR_TYPE] = errorTypeOrOther(data.errorType);
   return { name: EVENT_GEN_AI_EVALUATION_RESULT, attributes };
 }

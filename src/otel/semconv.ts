@@ -91,10 +91,6 @@ export const ATTR_MCP = {
   requestId: 'jsonrpc.request.id',
   /** `network.transport` (stable): `pipe` for stdio, `tcp` for HTTP. */
   networkTransport: 'network.transport',
-  /** `server.address` (stable), client side: the host of the Streamable HTTP (or SSE) server. */
-  serverAddress: 'server.address',
-  /** `server.port` (stable), client side, beside `server.address`. */
-  serverPort: 'server.port',
   /** `rpc.response.status_code`: the JSON-RPC error code of a failed request, as a string (`-32602`). */
   rpcResponseStatusCode: 'rpc.response.status_code',
 } as const;
@@ -265,7 +261,7 @@ export const INSTRUMENTATION_SCOPE = 'agentbus';
  */
 export const EVENT_GEN_AI_EVALUATION_RESULT = 'gen_ai.evaluation.result';
 
-/** Attributes of a `gen_ai.evaluation.result` event (development), besides `error.type`. */
+/** Attributes of a `gen_ai.evaluation.result` event (development), besides `error.type` and `gen_ai.response.id`. */
 export const ATTR_GEN_AI_EVALUATION = {
   /** `gen_ai.evaluation.name` (required): what was judged (`relevance`). */
   name: 'gen_ai.evaluation.name',
@@ -275,6 +271,4 @@ export const ATTR_GEN_AI_EVALUATION = {
   scoreLabel: 'gen_ai.evaluation.score.label',
   /** `gen_ai.evaluation.explanation`: the evaluator's reasons. */
   explanation: 'gen_ai.evaluation.explanation',
-  /** `gen_ai.response.id`: the model response judged. */
-  responseId: 'gen_ai.response.id',
 } as const;
