@@ -10,10 +10,16 @@ import { FINISHED, type RetentionRank } from './retention-order.js';
 import { Ring } from './ring.js';
 import type { EndReason, QueueSubscription } from './subscription.js';
 
+// Shared by every run without subscribers; never added to (see RunRecord.addSubscriber).
+const NO_SUBSCRIBERS: Set<QueueSubscription> = new Set();
+
 /** @internal One run retained by a bus (see `run-table.ts` for which runs are). */
 export class RunRecord {
   readonly runId: string;
-  readonly subscribers = new Set<QueueSubscription>();
+  // Most runs never have a subscriber: they share one empty set, and a run
+  // gets its own on its first subscriber (a new run at the retention limit
+  // is on the publish path; see bench/retention.bench.ts).
+  #subscribers: Set<QueueSubscription> = NO_SUBSCRIBERS;
   seq: number;
   closed = false;
   /** `closeStream` was asked while the run executed: it closes when the run ends. */
@@ -42,6 +48,22 @@ export class RunRecord {
     this.#events = new Ring(capacity);
     this.#sizes = new Ring(capacity);
     this.seq = seq;
+  }
+
+  /** The run's live subscribers (read-only: add and remove through the methods below). */
+  get subscribers(): ReadonlySet<QueueSubscription> {
+    return this.#subscribers;
+  }
+
+  /** Adds a live subscriber. */
+  addSubscriber(sub: QueueSubscription): void {
+    if (this.#subscribers === NO_SUBSCRIBERS) this.#subscribers = new Set();
+    this.#subscribers.add(sub);
+  }
+
+  /** Removes a subscriber that ended (nothing if it is not one). */
+  removeSubscriber(sub: QueueSubscription): void {
+    this.#subscribers.delete(sub);
   }
 
   /** Events in history. */
@@ -78,6 +100,8 @@ export class RunRecord {
 
   /** Ends every subscription to the run; each still delivers what it had queued. */
   endSubscribers(reason: EndReason): void {
-    for (const sub of [...this.subscribers]) sub.end(reason, true);
+    if (this.#subscribers.size === 0) return;
+    // A copy: each end removes the subscriber from the set.
+    for (const sub of [...this.#subscribers]) sub.end(reason, true);
   }
 }

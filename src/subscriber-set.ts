@@ -32,7 +32,7 @@ export class SubscriberSet {
       Math.max(positiveIntOption('EventBus.subscribe', 'highWaterMark', options.highWaterMark, this.#highWaterMark), history.length),
       run.runId,
       (ended) => {
-        run.subscribers.delete(ended);
+        run.removeSubscriber(ended);
         this.#droppedByEnded += ended.dropped;
       },
     );
@@ -41,7 +41,7 @@ export class SubscriberSet {
       sub.end('closed', true);
       return sub;
     }
-    run.subscribers.add(sub);
+    run.addSubscriber(sub);
     if (options.signal !== undefined) sub.bindSignal(options.signal);
     return sub;
   }
