@@ -32,7 +32,7 @@ interface Span {
 }
 
 /** An amount of money as the terminal shows it: enough decimals for a single call's fraction of a cent. */
-export function money(amount: number, currency: string): string {
+function money(amount: number, currency: string): string {
   const digits = amount === 0 ? 0 : amount >= 1 ? 2 : amount >= 0.01 ? 4 : 6;
   return `${amount.toFixed(digits)} ${currency}`;
 }
