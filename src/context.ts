@@ -15,12 +15,15 @@ import { now } from './clock.js';
 import { isRunId, isSpanId, RUN_ID_RULE, SPAN_ID_RULE, type StreamEvent } from './events.js';
 import { errorText, errorTypeOf } from './payload-text.js';
 import type { RunLink } from './link.js';
+import { pricesOption, type PriceTable, type Prices } from './prices.js';
 
 /** @internal What every frame of one run shares: the run's id and the settings its nested runs inherit. */
 export interface RunScope {
   readonly runId: string;
   readonly captureContent: boolean;
   readonly conversationId: string | undefined;
+  /** The checked price table (`RunOptions.prices`), or undefined: then `recordTokens` adds no cost. */
+  readonly prices: Prices | undefined;
 }
 
 /**
@@ -84,6 +87,16 @@ export interface RunOptions {
    * the process bus ({@link getEventBus}). Runs nested in this one inherit it.
    */
   bus?: EventBus | undefined;
+  /**
+   * Token prices by model name, in a currency per MILLION tokens (see
+   * `ModelPrice`): `agent.tokens.used` of a model the table prices then
+   * carries the call's `cost` (`{ amount, currency, source: 'local' }`), and
+   * the OpenTelemetry bridge puts it on the call's `chat` span. A model the
+   * table does not price gets no cost (never a guessed one). agentbus ships
+   * no prices. Checked and copied here; inherited by nested runs, and a
+   * nested run's own table replaces it.
+   */
+  prices?: PriceTable | undefined;
 }
 
 // Generous for both W3C Trace Context headers: a traceparent has 55 characters, and a
@@ -164,7 +177,7 @@ export function isAbortError(error: unknown): boolean {
  * stream was closed opens it again; its sequence continues.
  *
  * @returns what `fn` returns (awaited).
- * @throws {TypeError} (as a rejection, before `fn` runs) for an invalid `runId`, `link` or `bus`.
+ * @throws {TypeError} (as a rejection, before `fn` runs) for an invalid `runId`, `link`, `bus`, `conversationId` or `prices`.
  */
 export async function runContext<T>(fn: (runId: string) => T | Promise<T>, options: RunOptions = {}): Promise<T> {
   const runId = options.runId ?? randomUUID();
@@ -172,11 +185,13 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
   const link = linkOption(options.link);
   const chosenBus = busOption(options.bus);
   const conversationId = conversationIdOption(options.conversationId);
+  const prices = pricesOption('runContext: options.prices', options.prices);
   const parent = als.getStore();
   const run: RunScope = {
     runId,
     captureContent: options.captureContent ?? parent?.run.captureContent ?? false,
     conversationId: conversationId ?? parent?.run.conversationId,
+    prices: prices ?? parent?.run.prices,
   };
   const bus = chosenBus ?? parent?.bus ?? getEventBus();
   const frame: Frame = { run, spanId: undefined, bus };

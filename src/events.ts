@@ -100,6 +100,15 @@ export const eventDataSchemas = {
     cacheReadInputTokens: count.optional(),
     cacheCreationInputTokens: count.optional(),
     reasoningOutputTokens: count.optional(),
+    // What the call cost: computed on the bus side from the run's price table
+    // (`RunOptions.prices`, source `local`), only for a model the table prices.
+    cost: z
+      .object({
+        amount: z.number().finite().nonnegative(),
+        currency: z.string().regex(/^[A-Z]{3}$/, { message: 'expected an ISO 4217 code of three uppercase letters' }),
+        source: z.enum(['local', 'provider']),
+      })
+      .optional(),
   }),
   'agent.tool.started': z.object({
     toolName: z.string(),

@@ -40,6 +40,7 @@ export {
   type TokenUsage,
   type ToolCallInfo,
 } from './trace.js';
+export type { ModelPrice, PriceTable, TokenCost } from './prices.js';
 export { EventBus, type EventBusStats, type SubscribeOptions } from './bus.js';
 export type { EndReason, Subscription } from './subscription.js';
 export type { BusListener, StreamEndReason } from './listeners.js';

@@ -11,6 +11,7 @@ import { now } from './clock.js';
 import { als, record, type Frame } from './context.js';
 import type { CustomEventData, CanonicalEventType, EventData, StreamEvent } from './events.js';
 import { newSpanId } from './ids.js';
+import type { Prices } from './prices.js';
 import { errorText } from './payload-text.js';
 import { refuse } from './refusal.js';
 import { warnOnce } from './warnings.js';
@@ -132,6 +133,11 @@ export class RecordingStep<S extends StepStartType> implements Step<S> {
 
   get ended(): boolean {
     return this.#ended;
+  }
+
+  /** @internal The run's price table (`RunOptions.prices`), for `recordTokens`. */
+  get prices(): Prices | undefined {
+    return this.#inner.run.prices;
   }
 
   get startTime(): number {

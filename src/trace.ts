@@ -14,6 +14,7 @@ import { argKeys, errorText, errorTypeOf, preview } from './payload-text.js';
 import { newSpanId } from './ids.js';
 import { gate } from './gate.js';
 import { NOOP_STEP, RecordingStep, startStepInRun, type Step } from './step.js';
+import { costIn } from './prices.js';
 
 /** What {@link traceTool} needs to know about a tool call before it starts. */
 export interface ToolCallInfo {
@@ -201,19 +202,31 @@ export async function traceModel<R extends ModelCallOutcome>(
   return result;
 }
 
-/** Emits `agent.tokens.used` on a model-call step (so it carries that call's span id). */
+/**
+ * Emits `agent.tokens.used` on a model-call step (so it carries that call's
+ * span id). When the run has a price table (`RunOptions.prices`) that prices
+ * `info.model`, the event carries the call's `cost`; otherwise none. Never
+ * throws: usage that cannot be read is the caller's bug, not the agent's failure.
+ */
 export function recordTokens(step: Step, info: { model: string; provider: string }, usage: TokenUsage): void {
   if (!step.recording) return;
-  step.emit('agent.tokens.used', {
-    model: info.model,
-    provider: info.provider,
-    inputTokens: usage.inputTokens,
-    outputTokens: usage.outputTokens,
-    totalTokens: usage.inputTokens + usage.outputTokens,
-    cacheReadInputTokens: usage.cacheReadInputTokens,
-    cacheCreationInputTokens: usage.cacheCreationInputTokens,
-    reasoningOutputTokens: usage.reasoningOutputTokens,
-  });
+  try {
+    // A run without prices pays this one check and allocates nothing for cost.
+    const prices = step instanceof RecordingStep ? step.prices : undefined;
+    step.emit('agent.tokens.used', {
+      model: info.model,
+      provider: info.provider,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      totalTokens: usage.inputTokens + usage.outputTokens,
+      cacheReadInputTokens: usage.cacheReadInputTokens,
+      cacheCreationInputTokens: usage.cacheCreationInputTokens,
+      reasoningOutputTokens: usage.reasoningOutputTokens,
+      cost: prices === undefined ? undefined : costIn(prices, info.model, usage),
+    });
+  } catch {
+    // See above: telemetry never fails the call it observes.
+  }
 }
 
 // A model's result is user code's: a field of the wrong type is dropped, not published.

@@ -38,6 +38,31 @@ describe('GET /runs', () => {
     expect(({} as Record<string, unknown>).input).toBeUndefined();
   });
 
+  it('sums the cost the events carry by model and currency (never two currencies together), and counts the tokens of events without one apart', async () => {
+    const bus = new EventBus();
+    const tokens = (model: string, inputTokens: number, cost?: unknown) => event('priced', 'agent.tokens.used', { model, provider: 'p', inputTokens, outputTokens: 0, totalTokens: inputTokens, cost });
+    bus.publish(event('priced', 'run.started', { name: 'priced' }));
+    bus.publish(tokens('gpt-4o', 100, { amount: 0.25, currency: 'USD', source: 'local' }));
+    bus.publish(tokens('gpt-4o', 100, { amount: 0.5, currency: 'USD', source: 'local' }));
+    bus.publish(tokens('gpt-4o', 100, { amount: 2, currency: 'EUR', source: 'provider' }));
+    bus.publish(tokens('__proto__', 100, { amount: 1, currency: 'USD', source: 'local' }));
+    bus.publish(tokens('unpriced', 7));
+    // Not costs: the bus does not validate, the list believes none of them.
+    for (const cost of [{ amount: -1, currency: 'USD', source: 'local' }, { amount: 1, currency: 'usd', source: 'local' }, { amount: 1, currency: 'USD', source: 'guess' }, 'free']) bus.publish(tokens('hostile', 3, cost));
+    const { base } = await serve({ bus, public: true, allRuns: true });
+    const { runs } = (await (await fetch(`${base}/runs`)).json()) as { runs: Array<{ cost: Record<string, Record<string, number>>; uncosted: Record<string, unknown> }> };
+    expect(Object.entries(runs[0]!.cost)).toEqual([['gpt-4o', { USD: 0.75, EUR: 2 }], ['__proto__', { USD: 1 }]]);
+    expect(runs[0]!.uncosted).toEqual({ unpriced: { input: 7, output: 0 }, hostile: { input: 12, output: 0 } });
+  });
+
+  it('keeps at most 64 (model, currency) cost entries for a run, whatever its history names', async () => {
+    const bus = new EventBus();
+    for (let i = 0; i < 100; i++) bus.publish(event('many', 'agent.tokens.used', { model: `m${i}`, provider: 'p', inputTokens: 1, outputTokens: 0, totalTokens: 1, cost: { amount: 1, currency: 'USD', source: 'local' } }));
+    const { base } = await serve({ bus, public: true, allRuns: true });
+    const { runs } = (await (await fetch(`${base}/runs`)).json()) as { runs: Array<{ cost: Record<string, Record<string, number>> }> };
+    expect(Object.values(runs[0]!.cost).reduce((n, byCurrency) => n + Object.keys(byCurrency).length, 0)).toBe(64);
+  });
+
   it('is authorized like the all-runs stream, with runId undefined', async () => {
     const bus = new EventBus();
     publishRun(bus, 'a', 'alpha');

@@ -213,6 +213,38 @@ describe('agentbus tail', () => {
       expect(lines.at(-1)).toMatch(/^✓ run ok \d+ ms · tokens 75 in \/ 16 out \(91 total\)$/);
     });
 
+    it('shows the cost a priced run\'s calls carry on their model lines and the run\'s total per currency; an unpriced call shows none', async () => {
+      const model = new ScriptedModel([
+        { toolCalls: [{ name: 'noop', arguments: {} }], usage: { inputTokens: 30000, outputTokens: 7000 } },
+        { content: 'done', usage: { inputTokens: 45000, outputTokens: 9000 } },
+      ]);
+      const noop = defineTool({ name: 'noop', description: 'Nothing', input: z.object({}), execute: async () => 'ok' });
+      const agent = new Agent({ name: 'priced', model, tools: [noop] });
+      await runContext(async () => {
+        await agent.run('go');
+        // A model the table does not price, and one priced in another currency.
+        await runContext(() => new Agent({ name: 'free', model: new ScriptedModel([{ content: 'x', usage: { inputTokens: 5, outputTokens: 5 } }]) }).run('x'), {
+          prices: { 'other-model': { currency: 'EUR', inputPerMillion: 1, outputPerMillion: 1 } },
+        });
+        emit('agent.tokens.used', { model: 'eu', provider: 'p', inputTokens: 1_000_000, outputTokens: 0, totalTokens: 1_000_000, cost: { amount: 2, currency: 'EUR', source: 'local' } });
+      }, { runId: 'tail-priced', name: 'priced', prices: { scripted: { currency: 'USD', inputPerMillion: 2.5, outputPerMillion: 10 } } });
+      getEventBus().closeStream('tail-priced');
+      const { code, stdout, stderr } = await tail([`${base}/runs/tail-priced/events`, '-H', AUTH]);
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+      const lines = stdout.trimEnd().split('\n');
+      // 30000 x 2.5 + 7000 x 10 per million = 0.145; 45000 x 2.5 + 9000 x 10 per million = 0.2025.
+      expect(lines).toContainEqual(expect.stringMatching(/^ {4}✓ model \d+ ms · 30000 in \/ 7000 out tokens · 0\.1450 USD · tool_calls$/));
+      expect(lines).toContainEqual(expect.stringMatching(/^ {4}✓ model \d+ ms · 45000 in \/ 9000 out tokens · 0\.2025 USD · stop$/));
+      expect(lines.at(-1)).toMatch(/^✓ run ok \d+ ms · tokens 1075000 in \/ 16000 out \(1091000 total\) · cost 0\.3475 USD \+ 2\.00 EUR$/);
+    });
+
+    it('shows no cost at all for a run whose events carry none', async () => {
+      const finished = startRun('tail-unpriced');
+      const { stdout } = await tail([`${base}/runs/tail-unpriced/events`, '-H', AUTH]);
+      await finished;
+      expect(stdout).not.toMatch(/USD|cost/);
+    });
+
     it('writes a count of one in the singular and every other count in the plural', async () => {
       const model = { model: 'm', provider: 'p' };
       publishRun('tail-plural', [

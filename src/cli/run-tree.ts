@@ -4,6 +4,7 @@
  * totals. A child run's tree is drawn inside its parent's, from a base depth.
  */
 import type { StreamEvent } from '../events.js';
+import { readTokenCost } from '../prices.js';
 import { BoundedMap } from './bounded-map.js';
 import type { Style } from './style.js';
 
@@ -19,6 +20,8 @@ const MAX_DEPTH = 32;
 // its parent after its end (an evaluation of a tool that returned) is still
 // drawn under it. Bounded like the open spans.
 const MAX_ENDED_SPANS = 256;
+// Currencies a run's cost total lists; a stream naming more is not believed past these.
+const MAX_CURRENCIES = 8;
 
 /** What the tree remembers of an open span. */
 interface Span {
@@ -26,6 +29,12 @@ interface Span {
   readonly started: number;
   /** The token line of a model call, from `agent.tokens.used`, shown at its end. */
   tokens?: string;
+}
+
+/** An amount of money as the terminal shows it: enough decimals for a single call's fraction of a cent. */
+function money(amount: number, currency: string): string {
+  const digits = amount === 0 ? 0 : amount >= 1 ? 2 : amount >= 0.01 ? 4 : 6;
+  return `${amount.toFixed(digits)} ${currency}`;
 }
 
 function ms(value: number): string {
@@ -59,6 +68,9 @@ export class RunTree {
   readonly #base: number;
   #inputTokens = 0;
   #outputTokens = 0;
+  // The run's cost by currency (amounts in two currencies are never added),
+  // from the `cost` its priced calls carry; empty for an unpriced run.
+  readonly #cost = new Map<string, number>();
 
   /**
    * @param base the depth of the run's own lines: 0 for a run drawn on its
@@ -119,7 +131,8 @@ export class RunTree {
       case 'run.completed': {
         end();
         const inOut = `${this.#inputTokens} in / ${this.#outputTokens} out (${this.#inputTokens + this.#outputTokens} total)`;
-        return `${pad}${mark(d.status === 'ok')} run ${d.status} ${dim(ms(d.durationMs))} · tokens ${inOut}${d.error ? ` · ${red(String(d.error))}` : ''}`;
+        const cost = this.#cost.size === 0 ? '' : ` · cost ${[...this.#cost].map(([currency, amount]) => money(amount, currency)).join(' + ')}`;
+        return `${pad}${mark(d.status === 'ok')} run ${d.status} ${dim(ms(d.durationMs))} · tokens ${inOut}${cost}${d.error ? ` · ${red(String(d.error))}` : ''}`;
       }
       case 'agent.invocation.started':
         return `${pad}▶ ${cyan(`agent ${d.agentName}`)}${d.model ? dim(` (${d.model})`) : ''}`;
@@ -131,7 +144,12 @@ export class RunTree {
       case 'agent.tokens.used':
         this.#inputTokens += d.inputTokens;
         this.#outputTokens += d.outputTokens;
-        if (span !== undefined) span.tokens = `${d.inputTokens} in / ${d.outputTokens} out tokens`;
+        {
+          // Shown only when the event carries one: tail prices nothing itself (see README).
+          const cost = readTokenCost(d.cost);
+          if (cost !== undefined && (this.#cost.size < MAX_CURRENCIES || this.#cost.has(cost.currency))) this.#cost.set(cost.currency, (this.#cost.get(cost.currency) ?? 0) + cost.amount);
+          if (span !== undefined) span.tokens = `${d.inputTokens} in / ${d.outputTokens} out tokens${cost === undefined ? '' : ` · ${money(cost.amount, cost.currency)}`}`;
+        }
         return undefined;
       case 'agent.model.completed':
         end();

@@ -32,7 +32,8 @@ on its side: they never reach the browser.
   -H, --header "Name: value"   header sent to the SSE server (repeatable), e.g. authorization
   -p, --port N                 port to serve on, 0 for any free one (default ${DEFAULT_UI_PORT})
       --price "model=in,out"   dollars per million input and output tokens of a model
-                               (repeatable): the console then shows each run's cost
+                               (repeatable), for tokens whose events carry no cost
+                               (a run priced with runContext's prices carries its own)
   -h, --help                   this help
 
 Exit status: 0 on Ctrl-C, 1 when it cannot serve (port taken), 2 on bad usage.`;

@@ -42,6 +42,7 @@ import { StepTracer } from './step-tracer.js';
 import { linkedParentContext, traceHeadersOf } from './remote-parent.js';
 import { provideTraceContext } from '../link.js';
 import { positiveIntOption } from '../options.js';
+import { costIn, pricesOption, readTokenCost, type PriceTable, type Prices, type TokenCost } from '../prices.js';
 
 /** Options of {@link instrumentOtel}. */
 export interface OtelBridgeOptions {
@@ -77,6 +78,16 @@ export interface OtelBridgeOptions {
    * This option wins over the variable.
    */
   semconv?: SemconvShapeName;
+  /**
+   * Token prices by model name, in a currency per MILLION tokens (see
+   * `ModelPrice` in `agentbus`), for calls whose `agent.tokens.used` carries
+   * no `cost` (a run without `RunOptions.prices`, another process's events).
+   * A call with a cost (from its event, else from this table) gets the
+   * proposed `gen_ai.usage.cost.*` attributes on its `chat` span and a point
+   * on the proposed `gen_ai.client.operation.cost` counter; a call of a model
+   * priced nowhere gets neither. agentbus ships no prices.
+   */
+  prices?: PriceTable | undefined;
 }
 
 /** A running bridge. */
@@ -106,6 +117,7 @@ class Bridge implements OtelBridge {
   readonly #tracer: StepTracer;
   readonly #table: SpanTable;
   readonly #handlers: Handlers;
+  readonly #prices: Prices | undefined;
   #remove: (() => void) | undefined;
   #stopProvidingTraceContext: (() => void) | undefined;
 
@@ -114,6 +126,7 @@ class Bridge implements OtelBridge {
       captureContent: options.captureContent ?? false,
       maxContentLength: positiveIntOption('instrumentOtel', 'maxContentLength', options.maxContentLength, 1024),
     };
+    this.#prices = pricesOption('instrumentOtel: prices', options.prices);
     const maxRuns = positiveIntOption('instrumentOtel', 'maxRuns', options.maxRuns, 1024);
     const maxSpansPerRun = positiveIntOption('instrumentOtel', 'maxSpansPerRun', options.maxSpansPerRun, 4096);
     const shape = createSemconvShape(semconvShapeName(options.semconv, semconvOptIn()), options.meterProvider);
@@ -293,11 +306,34 @@ class Bridge implements OtelBridge {
     const usage = event.data;
     if (this.#table.ignores(event.runId)) return;
     this.#metrics.recordTokens(usage);
+    // Nothing more unless some cost can be known: no table here and none in the event.
+    const cost = usage.cost === undefined && this.#prices === undefined ? undefined : this.#costOf(usage);
+    if (cost !== undefined) this.#metrics.recordCost(usage, cost);
     // Usually the model call's own event (same span id); a point event counts for its enclosing step.
     const owner = this.#table.entry(event.runId, event.spanId ?? event.parentSpanId);
     if (owner === undefined) return;
-    if (owner.kind === 'model') owner.addUsage(usage);
+    if (owner.kind === 'model') {
+      owner.addUsage(usage);
+      // Cost on the inference span only: an agent's sum would count it twice (PR #443).
+      if (cost !== undefined) owner.addCost(cost);
+    }
     if (owner.agent !== undefined) owner.agent.addUsage(usage);
+  }
+
+  // The event's own cost when it carries a valid one (the run's prices, or a
+  // provider's figure), else this bridge's table's (an invalid carried cost is
+  // as good as none); undefined for a model priced nowhere.
+  #costOf(usage: EventData<'agent.tokens.used'>): TokenCost | undefined {
+    const carried = usage.cost === undefined ? undefined : readTokenCost(usage.cost);
+    if (carried !== undefined) return carried;
+    const prices = this.#prices;
+    if (prices === undefined) return undefined;
+    try {
+      return costIn(prices, usage.model, usage);
+    } catch {
+      // A payload whose counts cannot be read (the bus does not validate): no cost.
+      return undefined;
+    }
   }
 }
 
@@ -324,7 +360,7 @@ class Bridge implements OtelBridge {
  * await otel.shutdown();
  * ```
  * @throws {RangeError} for a limit that is not a positive integer.
- * @throws {TypeError} for a `semconv` other than `'released'` or `'latest'`.
+ * @throws {TypeError} for a `semconv` other than `'released'` or `'latest'`, or a `prices` table that is not one (see `ModelPrice`).
  */
 export function instrumentOtel(options: OtelBridgeOptions = {}): OtelBridge {
   return new Bridge(options);

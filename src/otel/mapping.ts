@@ -34,6 +34,7 @@ import {
   ATTR_GEN_AI_TOOL_NAME,
   ATTR_GEN_AI_TOOL_TYPE,
   ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_COST,
   ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_INPUT_TOKENS,
@@ -55,6 +56,7 @@ import {
   EVENT_GEN_AI_EVALUATION_RESULT,
 } from './semconv.js';
 import type { SpanEntry, StepKind } from './span-table.js';
+import type { TokenCost } from '../prices.js';
 
 /** How much content the mapping may put into attributes (the bridge's options, read once). */
 export interface ContentOptions {
@@ -418,6 +420,18 @@ export function usageAttributes(usage: SpanEntry): Attributes {
   if (usage.cacheCreationInputTokens !== 0) attributes[ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cacheCreationInputTokens;
   if (usage.reasoningOutputTokens !== 0) attributes[ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoningOutputTokens;
   return attributes;
+}
+
+/**
+ * The proposed cost attributes (semantic-conventions-genai PR #443) a `chat`
+ * span ends with: the amount, its currency and where it came from.
+ */
+export function costAttributes(cost: TokenCost): Attributes {
+  return {
+    [ATTR_GEN_AI_USAGE_COST.amount]: cost.amount,
+    [ATTR_GEN_AI_USAGE_COST.currency]: cost.currency,
+    [ATTR_GEN_AI_USAGE_COST.source]: cost.source,
+  };
 }
 
 /**

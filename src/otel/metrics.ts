@@ -32,6 +32,8 @@ import {
 } from './semconv.js';
 import { rpcStatusCode, type McpStep, type StepSpan } from './mapping.js';
 import type { SpanEntry } from './span-table.js';
+import { CostCounters } from './cost-metric.js';
+import type { TokenCost } from '../prices.js';
 
 /** Distinct (provider, model) pairs whose token attributes are kept; past this the cache starts over. */
 const TOKEN_ATTRIBUTES_CACHED = 256;
@@ -45,6 +47,8 @@ export interface StepMetrics {
   refresh(): void;
   /** Records one model call's token usage (an `agent.tokens.used` payload). */
   recordTokens(usage: EventData<'agent.tokens.used'>): void;
+  /** Records one model call's cost (checked: see `readTokenCost`) on the proposed cost counter. */
+  recordCost(usage: EventData<'agent.tokens.used'>, cost: TokenCost): void;
   /**
    * The attributes a step's duration measurement starts with (frozen, shared
    * where they can be), or undefined for a step not measured in this shape.
@@ -105,6 +109,7 @@ export class GenAiMetrics implements StepMetrics {
   #tokens!: Histogram;
   #duration!: Histogram;
   #mcp!: McpDurations;
+  #cost!: CostCounters;
   // Token measurements come two per model call with the same few attribute
   // sets: built once per (provider, model), not per measurement.
   readonly #tokenAttributes = new Map<string, readonly [Attributes, Attributes]>();
@@ -127,6 +132,12 @@ export class GenAiMetrics implements StepMetrics {
     this.#tokens = histogramOf(meter, METRIC_GEN_AI_CLIENT_TOKEN_USAGE, '{token}', 'Number of input and output tokens used.', TOKEN_USAGE_BUCKETS);
     this.#duration = histogramOf(meter, METRIC_GEN_AI_CLIENT_OPERATION_DURATION, 's', 'GenAI operation duration.', OPERATION_DURATION_BUCKETS);
     this.#mcp = new McpDurations(meter);
+    this.#cost = new CostCounters(meter);
+  }
+
+  /** Records one model call's cost on `gen_ai.client.operation.cost` (proposed). */
+  recordCost(usage: EventData<'agent.tokens.used'>, cost: TokenCost): void {
+    this.#cost.add(usage.provider, usage.model, cost);
   }
 
   /** Records one model call's input and output tokens. */

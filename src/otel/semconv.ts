@@ -272,3 +272,32 @@ export const ATTR_GEN_AI_EVALUATION = {
   /** `gen_ai.evaluation.explanation`: the evaluator's reasons. */
   explanation: 'gen_ai.evaluation.explanation',
 } as const;
+
+// ---------------------------------------------------------------- proposed
+//
+// Names that no release and no development document has yet: they are
+// proposed in open-telemetry/semantic-conventions-genai pull request #443,
+// "Add per-operation cost conventions (gen_ai.usage.cost.*)" (open), and may
+// change or be dropped before it merges. The bridge writes them only when a
+// cost is known: a run or a bridge given prices, or an event that carries one.
+
+/**
+ * `gen_ai.usage.cost.*` (proposed, PR #443): the monetary cost of one
+ * inference operation, on `chat` spans only (not on agent or workflow spans,
+ * which would count it twice).
+ */
+export const ATTR_GEN_AI_USAGE_COST = {
+  /** `gen_ai.usage.cost.amount` (double): the cost, in `currency`. */
+  amount: 'gen_ai.usage.cost.amount',
+  /** `gen_ai.usage.cost.currency`: ISO 4217 code; conditionally required with the amount. */
+  currency: 'gen_ai.usage.cost.currency',
+  /** `gen_ai.usage.cost.source`: `provider` (reported in the response) or `local` (computed by the recorder). */
+  source: 'gen_ai.usage.cost.source',
+} as const;
+
+/**
+ * `gen_ai.client.operation.cost` (proposed, PR #443): a counter of the cost
+ * of inference operations, its unit the ISO 4217 currency code (one
+ * instrument per currency: amounts in two currencies are never added).
+ */
+export const METRIC_GEN_AI_CLIENT_OPERATION_COST = 'gen_ai.client.operation.cost';

@@ -12,6 +12,7 @@ import { now } from '../clock.js';
 import type { EventData } from '../index.js';
 import { Ring } from '../ring.js';
 import type { McpStep } from './mapping.js';
+import type { TokenCost } from '../prices.js';
 
 /**
  * What kind of step a span stands for, named for the event family that opens
@@ -52,6 +53,13 @@ export class SpanEntry {
   cacheCreationInputTokens = 0;
   reasoningOutputTokens = 0;
   hasUsage = false;
+  /**
+   * A model call's cost (`chat` spans only): the sum of its tokens events'
+   * costs, undefined while none came. `costMixed` once two of them were in
+   * different currencies: then the span carries no cost (they cannot be added).
+   */
+  cost: TokenCost | undefined = undefined;
+  costMixed = false;
 
   constructor(
     span: Span,
@@ -89,6 +97,20 @@ export class SpanEntry {
     this.cacheReadInputTokens += usage.cacheReadInputTokens ?? 0;
     this.cacheCreationInputTokens += usage.cacheCreationInputTokens ?? 0;
     this.reasoningOutputTokens += usage.reasoningOutputTokens ?? 0;
+  }
+
+  /** Adds one model call's cost (checked) to this span's; see {@link SpanEntry.cost}. */
+  addCost(cost: TokenCost): void {
+    const sum = this.cost;
+    if (sum === undefined) {
+      this.cost = { amount: cost.amount, currency: cost.currency, source: cost.source };
+    } else if (sum.currency !== cost.currency) {
+      this.costMixed = true;
+    } else {
+      sum.amount += cost.amount;
+      // Part computed here makes the sum computed here.
+      if (cost.source === 'local') sum.source = 'local';
+    }
   }
 }
 

@@ -12,7 +12,7 @@ import { SpanKind, SpanStatusCode, trace, type Context, type Tracer, type Tracer
 import type { EventData, StreamEvent } from '../index.js';
 import { ATTR_AGENTBUS, ATTR_ERROR_TYPE, ATTR_GEN_AI_CONVERSATION_ID, ATTR_MCP, ERROR_TYPE_UNFINISHED, INSTRUMENTATION_SCOPE } from './semconv.js';
 import { VERSION } from '../version.js';
-import { rpcStatusCode, runEnd, workflowSpan, type PointEvent, type StepEnd, type StepSpan } from './mapping.js';
+import { costAttributes, rpcStatusCode, runEnd, workflowSpan, type PointEvent, type StepEnd, type StepSpan } from './mapping.js';
 import type { StepMetrics } from './metrics.js';
 import type { SemconvShape } from './semconv-shape.js';
 import { SpanEntry, SpanTable, type RunTrace } from './span-table.js';
@@ -168,6 +168,8 @@ export class StepTracer {
     }
     const span = entry.span;
     if (entry.hasUsage) span.setAttributes(this.#usageAttributes(entry));
+    const cost = entry.cost;
+    if (cost !== undefined && !entry.costMixed) span.setAttributes(costAttributes(cost));
     // Never before its start nor before a child it outlived by microseconds.
     let end = entry.wallTime(at);
     if (end < entry.childEnd) end = entry.childEnd;

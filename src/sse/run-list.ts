@@ -18,6 +18,7 @@
  */
 import type { StreamEvent } from '../events.js';
 import type { RetainedRun } from '../source.js';
+import { readTokenCost } from '../prices.js';
 
 /** What the route says of one retained run. */
 export interface RunSummary {
@@ -45,7 +46,17 @@ export interface RunSummary {
   open: boolean;
   /** Token totals by model, from `agent.tokens.used`. */
   tokens: Record<string, { input: number; output: number }>;
+  /**
+   * The run's cost by model, then by ISO 4217 currency: the sums of the
+   * `cost` its `agent.tokens.used` events carry (two currencies never added).
+   */
+  cost: Record<string, Record<string, number>>;
+  /** Token totals by model of the `agent.tokens.used` events that carry no cost (what a console may price from its own table). */
+  uncosted: Record<string, { input: number; output: number }>;
 }
+
+// (model, currency) pairs a summary's cost lists; a history naming more is not believed past these.
+const MAX_COST_ENTRIES = 64;
 
 const STATUSES: ReadonlySet<string> = new Set(['ok', 'error', 'aborted']);
 
@@ -67,7 +78,10 @@ export function summarizeRun(runId: string, history: readonly StreamEvent[], ope
     open,
     // No prototype: a model named `__proto__` is a key like any other.
     tokens: Object.create(null) as RunSummary['tokens'],
+    cost: Object.create(null) as RunSummary['cost'],
+    uncosted: Object.create(null) as RunSummary['uncosted'],
   };
+  let costEntries = 0;
   if (history[0] !== undefined) summary.startedAt = history[0].timestamp;
   for (const event of history) {
     const data = (event.data ?? {}) as Record<string, unknown>;
@@ -96,6 +110,20 @@ export function summarizeRun(runId: string, history: readonly StreamEvent[], ope
         const totals = (summary.tokens[model] ??= { input: 0, output: 0 });
         totals.input += count(data.inputTokens);
         totals.output += count(data.outputTokens);
+        const cost = readTokenCost(data.cost);
+        if (cost === undefined) {
+          const uncosted = (summary.uncosted[model] ??= { input: 0, output: 0 });
+          uncosted.input += count(data.inputTokens);
+          uncosted.output += count(data.outputTokens);
+        } else {
+          const byCurrency = (summary.cost[model] ??= Object.create(null) as Record<string, number>);
+          if (Object.hasOwn(byCurrency, cost.currency)) {
+            byCurrency[cost.currency]! += cost.amount;
+          } else if (costEntries < MAX_COST_ENTRIES) {
+            costEntries++;
+            byCurrency[cost.currency] = cost.amount;
+          }
+        }
         break;
       }
     }

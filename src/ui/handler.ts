@@ -32,7 +32,11 @@ export interface UiHandlerOptions {
    * and `/runs/:runId/events` under it. Default `''`.
    */
   sseBase?: string;
-  /** Token prices by model name (as in `agent.tokens.used`'s `model`): the console then shows each run's cost. */
+  /**
+   * Token prices by model name (as in `agent.tokens.used`'s `model`), in
+   * dollars per million tokens: the console prices with them the tokens whose
+   * events carry no `cost` (a run given `RunOptions.prices` carries its own).
+   */
   prices?: Record<string, TokenPrice>;
   /** Shown in the console's header: where its runs come from. Default: none. */
   label?: string;

@@ -368,6 +368,90 @@ describe('metrics through the collector into its Prometheus exporter', () => {
   });
 });
 
+describe('cost (proposed gen_ai.usage.cost.*, gen_ai.client.operation.cost) through the collector into Jaeger and Prometheus', () => {
+  const service = unique('agentbus-e2e-cost');
+  const state: { otel?: OtlpSetup; bridge?: OtelBridge } = {};
+  beforeAll(async () => {
+    state.otel = await setupOtlp({ endpoint: be.otlpHttpEndpoint, serviceName: service, exportIntervalMillis: 500, exportTimeoutMillis: 3_000 });
+    // The bridge's own table prices what the events do not carry a cost for.
+    state.bridge = instrumentOtel({ prices: { 'bridge-priced': { currency: 'EUR', inputPerMillion: 4, outputPerMillion: 8 } } });
+  });
+  afterAll(async () => {
+    state.bridge?.shutdown();
+    await state.otel?.shutdown();
+  });
+
+  const model = (name: string) =>
+    new ScriptedModel(
+      [
+        { toolCalls: [{ id: 'c1', name: 'get_weather', arguments: { city: 'Paris' } }], usage: { inputTokens: 1500, outputTokens: 250 } },
+        { content: 'Warm.', usage: { inputTokens: 2600, outputTokens: 120 } },
+      ],
+      { name, provider: 'openai' },
+    );
+  const run = (name: string, prices?: Parameters<typeof runContext>[1]) => {
+    const runId = unique('run');
+    return runContext(() => new Agent({ name: 'pricer', model: model(name), tools: [weather] }).run('Paris?'), { ...prices, runId }).then(() => runId);
+  };
+
+  it('chat spans carry amount = tokens x prices, currency and source; the agent span none; the counter in Prometheus is their sum, per currency', async () => {
+    // Per million: USD 2.5 in, 10 out, priced on the bus side; EUR 4 in, 8 out, priced by the bridge; a model priced nowhere.
+    const busPriced = await run('bus-priced', { prices: { 'bus-priced': { currency: 'USD', inputPerMillion: 2.5, outputPerMillion: 10 } } });
+    const bridgePriced = await run('bridge-priced');
+    const unpriced = await run('unpriced-model');
+    await state.otel!.forceFlush();
+    const traces = await queryJaegerTraces(be.jaegerQueryUrl, service, {
+      until: (t) => [busPriced, bridgePriced, unpriced].every((id) => runSpans(t, id).filter((s) => s.operationName.startsWith('chat ')).length === 2),
+    });
+    const expected: Record<string, { currency: string; input: number; output: number; sum: number }> = {
+      [busPriced]: { currency: 'USD', input: 2.5, output: 10, sum: 0 },
+      [bridgePriced]: { currency: 'EUR', input: 4, output: 8, sum: 0 },
+    };
+    for (const [runId, price] of Object.entries(expected)) {
+      const spans = runSpans(traces, runId);
+      const chats = spans.filter((s) => s.operationName.startsWith('chat '));
+      expect(chats).toHaveLength(2);
+      for (const chat of chats) {
+        // Expected from the span's own token attributes, times the prices.
+        const amount = ((tagOf(chat, 'gen_ai.usage.input_tokens') as number) * price.input + (tagOf(chat, 'gen_ai.usage.output_tokens') as number) * price.output) / 1e6;
+        expect(tagOf(chat, 'gen_ai.usage.cost.amount')).toBeCloseTo(amount, 12);
+        expect(tagOf(chat, 'gen_ai.usage.cost.currency')).toBe(price.currency);
+        expect(tagOf(chat, 'gen_ai.usage.cost.source')).toBe('local');
+        price.sum += amount;
+      }
+      const agent = spans.find((s) => s.operationName === 'invoke_agent pricer')!;
+      expect(agent.tags.map((t) => t.key).filter((k) => k.startsWith('gen_ai.usage.cost'))).toEqual([]);
+    }
+    for (const chat of runSpans(traces, unpriced).filter((s) => s.operationName.startsWith('chat '))) {
+      expect(chat.tags.map((t) => t.key).filter((k) => k.startsWith('gen_ai.usage.cost'))).toEqual([]);
+    }
+    // (1500 + 2600) x 2.5 + (250 + 120) x 10 per million; (1500 + 2600) x 4 + 370 x 8 per million.
+    expect(expected[busPriced]!.sum).toBeCloseTo(0.01395, 12);
+    expect(expected[bridgePriced]!.sum).toBeCloseTo(0.01936, 12);
+
+    const mine = (line: string) => line.includes(`job="${service}"`);
+    const costLines = (text: string) => text.split('\n').filter((l) => mine(l) && /^gen_ai_client_operation_cost\w*\{/.test(l));
+    const valueOf = (line: string) => Number(line.slice(line.lastIndexOf(' ') + 1));
+    const text = await pollPrometheus(be.prometheusMetricsUrl, (t) => costLines(t).length === 2);
+    const lines = costLines(text);
+    const usd = lines.find((l) => l.includes('gen_ai_usage_cost_currency="USD"'))!;
+    const eur = lines.find((l) => l.includes('gen_ai_usage_cost_currency="EUR"'))!;
+    // One counter per currency: its unit, the currency, is in the exported name.
+    expect(usd).toMatch(/^gen_ai_client_operation_cost_USD_total\{/);
+    expect(eur).toMatch(/^gen_ai_client_operation_cost_EUR_total\{/);
+    for (const [line, model] of [[usd, 'bus-priced'], [eur, 'bridge-priced']] as const) {
+      expect(line).toContain(`gen_ai_request_model="${model}"`);
+      expect(line).toContain('gen_ai_operation_name="chat"');
+      expect(line).toContain('gen_ai_provider_name="openai"');
+      expect(line).toContain('gen_ai_usage_cost_source="local"');
+    }
+    expect(valueOf(usd)).toBeCloseTo(expected[busPriced]!.sum, 12);
+    expect(valueOf(eur)).toBeCloseTo(expected[bridgePriced]!.sum, 12);
+    // The model priced nowhere has no point at all.
+    expect(text.split('\n').filter((l) => mine(l) && l.startsWith('gen_ai_client_operation_cost') && l.includes('unpriced-model'))).toEqual([]);
+  });
+});
+
 describe('the latest conventions (OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental) through the collector into Prometheus', () => {
   const service = unique('agentbus-e2e-latest');
   const { flush } = telemetry(service, 'gen_ai_latest_experimental');

@@ -420,6 +420,41 @@ describe('agentbus ui', () => {
   });
 });
 
+describe('agentbus ui: cost', () => {
+  it('shows the cost the events carry, per currency, with --price only for tokens that carry none, live and after a reload', async () => {
+    const { page, errors } = await openConsole(1280, 800);
+    const { emit } = await import('../../src/emit.js');
+    const agent = new Agent({
+      name: 'pricer',
+      model: new ScriptedModel([
+        { content: 'one', delayMs: 20, usage: { inputTokens: 15000, outputTokens: 3000 } },
+      ]),
+    });
+    const second = new Agent({ name: 'pricer2', model: new ScriptedModel([{ content: 'two', delayMs: 20, usage: { inputTokens: 5000, outputTokens: 2000 } }]) });
+    await runContext(async () => {
+      // Priced on the bus side: 20000 in x 1 + 5000 out x 2 per million = $0.03.
+      await agent.run('a');
+      await second.run('b');
+      // A provider's cost in euros: summed apart, never into the dollars.
+      emit('agent.tokens.used', { model: 'mistral', provider: 'mistral', inputTokens: 100, outputTokens: 0, totalTokens: 100, cost: { amount: 1.5, currency: 'EUR', source: 'provider' } });
+      // Tokens without a cost: priced from --price scripted=3,15, 10000 x 3 per million = $0.03.
+      emit('agent.tokens.used', { model: 'scripted', provider: 'scripted', inputTokens: 10000, outputTokens: 0, totalTokens: 10000 });
+    }, { name: 'priced-trip', prices: { scripted: { currency: 'USD', inputPerMillion: 1, outputPerMillion: 2 } } });
+    const row = page.locator('#run-list li', { has: page.locator('.title', { hasText: /^priced-trip$/ }) });
+    await expect.poll(() => row.locator('.tok').innerText(), { timeout: 10_000 }).toBe('35,100\n$0.06 + 1.50 EUR');
+    expect(await row.locator('.cost').getAttribute('title')).toBe('scripted: $0.03\nmistral: 1.50 EUR\nscripted (--price): $0.03');
+    await row.click();
+    await expect.poll(() => page.locator('#run-facts').textContent(), { timeout: 10_000 }).toContain('$0.06 + 1.50 EUR (scripted: $0.03, mistral: 1.50 EUR, scripted (--price): $0.03)');
+    // A page opened afterwards reads the same from GET /runs, not from live events.
+    const { page: later, errors: laterErrors } = await openConsole(1280, 800);
+    const laterRow = later.locator('#run-list li', { has: later.locator('.title', { hasText: /^priced-trip$/ }) });
+    await expect.poll(() => laterRow.locator('.tok').innerText(), { timeout: 10_000 }).toBe('35,100\n$0.06 + 1.50 EUR');
+    expect([...errors, ...laterErrors]).toEqual([]);
+    await page.close();
+    await later.close();
+  });
+});
+
 describe('agentbus ui on a Redis source', () => {
   it('mounted in-process with createUiHandler, lists runs written by another bus through Redis, live and from before the page opened, and opens one from history', async () => {
     const redis = await startRedis();

@@ -68,23 +68,60 @@ function fmtCost(usd) {
   if (usd === 0) return '$0';
   return usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
 }
-function tokenTotals(tokens) {
+/** An amount in `currency`: dollars as before, any other currency after its ISO code's amount. */
+function fmtMoney(amount, currency) {
+  if (!Number.isFinite(amount)) return `? ${currency}`;
+  if (currency === 'USD') return fmtCost(amount);
+  return `${amount === 0 ? '0' : amount.toFixed(amount < 0.01 ? 4 : 2)} ${currency}`;
+}
+const CURRENCY = /^[A-Z]{3}$/;
+// (model, currency) pairs a run's cost keeps: a stream naming more is not believed past these.
+const MAX_COST_ENTRIES = 64;
+/** The cost an event carries, or undefined unless it is one (the page trusts nothing it reads). */
+function eventCost(cost) {
+  if (cost === null || typeof cost !== 'object') return undefined;
+  const { amount, currency } = cost;
+  return typeof amount === 'number' && Number.isFinite(amount) && amount >= 0 && typeof currency === 'string' && CURRENCY.test(currency) ? { amount, currency } : undefined;
+}
+/** Adds `amount` of `currency` to `cost[model]` (model -> currency -> amount), within the bound. */
+function addCost(cost, model, currency, amount) {
+  const byCurrency = (cost[model] ??= Object.create(null));
+  if (Object.hasOwn(byCurrency, currency)) byCurrency[currency] += amount;
+  else if (Object.values(cost).reduce((n, c) => n + Object.keys(c).length, 0) < MAX_COST_ENTRIES) byCurrency[currency] = amount;
+}
+/**
+ * Token totals and cost of runs' `tokens` (model -> { input, output }), `cost`
+ * (model -> currency -> amount, from the events' own `cost`) and `uncosted`
+ * (model -> tokens of events without one). Events' costs come first; tokens
+ * without one are priced from --price (dollars per million), when it has the
+ * model. Currencies are summed apart, never into one another: `cost` is
+ * currency -> amount, undefined when nothing was priced; `byModel` is a line per model.
+ */
+function tokenTotals(tokens, cost = Object.create(null), uncosted = tokens) {
   let input = 0;
   let output = 0;
-  let cost = 0;
-  let priced = false;
+  const sums = new Map();
+  const byModel = [];
+  const add = (model, currency, amount) => {
+    sums.set(currency, (sums.get(currency) ?? 0) + amount);
+    byModel.push(`${model}: ${fmtMoney(amount, currency)}`);
+  };
   for (const model of Object.keys(tokens)) {
-    const t = tokens[model];
-    input += t.input;
-    output += t.output;
-    const price = Object.hasOwn(PRICES, model) ? PRICES[model] : undefined;
-    if (price) {
-      priced = true;
-      cost += (t.input * (price.input ?? 0) + t.output * (price.output ?? 0)) / 1e6;
-    }
+    input += tokens[model].input;
+    output += tokens[model].output;
   }
-  return { input, output, cost: priced ? cost : undefined };
+  for (const model of Object.keys(cost)) {
+    for (const currency of Object.keys(cost[model])) add(model, currency, cost[model][currency]);
+  }
+  for (const model of Object.keys(uncosted)) {
+    const t = uncosted[model];
+    const price = Object.hasOwn(PRICES, model) ? PRICES[model] : undefined;
+    if (price && t.input + t.output > 0) add(`${model} (--price)`, 'USD', (t.input * (price.input ?? 0) + t.output * (price.output ?? 0)) / 1e6);
+  }
+  return { input, output, cost: sums.size === 0 ? undefined : sums, byModel };
 }
+/** `$0.35 + 2.00 EUR`: each currency's sum, apart. */
+const fmtCosts = (sums) => [...sums].map(([currency, amount]) => fmtMoney(amount, currency)).join(' + ');
 const str = (v) => (typeof v === 'string' ? v : undefined);
 const num = (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0);
 
@@ -230,7 +267,7 @@ let activeId;
 let rowCounter = 0;
 
 function newRun(runId) {
-  return { runId, name: undefined, parentRunId: undefined, parentSpanId: undefined, status: 'running', error: undefined, startedAt: undefined, endedAt: undefined, durationMs: undefined, lastSeq: 0, tokens: Object.create(null), seen: ++rowCounter };
+  return { runId, name: undefined, parentRunId: undefined, parentSpanId: undefined, status: 'running', error: undefined, startedAt: undefined, endedAt: undefined, durationMs: undefined, lastSeq: 0, tokens: Object.create(null), cost: Object.create(null), uncosted: Object.create(null), seen: ++rowCounter };
 }
 
 /** Applies one event of the all-runs stream to its run's summary. */
@@ -274,6 +311,14 @@ function applyLive(event) {
       const t = (run.tokens[model] ??= { input: 0, output: 0 });
       t.input += num(data.inputTokens);
       t.output += num(data.outputTokens);
+      const cost = eventCost(data.cost);
+      if (cost !== undefined) {
+        addCost(run.cost, model, cost.currency, cost.amount);
+      } else {
+        const u = (run.uncosted[model] ??= { input: 0, output: 0 });
+        u.input += num(data.inputTokens);
+        u.output += num(data.outputTokens);
+      }
       break;
     }
   }
@@ -292,12 +337,25 @@ function mergeList(list) {
     }
     const tokens = Object.create(null);
     for (const [model, t] of Object.entries(s.tokens ?? {})) tokens[model] = { input: num(t?.input), output: num(t?.output) };
+    const cost = Object.create(null);
+    for (const [model, byCurrency] of Object.entries(s.cost ?? {})) {
+      for (const [currency, amount] of Object.entries(byCurrency ?? {})) {
+        const checked = eventCost({ amount, currency });
+        if (checked !== undefined) addCost(cost, model, checked.currency, checked.amount);
+      }
+    }
+    // A server without `uncosted` (older) priced nothing: all its tokens are uncosted.
+    let uncosted = tokens;
+    if (s.uncosted !== null && typeof s.uncosted === 'object') {
+      uncosted = Object.create(null);
+      for (const [model, t] of Object.entries(s.uncosted)) uncosted[model] = { input: num(t?.input), output: num(t?.output) };
+    }
     if ((s.lastSeq ?? 0) >= run.lastSeq) {
       Object.assign(run, {
         name: str(s.name), parentRunId: str(s.parentRunId), parentSpanId: str(s.parentSpanId),
         status: ['running', 'ok', 'error', 'aborted'].includes(s.status) ? s.status : 'running',
         error: str(s.error), startedAt: s.startedAt, endedAt: s.endedAt, durationMs: s.durationMs,
-        lastSeq: s.lastSeq ?? 0, tokens,
+        lastSeq: s.lastSeq ?? 0, tokens, cost, uncosted,
       });
     } else {
       // The page is ahead (live events after the list was made): fill in only what it lacks.
@@ -402,10 +460,11 @@ function updateRow(row, run) {
   row.id.textContent = run.error ? ` · ${run.error}` : run.name ? ` · ${run.runId}` : '';
   const ms = run.durationMs ?? (run.status === 'running' ? serverNow() - (run.startedAt ?? serverNow()) : (run.endedAt ?? 0) - (run.startedAt ?? 0));
   row.durB.textContent = fmtMs(Math.max(0, ms));
-  const { input, output, cost } = tokenTotals(run.tokens);
+  const { input, output, cost, byModel } = tokenTotals(run.tokens, run.cost, run.uncosted);
   row.tokB.textContent = input + output > 0 ? fmtInt(input + output) : '–';
   row.tokB.title = `${fmtInt(input)} in / ${fmtInt(output)} out`;
-  row.cost.textContent = cost === undefined ? '' : fmtCost(cost);
+  row.cost.textContent = cost === undefined ? '' : fmtCosts(cost);
+  row.cost.title = byModel.join('\n');
 }
 
 function renderList() {
@@ -794,16 +853,24 @@ function renderHead() {
   if (view.runs.size > 1) facts.push(`${view.runs.size - 1} child run${view.runs.size > 2 ? 's' : ''}`);
   // Tokens of the run and of its child runs: what the whole tree cost.
   const tokens = Object.create(null);
+  const cost = Object.create(null);
+  const uncosted = Object.create(null);
   for (const runId of view.runs.keys()) {
-    for (const [model, t] of Object.entries(runs.get(runId)?.tokens ?? {})) {
-      const sum = (tokens[model] ??= { input: 0, output: 0 });
-      sum.input += t.input;
-      sum.output += t.output;
+    const run = runs.get(runId);
+    for (const [into, from] of [[tokens, run?.tokens], [uncosted, run?.uncosted]]) {
+      for (const [model, t] of Object.entries(from ?? {})) {
+        const sum = (into[model] ??= { input: 0, output: 0 });
+        sum.input += t.input;
+        sum.output += t.output;
+      }
+    }
+    for (const [model, byCurrency] of Object.entries(run?.cost ?? {})) {
+      for (const [currency, amount] of Object.entries(byCurrency)) addCost(cost, model, currency, amount);
     }
   }
-  const { input, output, cost } = tokenTotals(tokens);
-  if (input + output > 0) facts.push(`${fmtInt(input)} in / ${fmtInt(output)} out tokens`);
-  if (cost !== undefined) facts.push(fmtCost(cost));
+  const totals = tokenTotals(tokens, cost, uncosted);
+  if (totals.input + totals.output > 0) facts.push(`${fmtInt(totals.input)} in / ${fmtInt(totals.output)} out tokens`);
+  if (totals.cost !== undefined) facts.push(`${fmtCosts(totals.cost)}${totals.byModel.length > 1 ? ` (${totals.byModel.join(', ')})` : ''}`);
   if (view.undrawn > 0) facts.push(`${fmtInt(view.undrawn)} more steps not drawn`);
   facts.push(view.rootId);
   $('run-facts').textContent = facts.join(' · ');
