@@ -10,6 +10,7 @@
  * Prices are per MILLION tokens, as providers publish them (and as
  * `agentbus ui --price` takes them).
  */
+import { errorText } from './payload-text.js';
 import type { TokenUsage } from './trace.js';
 
 /**
@@ -82,7 +83,7 @@ export function pricesOption(name: string, prices: unknown): Prices | undefined 
   try {
     models = Object.keys(prices);
   } catch (error) {
-    throw new TypeError(`${name} could not be read: ${errorMessage(error)}`);
+    throw new TypeError(`${name} could not be read: ${errorText(error)}`);
   }
   for (const model of models) {
     const where = `${name}[${JSON.stringify(model)}]`;
@@ -90,7 +91,7 @@ export function pricesOption(name: string, prices: unknown): Prices | undefined 
     try {
       entry = (prices as Record<string, unknown>)[model];
     } catch (error) {
-      throw new TypeError(`${where} could not be read: ${errorMessage(error)}`);
+      throw new TypeError(`${where} could not be read: ${errorText(error)}`);
     }
     table.set(model, modelPrice(where, entry));
   }
@@ -105,7 +106,7 @@ function modelPrice(where: string, entry: unknown): Readonly<ModelPrice> {
     try {
       return (entry as Record<string, unknown>)[field];
     } catch (error) {
-      throw new TypeError(`${where}.${field} could not be read: ${errorMessage(error)}`);
+      throw new TypeError(`${where}.${field} could not be read: ${errorText(error)}`);
     }
   };
   const currency = read('currency');
@@ -122,14 +123,6 @@ function modelPrice(where: string, entry: unknown): Readonly<ModelPrice> {
     price[field] = value;
   }
   return Object.freeze(price);
-}
-
-function errorMessage(error: unknown): string {
-  try {
-    return error instanceof Error ? error.message : String(error);
-  } catch {
-    return 'unreadable error';
-  }
 }
 
 function tokens(value: unknown): number {

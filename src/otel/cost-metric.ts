@@ -4,10 +4,12 @@
  * conventions as `McpDurations` is: the proposal is the same whichever
  * token metrics the bridge writes.
  *
- * A counter's unit is fixed when it is created, and amounts in two
- * currencies must never be added, so there is one instrument per currency
- * (same name, the currency as its unit), made when that currency is first
- * seen. Every point also carries `gen_ai.usage.cost.currency`.
+ * One instrument, its points split by `gen_ai.usage.cost.currency`: amounts
+ * in two currencies are never added into one point, and a query sums them
+ * by currency as it would by model. Not one instrument per currency with
+ * the currency as its unit: the SDK warns of an instrument registered twice
+ * under one name with different units, and an OTLP backend would merge or
+ * refuse the second.
  */
 import type { Attributes, Counter, Meter } from './api.js';
 import type { TokenCost } from '../prices.js';
@@ -20,19 +22,20 @@ import {
   METRIC_GEN_AI_CLIENT_OPERATION_COST,
 } from './semconv.js';
 
-/** Distinct (provider, model, currency, source) attribute sets kept; past this the cache starts over. */
+/** Distinct (provider, model, currency, source) attribute sets kept; past this the cache starts over (the SDK bounds its own series). */
 const ATTRIBUTES_CACHED = 256;
-/** Currencies given an instrument of their own; a cost in one more is not recorded (a hostile stream could name many). */
-const MAX_CURRENCIES = 16;
 
-/** The cost counters on one meter: one per currency. */
-export class CostCounters {
-  readonly #meter: Meter;
-  readonly #counters = new Map<string, Counter>();
+/** The cost counter on one meter. */
+export class CostCounter {
+  readonly #counter: Counter;
   readonly #attributes = new Map<string, Attributes>();
 
   constructor(meter: Meter) {
-    this.#meter = meter;
+    this.#counter = meter.createCounter(METRIC_GEN_AI_CLIENT_OPERATION_COST, {
+      // UCUM has no currencies: an annotation, and the currency is each point's attribute.
+      unit: '{currency}',
+      description: 'The cost of GenAI inference operations, in the currency its gen_ai.usage.cost.currency names.',
+    });
   }
 
   /**
@@ -41,21 +44,7 @@ export class CostCounters {
    * A priced call that cost 0 adds 0: the point says it was priced.
    */
   add(provider: string, model: string, cost: TokenCost): void {
-    const counter = this.#counterOf(cost.currency);
-    if (counter !== undefined) counter.add(cost.amount, this.#attributesOf(provider, model, cost));
-  }
-
-  #counterOf(currency: string): Counter | undefined {
-    let counter = this.#counters.get(currency);
-    if (counter === undefined) {
-      if (this.#counters.size >= MAX_CURRENCIES) return undefined;
-      counter = this.#meter.createCounter(METRIC_GEN_AI_CLIENT_OPERATION_COST, {
-        unit: currency,
-        description: 'The cost of GenAI inference operations, in the currency of its unit.',
-      });
-      this.#counters.set(currency, counter);
-    }
-    return counter;
+    this.#counter.add(cost.amount, this.#attributesOf(provider, model, cost));
   }
 
   #attributesOf(provider: string, model: string, cost: TokenCost): Attributes {

@@ -44,7 +44,7 @@ import {
 import type { StepSpan } from './mapping.js';
 import type { SpanEntry } from './span-table.js';
 import { histogramOf, McpDurations, type StepMetrics } from './metrics.js';
-import { CostCounters } from './cost-metric.js';
+import { CostCounter } from './cost-metric.js';
 import type { TokenCost } from '../prices.js';
 
 /** Distinct (provider, model) pairs, and (tool, agent) pairs, whose attribute sets are kept; past this a cache starts over. */
@@ -71,7 +71,7 @@ export class LatestGenAiMetrics implements StepMetrics {
   #invocationDuration!: Histogram;
   #toolDuration!: Histogram;
   #mcp!: McpDurations;
-  #cost!: CostCounters;
+  #cost!: CostCounter;
   // As in the released shape: a handful of attribute sets, built once each, not per measurement.
   readonly #tokenAttributes = new Map<string, TokenAttributes>();
   readonly #toolAttributes = new Map<string, Attributes>();
@@ -120,7 +120,7 @@ export class LatestGenAiMetrics implements StepMetrics {
     );
     this.#toolDuration = histogramOf(meter, METRIC_LATEST.executeToolDuration, 's', 'The duration of a single tool execution.', OPERATION_DURATION_BUCKETS);
     this.#mcp = new McpDurations(meter);
-    this.#cost = new CostCounters(meter);
+    this.#cost = new CostCounter(meter);
   }
 
   /** Records one model call's cost on `gen_ai.client.operation.cost` (proposed; the same counter as the released shape's). */

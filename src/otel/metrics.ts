@@ -32,7 +32,7 @@ import {
 } from './semconv.js';
 import { rpcStatusCode, type McpStep, type StepSpan } from './mapping.js';
 import type { SpanEntry } from './span-table.js';
-import { CostCounters } from './cost-metric.js';
+import { CostCounter } from './cost-metric.js';
 import type { TokenCost } from '../prices.js';
 
 /** Distinct (provider, model) pairs whose token attributes are kept; past this the cache starts over. */
@@ -109,7 +109,7 @@ export class GenAiMetrics implements StepMetrics {
   #tokens!: Histogram;
   #duration!: Histogram;
   #mcp!: McpDurations;
-  #cost!: CostCounters;
+  #cost!: CostCounter;
   // Token measurements come two per model call with the same few attribute
   // sets: built once per (provider, model), not per measurement.
   readonly #tokenAttributes = new Map<string, readonly [Attributes, Attributes]>();
@@ -132,7 +132,7 @@ export class GenAiMetrics implements StepMetrics {
     this.#tokens = histogramOf(meter, METRIC_GEN_AI_CLIENT_TOKEN_USAGE, '{token}', 'Number of input and output tokens used.', TOKEN_USAGE_BUCKETS);
     this.#duration = histogramOf(meter, METRIC_GEN_AI_CLIENT_OPERATION_DURATION, 's', 'GenAI operation duration.', OPERATION_DURATION_BUCKETS);
     this.#mcp = new McpDurations(meter);
-    this.#cost = new CostCounters(meter);
+    this.#cost = new CostCounter(meter);
   }
 
   /** Records one model call's cost on `gen_ai.client.operation.cost` (proposed). */

@@ -297,7 +297,7 @@ export const ATTR_GEN_AI_USAGE_COST = {
 
 /**
  * `gen_ai.client.operation.cost` (proposed, PR #443): a counter of the cost
- * of inference operations, its unit the ISO 4217 currency code (one
- * instrument per currency: amounts in two currencies are never added).
+ * of inference operations, its points split by `gen_ai.usage.cost.currency`
+ * (amounts in two currencies are never added into one).
  */
 export const METRIC_GEN_AI_CLIENT_OPERATION_COST = 'gen_ai.client.operation.cost';
