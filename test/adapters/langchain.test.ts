@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { AgentbusCallbackHandler } from '../../src/adapters/langchain/index.js';
 import { getEventBus, resetEventBus } from '../../src/global.js';
 import { expectWellFormedSteps, outline, parentOf, recordRun } from './run-events.js';
+import { inputMessagesShape, outputMessagesShape, systemInstructionsShape, toolDefinitionsShape } from '../genai-content-shapes.js';
 
 /** A chat model that answers from a script, one message per call, with usage metadata like real providers. */
 class ScriptedChatModel extends BaseChatModel {
@@ -117,6 +118,22 @@ describe('agentbus/langchain', () => {
     expect(events.filter((e) => e.eventType === 'agent.tool.started').map((e) => e.data)).toContainEqual({
       toolName: 'add', toolCallId: 'call-add', argKeys: ['a', 'b'], args: { a: 2, b: 3 },
     });
+    // The conversation in the conventions' shapes, on the model steps' events.
+    const modelStarts = events.filter((e) => e.eventType === 'agent.model.started').map((e) => e.data as Record<string, unknown>);
+    const modelEnds = events.filter((e) => e.eventType === 'agent.model.completed').map((e) => e.data as Record<string, unknown>);
+    expect(modelStarts.length).toBeGreaterThan(1);
+    for (const data of modelStarts) {
+      expect(inputMessagesShape.parse(data['inputMessages']).length).toBeGreaterThan(0);
+      // The scripted model binds no tools (its invocation params list none).
+      expect(data['toolDefinitions']).toBeUndefined();
+    }
+    for (const data of modelEnds) outputMessagesShape.parse(data['outputMessages']);
+    const lastInput = inputMessagesShape.parse(modelStarts.at(-1)!['inputMessages']);
+    expect(lastInput.flatMap((m) => m.parts.map((p) => p.type))).toEqual(expect.arrayContaining(['text', 'tool_call', 'tool_call_response']));
+    const firstOutput = outputMessagesShape.parse(modelEnds[0]!['outputMessages']);
+    expect(firstOutput[0]!.parts).toContainEqual(expect.objectContaining({ type: 'tool_call', name: 'add', arguments: { a: 2, b: 3 } }));
+    expect(firstOutput[0]!.finish_reason).toBe('tool_call');
+    expect(lastInput[0]).toEqual({ role: 'user', parts: [{ type: 'text', content: 'go' }] });
   });
 
   it('nests an agent invoked from a tool under that tool', async () => {
