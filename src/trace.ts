@@ -9,12 +9,12 @@
  * returns or throws.
  */
 import { now } from './clock.js';
-import { als, type RunScope } from './context.js';
+import { als } from './context.js';
 import type { EventData } from './events.js';
 import { argKeys, errorText, errorTypeOf, preview } from './payload-text.js';
 import { newSpanId } from './ids.js';
 import { gate } from './gate.js';
-import { NOOP_STEP, RecordingStep, runScopeOf, startStepInRun, type Step } from './step.js';
+import { NOOP_STEP, RecordingStep, startStepInRun, type Step } from './step.js';
 import { modelEnd, modelInput, toolArgs, toolEnd, wantsContent, type InputMapping, type ModelInput } from './step-content.js';
 import type { ToolCallRequest } from './content.js';
 
@@ -199,22 +199,28 @@ export async function traceModel<R extends ModelCallOutcome>(
 ): Promise<R> {
   // Not a per-emission hot path: the gate is read here, not folded into a front door.
   if (!gate.open) return fn(NOOP_STEP);
-  const run = als.getStore()?.run;
+  const frame = als.getStore();
+  if (frame === undefined) return fn(NOOP_STEP);
+  const run = frame.run;
   let input: ModelInput | undefined;
   let data: ModelCallInfo = info;
-  if (info.content !== undefined || wantsContent(run)) {
-    // The mapping is no payload field; the content it makes is, when the run captures it.
-    const { content, ...rest } = info;
-    input = wantsContent(run) ? modelInput(run, content) : undefined;
-    data = input?.event === undefined ? rest : { ...rest, ...input.event };
+  try {
+    if (info.content !== undefined || wantsContent(run)) {
+      // The mapping is no payload field; the content it makes is, when the run wants it.
+      const { content, ...rest } = info;
+      input = wantsContent(run) ? modelInput(run, content) : undefined;
+      data = input?.event === undefined ? rest : { ...rest, ...input.event };
+    }
+  } catch {
+    // An info object that cannot be read is the bus's to describe, as before; its content is left out.
+    input = undefined;
   }
-  const step: Step<'agent.model.started'> = startStepInRun('agent.model.started', data as EventData<'agent.model.started'>, undefined);
-  if (!step.recording) return fn(step);
+  const step = new RecordingStep(frame, 'agent.model.started', data as EventData<'agent.model.started'>, newSpanId(), frame.spanId);
   let result: R;
   try {
     result = await step.run(() => fn(step));
   } catch (error) {
-    const content = input !== undefined ? modelEnd(run as RunScope, step.spanId as string, input, undefined) : undefined;
+    const content = input !== undefined ? modelEnd(run, step.spanId, input, undefined) : undefined;
     step.end({ stopReason: 'error', toolCallCount: 0, contentPreview: '', error: errorText(error), errorType: errorTypeOf(error), contentRef: content?.contentRef });
     throw error;
   }
@@ -224,7 +230,7 @@ export async function traceModel<R extends ModelCallOutcome>(
     if (result.usage !== undefined) recordTokens(step, info, result.usage);
     const stopReason = String(result.stopReason);
     const content = input !== undefined
-      ? modelEnd(run as RunScope, step.spanId as string, input, { text: result.content, stopReason, toolCalls: result.toolCalls, reasoning: result.reasoning })
+      ? modelEnd(run, step.spanId, input, { text: result.content, stopReason, toolCalls: result.toolCalls, reasoning: result.reasoning })
       : undefined;
     closing = {
       stopReason,

@@ -228,6 +228,27 @@ describe('content capture on', () => {
     expect(completed.result.echo.length).toBeLessThan(64 * 1024);
   });
 
+  it('a request mapping that throws, or an info whose fields throw, costs the content, never the call', async () => {
+    attach({ captureContent: true });
+    const hostileInfo = { model: 'm', provider: 'p', messageCount: 0, toolCount: 0, get content(): never {
+      throw new Error('unreadable');
+    } };
+    const results = await runContext(async () => [
+      await traceModel({ model: 'm', provider: 'p', messageCount: 0, toolCount: 0, content: () => {
+        throw new Error('mapping failed');
+      } }, async () => ({ content: 'one', stopReason: 'stop', toolCallCount: 0 })),
+      await traceModel(hostileInfo, async () => ({ content: 'two', stopReason: 'stop', toolCallCount: 0 })),
+    ], { runId: 'throwing-mapping', captureContent: true });
+    expect(results.map((r) => r.content)).toEqual(['one', 'two']);
+    const chats = tel.spans().filter((s) => s.name === 'chat m');
+    expect(chats).toHaveLength(2);
+    for (const chat of chats) expect(chat.attributes['gen_ai.input.messages']).toBeUndefined();
+    // A mapping that threw costs only the input; the answer is still captured.
+    const answered = chats.map((c) => c.attributes['gen_ai.output.messages']).filter((a) => a !== undefined);
+    expect(answered).toHaveLength(1);
+    expect(parsedAs(outputMessagesShape, answered[0])).toEqual([{ role: 'assistant', parts: [{ type: 'text', content: 'one' }], finish_reason: 'stop' }]);
+  });
+
   it('bounds a 100,000-message conversation where it is made: the event stays whole, the attribute valid', async () => {
     attach({ captureContent: true });
     const conversation = Array.from({ length: 100_000 }, (_, i) => `message ${i}`);

@@ -322,7 +322,7 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
   it('puts tool arguments into events only when the run captures content', async () => {
     const model = new aiTest.MockLanguageModelV4({ doGenerate: [toolTurn, answerTurn] });
     const { events } = await recordRun(
-      () => ai.generateText({ model, tools: tools(), prompt: 'go', stopWhen: ai.stepCountIs(5), toolCallConcurrency: 1 }),
+      () => ai.generateText({ model, tools: tools(), instructions: 'Be brief.', prompt: 'go', stopWhen: ai.stepCountIs(5), toolCallConcurrency: 1 }),
       { captureContent: true },
     );
     const started = events.filter((e) => e.eventType === 'agent.tool.started').map((e) => e.data);
@@ -346,6 +346,9 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
     expect(firstOutput[0]!.parts).toContainEqual(expect.objectContaining({ type: 'tool_call', name: 'add', arguments: { a: 2, b: 3 } }));
     expect(firstOutput[0]!.finish_reason).toBe('tool_call');
     expect(lastInput[0]).toEqual({ role: 'user', parts: [{ type: 'text', content: 'go' }] });
+    // The call's instructions, apart from its messages.
+    for (const data of modelStarts) expect(systemInstructionsShape.parse(data['systemInstructions'])).toEqual([{ type: 'text', content: 'Be brief.' }]);
+    expect(lastInput.map((m) => m.role)).not.toContain('system');
   });
 
   it('nests a generateText made inside a tool under that tool', async () => {

@@ -23,13 +23,15 @@ type Item = Readonly<Record<string, unknown>> | null;
 export function requestContent(
   b: ContentBuilder,
   systemInstructions: unknown,
-  input: string | ReadonlyArray<unknown>,
+  input: string | ReadonlyArray<unknown> | undefined,
   tools: ReadonlyArray<unknown> | undefined,
   handoffs: ReadonlyArray<unknown> | undefined,
 ): ModelInputContent {
-  const inputMessages: ChatMessage[] = [];
-  if (typeof input === 'string') inputMessages.push(textMessage(b, 'user', input));
-  else {
+  // No input yet (a response span gets it only once the model answered): no input messages, rather than none sent.
+  let inputMessages: ChatMessage[] | undefined;
+  if (typeof input === 'string') inputMessages = [textMessage(b, 'user', input)];
+  else if (input !== undefined) {
+    inputMessages = [];
     for (const item of input as Item[]) {
       if (b.full) break;
       const message = inputMessage(b, item);

@@ -291,9 +291,9 @@ function tracingParent(request: SdkModelRequest): string | undefined {
   return typeof spanId === 'string' ? spanId : undefined;
 }
 
-/** A span's input as request input: its items, or nothing yet (a response span gets its input once the model answered). */
-function spanInput(input: unknown): string | ReadonlyArray<unknown> {
-  return typeof input === 'string' || Array.isArray(input) ? input : [];
+/** A span's input as request input: its items, or undefined when it has none yet (a response span gets its input once the model answered). */
+function spanInput(input: unknown): string | ReadonlyArray<unknown> | undefined {
+  return typeof input === 'string' || Array.isArray(input) ? input : undefined;
 }
 
 /** The names an agent span lists of its tools or handoffs, as tool definitions' sources (`{ name }` each). */
