@@ -13,7 +13,7 @@
 import { SpanKind, type Attributes } from './api.js';
 import { preview, type EventData } from '../index.js';
 import { isErrorCode, isErrorTypeName } from '../payload-text.js';
-import { fitContent } from '../content.js';
+import { fitContent, type FittedContent } from '../content.js';
 import {
   ATTR_AGENTBUS,
   ATTR_GEN_AI_AGENT_ID,
@@ -297,12 +297,12 @@ export function modelEnd(data: EventData<'agent.model.completed'>, options: Cont
 export function toolSpan(data: EventData<'agent.tool.started'>, options: ContentOptions): StepSpan {
   const args = options.captureContent && data.args !== undefined ? fitContent(data.args, options.maxContentLength) : undefined;
   const mcp = data.mcp;
-  if (typeof mcp === 'object' && mcp !== null && typeof mcp.method === 'string') return mcpSpan(data, mcp, args?.json, args?.cut === true);
-  const attributes = toolAttributes(data, args?.json, args?.cut === true);
+  if (typeof mcp === 'object' && mcp !== null && typeof mcp.method === 'string') return mcpSpan(data, mcp, args);
+  const attributes = toolAttributes(data, args);
   return stepSpan(`${GEN_AI_OPERATION.executeTool} ${data.toolName}`, SpanKind.INTERNAL, attributes, 'tool', TOOL_DURATION_ATTRIBUTES);
 }
 
-function toolAttributes(data: EventData<'agent.tool.started'>, args: string | undefined, argsCut: boolean): Attributes {
+function toolAttributes(data: EventData<'agent.tool.started'>, args: FittedContent | undefined): Attributes {
   const attributes: Attributes = {
     [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.executeTool,
     [ATTR_GEN_AI_TOOL_NAME]: data.toolName,
@@ -311,14 +311,15 @@ function toolAttributes(data: EventData<'agent.tool.started'>, args: string | un
   };
   const description = data.description;
   if (typeof description === 'string' && description !== '') attributes[ATTR_GEN_AI_TOOL_DESCRIPTION] = description;
-  setArgs(attributes, args, argsCut);
+  setArgs(attributes, args);
   return attributes;
 }
 
-function setArgs(attributes: Attributes, args: string | undefined, cut: boolean): void {
+/** `gen_ai.tool.call.arguments`, fitted; a cut is marked with `agentbus.content.truncated`. */
+function setArgs(attributes: Attributes, args: FittedContent | undefined): void {
   if (args === undefined) return;
-  attributes[ATTR_GEN_AI_TOOL_CALL_ARGUMENTS] = args;
-  if (cut) attributes[ATTR_AGENTBUS_CONTENT.truncated] = true;
+  attributes[ATTR_GEN_AI_TOOL_CALL_ARGUMENTS] = args.json;
+  if (args.cut) attributes[ATTR_AGENTBUS_CONTENT.truncated] = true;
 }
 
 type McpData = NonNullable<EventData<'agent.tool.started'>['mcp']>;
@@ -326,15 +327,15 @@ type McpData = NonNullable<EventData<'agent.tool.started'>['mcp']>;
 // A step made over MCP: the MCP conventions' span, `{mcp.method.name} {target}`,
 // CLIENT on the calling side, SERVER on the serving side, where it heads its run (no
 // invoke_workflow root between it and the client span). Only a tools/call is an execute_tool span.
-function mcpSpan(data: EventData<'agent.tool.started'>, mcp: McpData, args: string | undefined, argsCut: boolean): StepSpan {
+function mcpSpan(data: EventData<'agent.tool.started'>, mcp: McpData, args: FittedContent | undefined): StepSpan {
   const method = mcp.method;
   const toolsCall = method === MCP_METHOD_TOOLS_CALL;
   let attributes: Attributes;
   if (toolsCall) {
-    attributes = toolAttributes(data, args, argsCut);
+    attributes = toolAttributes(data, args);
   } else {
     attributes = {};
-    setArgs(attributes, args, argsCut);
+    setArgs(attributes, args);
   }
   attributes[ATTR_MCP.methodName] = method;
   setString(attributes, ATTR_MCP.protocolVersion, mcp.protocolVersion);
