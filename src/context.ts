@@ -16,11 +16,14 @@ import { isRunId, isSpanId, RUN_ID_RULE, SPAN_ID_RULE, type StreamEvent } from '
 import { errorText, errorTypeOf } from './payload-text.js';
 import type { RunLink } from './link.js';
 import { pricesOption, type PriceTable, type Prices } from './prices.js';
+import { captureContentFromEnv, type ContentHook } from './content.js';
 
 /** @internal What every frame of one run shares: the run's id and the settings its nested runs inherit. */
 export interface RunScope {
   readonly runId: string;
   readonly captureContent: boolean;
+  /** The run's content hook (`RunOptions.contentHook`, inherited), or undefined. */
+  readonly contentHook: ContentHook | undefined;
   readonly conversationId: string | undefined;
   /** The checked price table (`RunOptions.prices`), or undefined: then `recordTokens` adds no cost. */
   readonly prices: Prices | undefined;
@@ -49,10 +52,23 @@ export interface RunOptions {
   /** A human-readable name, carried by `run.started`. */
   name?: string;
   /**
-   * Put content (tool arguments) into events. Previews are always kept, cut
-   * to 240 characters. Inherited by nested runs. Default false.
+   * Put content into events, in the GenAI conventions' shapes and bounded
+   * (see content.ts): a model call's input messages, system instructions,
+   * tool definitions and output messages, a tool call's arguments and
+   * result. Previews are always kept, cut to 240 characters. Inherited by
+   * nested runs. Default: the enclosing run's, else true when
+   * `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` is `true` (read once
+   * per process), else false.
    */
   captureContent?: boolean;
+  /**
+   * Gets the full content of each model and tool step as it closes, whether
+   * or not content is captured, and returns a reference (a URI) to where it
+   * stored it, which the step's span carries as `agentbus.content.ref`. See
+   * {@link ContentHook}. Inherited by nested runs. Default: the enclosing
+   * run's, else none.
+   */
+  contentHook?: ContentHook | undefined;
   /**
    * Keep the run's stream open when `runContext` returns, for a caller that
    * will add to the run later (then it closes the stream itself with
@@ -135,6 +151,15 @@ function conversationIdOption(conversationId: unknown): string | undefined {
 }
 
 /**
+ * The content hook option, or undefined.
+ * @throws {TypeError} unless it is a function or undefined.
+ */
+function contentHookOption(hook: unknown): ContentHook | undefined {
+  if (hook === undefined || typeof hook === 'function') return hook as ContentHook | undefined;
+  throw new TypeError(`runContext: options.contentHook must be a function (content) => reference or undefined, got ${shown(hook)}`);
+}
+
+/**
  * The link option read once (a getter is not asked twice), or undefined.
  * Links normally come from `extractRunLink`, which validated them; this
  * checks the shape a developer passed.
@@ -177,7 +202,7 @@ export function isAbortError(error: unknown): boolean {
  * stream was closed opens it again; its sequence continues.
  *
  * @returns what `fn` returns (awaited).
- * @throws {TypeError} (as a rejection, before `fn` runs) for an invalid `runId`, `link`, `bus`, `conversationId` or `prices`.
+ * @throws {TypeError} (as a rejection, before `fn` runs) for an invalid `runId`, `link`, `bus`, `conversationId`, `contentHook` or `prices`.
  */
 export async function runContext<T>(fn: (runId: string) => T | Promise<T>, options: RunOptions = {}): Promise<T> {
   const runId = options.runId ?? randomUUID();
@@ -189,7 +214,8 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
   const parent = als.getStore();
   const run: RunScope = {
     runId,
-    captureContent: options.captureContent ?? parent?.run.captureContent ?? false,
+    captureContent: options.captureContent ?? parent?.run.captureContent ?? captureContentFromEnv(),
+    contentHook: contentHookOption(options.contentHook) ?? parent?.run.contentHook,
     conversationId: conversationId ?? parent?.run.conversationId,
     prices: prices ?? parent?.run.prices,
   };

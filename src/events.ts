@@ -35,6 +35,11 @@ export const RESPONSE_ID_MAX = 256;
 // Where a client sent a request: the host and port of the URL it used (`server.address`, `server.port`).
 const serverAddress = z.string().optional();
 const serverPort = z.number().int().min(0).max(65535).optional();
+// Content (only when the run captures it; content.ts): lists of the GenAI
+// conventions' parts, messages or tool definitions, bounded where they are made.
+const contentList = z.array(z.unknown()).optional();
+// The reference a run's content hook returned for the step's full content.
+const contentRef = z.string().optional();
 
 /** Payload schemas of the canonical event types, keyed by event type. */
 export const eventDataSchemas = {
@@ -80,6 +85,9 @@ export const eventDataSchemas = {
     maxTokens: count.optional(),
     topP: z.number().optional(),
     stream: z.boolean().optional(),
+    systemInstructions: contentList,
+    inputMessages: contentList,
+    toolDefinitions: contentList,
   }),
   'agent.model.completed': z.object({
     stopReason: z.string(),
@@ -90,6 +98,8 @@ export const eventDataSchemas = {
     // What the response says of itself: the model that answered, and its id.
     responseModel: z.string().optional(),
     responseId: z.string().optional(),
+    outputMessages: contentList,
+    contentRef,
   }),
   'agent.tokens.used': z.object({
     model: z.string(),
@@ -140,6 +150,9 @@ export const eventDataSchemas = {
     success: z.boolean(),
     durationMs: duration,
     outputPreview: previewText.optional(),
+    // What the tool returned, when the run captures content.
+    result: z.unknown().optional(),
+    contentRef,
     error: z.string().optional(),
     errorType,
   }),

@@ -41,6 +41,30 @@ export {
   type ToolCallInfo,
 } from './trace.js';
 export type { ModelPrice, PriceTable, TokenCost } from './prices.js';
+export {
+  CAPTURE_CONTENT_ENV,
+  CONTENT_REF_MAX,
+  textMessage,
+  toolCallPart,
+  toolDefinitions,
+  toolResponsePart,
+  type CapturedContent,
+  type ChatMessage,
+  type ContentBuilder,
+  type ContentHook,
+  type MessagePart,
+  type ModelCallContent,
+  type ModelInputContent,
+  type OutputMessage,
+  type ReasoningPart,
+  type TextPart,
+  type ToolCallContent,
+  type ToolCallRequest,
+  type ToolCallRequestPart,
+  type ToolCallResponsePart,
+  type ToolDefinition,
+} from './content.js';
+export type { InputMapping } from './step-content.js';
 export { EventBus, type EventBusStats, type SubscribeOptions } from './bus.js';
 export type { EndReason, Subscription } from './subscription.js';
 export type { BusListener, StreamEndReason } from './listeners.js';

@@ -8,7 +8,7 @@
  */
 import { runStep, wrapsSteps } from './bus-protocol.js';
 import { now } from './clock.js';
-import { als, record, type Frame } from './context.js';
+import { als, record, type Frame, type RunScope } from './context.js';
 import type { CustomEventData, CanonicalEventType, EventData, StreamEvent } from './events.js';
 import { newSpanId } from './ids.js';
 import type { Prices } from './prices.js';
@@ -131,6 +131,11 @@ export class RecordingStep<S extends StepStartType> implements Step<S> {
     return this.#inner.run.captureContent;
   }
 
+  /** @internal The run this step belongs to (its content policy). */
+  get runScope(): RunScope {
+    return this.#inner.run;
+  }
+
   get ended(): boolean {
     return this.#ended;
   }
@@ -188,6 +193,11 @@ export class RecordingStep<S extends StepStartType> implements Step<S> {
     this.#ended = true;
     record(this.#inner, this.#endType, data, this.spanId, this.parentSpanId, timestamp);
   }
+}
+
+/** @internal The run of a recording step, or undefined for the no-op step (and any other `Step`). */
+export function runScopeOf(step: Step): RunScope | undefined {
+  return step instanceof RecordingStep ? step.runScope : undefined;
 }
 
 /** `data.durationMs`, or undefined when absent or unreadable (a hostile payload is the bus's to describe). */

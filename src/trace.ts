@@ -10,17 +10,24 @@
  */
 import { now } from './clock.js';
 import { als } from './context.js';
+import type { EventData } from './events.js';
 import { argKeys, errorText, errorTypeOf, preview } from './payload-text.js';
 import { newSpanId } from './ids.js';
 import { gate } from './gate.js';
 import { NOOP_STEP, RecordingStep, startStepInRun, type Step } from './step.js';
 import { costIn } from './prices.js';
+import { modelEnd, modelInput, toolArgs, toolEnd, wantsContent, type InputMapping, type ModelInput } from './step-content.js';
+import type { ToolCallRequest } from './content.js';
 
 /** What {@link traceTool} needs to know about a tool call before it starts. */
 export interface ToolCallInfo {
   /** The tool's name (`gen_ai.tool.name`). */
   name: string;
-  /** The arguments: their keys always go into the event, their values only when the run captures content. */
+  /**
+   * The arguments: their keys always go into the event; their values, as
+   * bounded plain data, only when the run captures content (and in full to
+   * the run's content hook).
+   */
   args?: unknown;
   /** The model's id for this call; a fresh id when omitted. */
   toolCallId?: string;
@@ -55,31 +62,32 @@ export function traceToolInRun<R>(info: ToolCallInfo, fn: (step: Step<'agent.too
     // An info object that cannot be read is the caller's bug, not a reason to skip the tool.
     return fn(NOOP_STEP);
   }
+  const run = frame.run;
   const step = new RecordingStep(frame, 'agent.tool.started', {
     toolName: name,
     toolCallId,
     argKeys: argKeys(args),
-    args: frame.run.captureContent ? args : undefined,
+    args: run.captureContent ? toolArgs(run, args) : undefined,
     description: typeof description === 'string' ? description : undefined,
   }, newSpanId(), frame.spanId);
   let result: R;
   try {
     result = step.run(() => fn(step));
   } catch (error) {
-    finishTool(step, name, toolCallId, false, error);
+    finishTool(step, name, toolCallId, false, error, args);
     throw error;
   }
   if (!isThenable(result)) {
-    finishTool(step, name, toolCallId, true, result);
+    finishTool(step, name, toolCallId, true, result, args);
     return result;
   }
   return Promise.resolve(result).then(
     (value) => {
-      finishTool(step, name, toolCallId, true, value);
+      finishTool(step, name, toolCallId, true, value, args);
       return value;
     },
     (error: unknown) => {
-      finishTool(step, name, toolCallId, false, error);
+      finishTool(step, name, toolCallId, false, error, args);
       throw error;
     },
   ) as R;
@@ -90,10 +98,12 @@ export function traceToolInRun<R>(info: ToolCallInfo, fn: (step: Step<'agent.too
  * A function of its own, not a closure: a synchronous tool call then
  * allocates nothing for it.
  */
-function finishTool(step: RecordingStep<'agent.tool.started'>, name: string, toolCallId: string, success: boolean, outcome: unknown): void {
+function finishTool(step: RecordingStep<'agent.tool.started'>, name: string, toolCallId: string, success: boolean, outcome: unknown, args: unknown): void {
   if (step.ended) return;
   // Nothing here may throw: preview, errorText and publish never do; the catch guards the guarantee itself.
   try {
+    const run = step.runScope;
+    const content = wantsContent(run) ? toolEnd(run, step.spanId, name, toolCallId, args, success, outcome) : undefined;
     // The duration from the events' own timestamps, with one clock read, and no copy of the payload.
     const at = now();
     step.endAt(at, {
@@ -102,6 +112,8 @@ function finishTool(step: RecordingStep<'agent.tool.started'>, name: string, too
       success,
       durationMs: at - step.startTime,
       outputPreview: success ? preview(outcome) : undefined,
+      result: content?.result,
+      contentRef: content?.contentRef,
       error: success ? undefined : errorText(outcome),
       errorType: success ? undefined : errorTypeOf(outcome),
     });
@@ -146,6 +158,14 @@ export interface ModelCallInfo {
   topP?: number | undefined;
   /** True for a streaming request (`gen_ai.request.stream`). */
   stream?: boolean | undefined;
+  /**
+   * Maps what the call sends (messages, system instructions, tool
+   * definitions) into the conventions' shapes with the builder it is given
+   * (see agentbus's `content` helpers). Called only when the run captures
+   * content (with a bounded builder) or has a content hook (with the full
+   * one): a run with neither never calls it.
+   */
+  content?: InputMapping | undefined;
 }
 
 /** What {@link traceModel} reads from a model call's result. */
@@ -162,6 +182,10 @@ export interface ModelCallOutcome {
   responseModel?: string | undefined;
   /** The response's id (`gen_ai.response.id`). */
   responseId?: string | undefined;
+  /** The tool calls asked for: with content capture, `tool_call` parts of the output message. */
+  toolCalls?: readonly ToolCallRequest[] | undefined;
+  /** The model's reasoning text: with content capture, a `reasoning` part of the output message. */
+  reasoning?: string | undefined;
 }
 
 /**
@@ -175,25 +199,48 @@ export async function traceModel<R extends ModelCallOutcome>(
   fn: (step: Step<'agent.model.started'>) => Promise<R>,
 ): Promise<R> {
   // Not a per-emission hot path: the gate is read here, not folded into a front door.
-  const step: Step<'agent.model.started'> = gate.open ? startStepInRun('agent.model.started', info, undefined) : NOOP_STEP;
-  if (!step.recording) return fn(step);
+  if (!gate.open) return fn(NOOP_STEP);
+  const frame = als.getStore();
+  if (frame === undefined) return fn(NOOP_STEP);
+  const run = frame.run;
+  let input: ModelInput | undefined;
+  let data: ModelCallInfo = info;
+  try {
+    if (info.content !== undefined || wantsContent(run)) {
+      // The mapping is no payload field; the content it makes is, when the run wants it.
+      const { content, ...rest } = info;
+      input = wantsContent(run) ? modelInput(run, content) : undefined;
+      data = input?.event === undefined ? rest : { ...rest, ...input.event };
+    }
+  } catch {
+    // An info object that cannot be read is the bus's to describe, as before; its content is left out.
+    input = undefined;
+  }
+  const step = new RecordingStep(frame, 'agent.model.started', data as EventData<'agent.model.started'>, newSpanId(), frame.spanId);
   let result: R;
   try {
     result = await step.run(() => fn(step));
   } catch (error) {
-    step.end({ stopReason: 'error', toolCallCount: 0, contentPreview: '', error: errorText(error), errorType: errorTypeOf(error) });
+    const content = input !== undefined ? modelEnd(run, step.spanId, input, undefined) : undefined;
+    step.end({ stopReason: 'error', toolCallCount: 0, contentPreview: '', error: errorText(error), errorType: errorTypeOf(error), contentRef: content?.contentRef });
     throw error;
   }
   // Reading the result is telemetry's business: a hostile result is still returned as is.
   let closing;
   try {
     if (result.usage !== undefined) recordTokens(step, info, result.usage);
+    const stopReason = String(result.stopReason);
+    const content = input !== undefined
+      ? modelEnd(run, step.spanId, input, { text: result.content, stopReason, toolCalls: result.toolCalls, reasoning: result.reasoning })
+      : undefined;
     closing = {
-      stopReason: String(result.stopReason),
+      stopReason,
       toolCallCount: result.toolCallCount,
       contentPreview: preview(result.content),
       responseModel: stringOrUndefined(result.responseModel),
       responseId: stringOrUndefined(result.responseId),
+      outputMessages: content?.outputMessages,
+      contentRef: content?.contentRef,
     };
   } catch (error) {
     closing = { stopReason: 'unknown', toolCallCount: 0, contentPreview: '', error: `unreadable model result: ${errorText(error)}`, errorType: errorTypeOf(error) };

@@ -21,7 +21,8 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { emit, recordEvaluation, resetEventBus, runContext, traceFanout, traceTool } from '../src/index.js';
+import { CAPTURE_CONTENT_ENV, emit, recordEvaluation, resetEventBus, runContext, traceFanout, traceTool } from '../src/index.js';
+import { resetContentEnv } from '../src/content.js';
 import { Agent, OpenAICompatibleModel, ScriptedModel, defineTool } from '../src/agent/index.js';
 import { instrumentMcpClient, instrumentMcpServer } from '../src/mcp/index.js';
 import { instrumentOtel, type OtelBridge } from '../src/otel/index.js';
@@ -147,6 +148,17 @@ async function conforms(): Promise<void> {
   expect(problems(tel.spans(), metrics)).toEqual([]);
 }
 
+// Every run of every scenario captures content (the variable, read once), and hands it to a hook,
+// so that the content attributes and the hook's reference are checked too.
+beforeAll(() => {
+  process.env[CAPTURE_CONTENT_ENV] = 'true';
+  resetContentEnv();
+});
+afterAll(() => {
+  delete process.env[CAPTURE_CONTENT_ENV];
+  resetContentEnv();
+});
+
 beforeEach(() => {
   resetEventBus();
   tel = makeTelemetry();
@@ -214,7 +226,7 @@ describe.each(['released', 'latest'] as const)('what the bridge writes is in the
         () => new Agent({ name: 'a', model: new ScriptedModel([{ content: 'one' }]) }).run('x'),
         () => new Agent({ name: 'b', model: new ScriptedModel([{ reasoning: 'hm', content: 'two' }]) }).run('y'),
       ]);
-    }, { name: 'conformance', prices: { 'gpt-test': { currency: 'USD', inputPerMillion: 2.5, outputPerMillion: 10, cacheReadPerMillion: 1.25, reasoningPerMillion: 12 } } });
+    }, { name: 'conformance', prices: { 'gpt-test': { currency: 'USD', inputPerMillion: 2.5, outputPerMillion: 10, cacheReadPerMillion: 1.25, reasoningPerMillion: 12 } }, contentHook: (content) => `mem://${content.spanId}` });
     // A run with a tool outside any agent, and one that fails.
     await runContext(() => traceTool({ name: 'standalone', args: { q: 1 } }, () => 'ok'), { name: 'tool only' });
     await runContext(() => traceTool({ name: 'broken' }, () => {
@@ -238,6 +250,9 @@ describe.each(['released', 'latest'] as const)('what the bridge writes is in the
     expect(tel.spans().find((s) => s.name === 'chat gpt-test')?.attributes['gen_ai.usage.cost.amount']).toBeTypeOf('number');
     expect((await tel.collect()).map((m) => m.descriptor.name)).toContain('gen_ai.client.operation.cost');
     expect(tel.spans().flatMap((span) => span.events.map((e) => e.name))).toContain('gen_ai.evaluation.result');
+    // Content was captured, so its names were checked.
+    const keys = new Set(tel.spans().flatMap((span) => Object.keys(span.attributes)));
+    for (const key of ['gen_ai.input.messages', 'gen_ai.output.messages', 'gen_ai.tool.definitions', 'gen_ai.tool.call.arguments', 'gen_ai.tool.call.result', 'agentbus.content.ref']) expect(keys).toContain(key);
   });
 
   it('MCP client and server, with a tool call, a resource read and a failure', async () => {

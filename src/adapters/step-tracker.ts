@@ -12,9 +12,11 @@
  * as the framework reports, or as failed when its agent or its framework run
  * ends first.
  */
-import { als, isAbortError, isRecording } from '../context.js';
+import { als, isAbortError, isRecording, type RunScope } from '../context.js';
 import { startStep } from '../emit.js';
-import type { Step, StepStartType } from '../step.js';
+import { runScopeOf, type Step, type StepStartType } from '../step.js';
+import { modelEnd, modelInput, toolArgs, toolEnd, wantsContent, type InputMapping, type ModelInput } from '../step-content.js';
+import type { ToolCallRequest } from '../content.js';
 import { recordTokens, type TokenUsage } from '../trace.js';
 import type { EventData } from '../events.js';
 import { argKeys, errorText, errorTypeOf, preview } from '../payload-text.js';
@@ -58,6 +60,8 @@ export interface TrackedModel<D> extends TrackedCall<D, 'agent.model.started'> {
   readonly kind: 'model';
   readonly model: string;
   readonly provider: string;
+  /** What the call was sent, kept for the run's content hook; undefined when the run wants no content. */
+  readonly input: ModelInput | undefined;
 }
 
 /** An open tool call. */
@@ -65,6 +69,8 @@ export interface TrackedTool<D> extends TrackedCall<D, 'agent.tool.started'> {
   readonly kind: 'tool';
   readonly name: string;
   readonly toolCallId: string;
+  /** The arguments, kept for the run's content hook; undefined without one. */
+  readonly args: unknown;
 }
 
 /** A framework unit that is not a step (an inner chain, a turn span): steps below it go where it would have. */
@@ -110,6 +116,10 @@ export interface ModelAnswer {
   readonly responseId?: string | undefined;
   /** A failure the answer reports without throwing (a value, an error, a text); undefined for a success. */
   readonly error?: unknown;
+  /** The tool calls it asked for: `tool_call` parts of its output message, with content capture. */
+  readonly toolCalls?: readonly ToolCallRequest[] | undefined;
+  /** Its reasoning text: a `reasoning` part of its output message, with content capture. */
+  readonly reasoning?: string | undefined;
 }
 
 const TOP: Placement<never> = Object.freeze({ parent: undefined, under: undefined, agent: undefined, scope: undefined });
@@ -188,24 +198,34 @@ export class StepTracker<D = undefined> {
    * recording. `id` defaults to the step's span id, for a call the framework
    * does not name.
    */
-  openModel(id: string | undefined, at: Placement<D>, data: EventData<'agent.model.started'>): TrackedModel<D> | undefined {
-    const step = open(at, 'agent.model.started', data);
+  openModel(
+    id: string | undefined,
+    at: Placement<D>,
+    data: EventData<'agent.model.started'>,
+    content?: InputMapping,
+  ): TrackedModel<D> | undefined {
+    // `content` maps the request into the conventions' shapes; called only when the run wants content.
+    const run = runOf(at);
+    const input = wantsContent(run) ? modelInput(run, content) : undefined;
+    const step = open(at, 'agent.model.started', input?.event === undefined ? data : { ...data, ...input.event });
     if (!step.recording) return undefined;
     if (at.agent !== undefined) at.agent.iterations++;
     return this.#keep({
       kind: 'model', id: id ?? (step.spanId as string), parent: at.parent, scope: at.scope, step,
-      agent: at.agent, model: data.model, provider: data.provider,
+      agent: at.agent, model: data.model, provider: data.provider, input,
     });
   }
 
   /** Opens a tool call, one more of its agent's; its arguments go into the event only when the run captures content. */
   openTool(id: string, at: Placement<D>, toolName: string, toolCallId: string, args: unknown): TrackedTool<D> | undefined {
     // The run's policy, as the core's traceTool applies it: the run of the step it opens under, else the caller's.
-    const capture = at.under !== undefined ? at.under.captureContent : als.getStore()?.run.captureContent === true;
-    const step = open(at, 'agent.tool.started', { toolName, toolCallId, argKeys: argKeys(args), args: capture ? args : undefined });
+    const run = runOf(at);
+    const captured = run?.captureContent === true ? toolArgs(run, args) : undefined;
+    const step = open(at, 'agent.tool.started', { toolName, toolCallId, argKeys: argKeys(args), args: captured });
     if (!step.recording) return undefined;
     if (at.agent !== undefined) at.agent.toolCalls++;
-    return this.#keep({ kind: 'tool', id, parent: at.parent, scope: at.scope, step, agent: at.agent, name: toolName, toolCallId });
+    const kept = run?.contentHook !== undefined ? args : undefined;
+    return this.#keep({ kind: 'tool', id, parent: at.parent, scope: at.scope, step, agent: at.agent, name: toolName, toolCallId, args: kept });
   }
 
   /** Keeps a unit that is not a step, so that what opens under it finds its place. */
@@ -226,14 +246,18 @@ export class StepTracker<D = undefined> {
     }
     if (model.agent !== undefined && answer.text !== '') model.agent.lastText = answer.text;
     const error = answer.error;
+    const stopReason = answer.stopReason ?? (error !== undefined ? 'error' : answer.toolCallCount > 0 ? 'tool_calls' : 'stop');
+    const content = contentOfModel(model, error === undefined ? { text: answer.text, stopReason, toolCalls: answer.toolCalls, reasoning: answer.reasoning } : undefined);
     model.step.end({
-      stopReason: answer.stopReason ?? (error !== undefined ? 'error' : answer.toolCallCount > 0 ? 'tool_calls' : 'stop'),
+      stopReason,
       toolCallCount: answer.toolCallCount,
       contentPreview: preview(answer.text),
       error: error === undefined ? undefined : errorText(error),
       errorType: error === undefined ? undefined : errorTypeOf(error),
       responseModel: answer.responseModel,
       responseId: answer.responseId,
+      outputMessages: content?.outputMessages,
+      contentRef: content?.contentRef,
     });
   }
 
@@ -246,6 +270,7 @@ export class StepTracker<D = undefined> {
     this.#release(model);
     model.step.end({
       stopReason, toolCallCount: 0, contentPreview: '', error: errorText(error), errorType: typeOfFailure(error, stopReason === 'aborted'),
+      contentRef: contentOfModel(model, undefined)?.contentRef,
     });
   }
 
@@ -256,8 +281,10 @@ export class StepTracker<D = undefined> {
    */
   endTool(tool: TrackedTool<D>, output: unknown, durationMs?: number): void {
     this.#release(tool);
+    const content = contentOfTool(tool, true, output);
     tool.step.end({
       toolName: tool.name, toolCallId: tool.toolCallId, success: true, durationMs: ownDuration(durationMs), outputPreview: preview(output),
+      result: content?.result, contentRef: content?.contentRef,
     });
   }
 
@@ -270,7 +297,7 @@ export class StepTracker<D = undefined> {
     this.#release(tool);
     tool.step.end({
       toolName: tool.name, toolCallId: tool.toolCallId, success: false, durationMs: ownDuration(durationMs),
-      error: errorText(error), errorType: typeOfFailure(error, aborted),
+      error: errorText(error), errorType: typeOfFailure(error, aborted), contentRef: contentOfTool(tool, false, undefined)?.contentRef,
     });
   }
 
@@ -366,6 +393,25 @@ export class StepTracker<D = undefined> {
 function open<S extends StepStartType>(at: Placement<unknown>, eventType: S, data: EventData<S>): Step<S> {
   const under = at.under;
   return under === undefined ? startStep(eventType, data) : under.run(() => startStep(eventType, data));
+}
+
+/** The run a step placed at `at` belongs to: that of the step it opens under, else the caller's. */
+function runOf(at: Placement<unknown>): RunScope | undefined {
+  return at.under !== undefined ? runScopeOf(at.under) : als.getStore()?.run;
+}
+
+/** The content fields of a model call's end, when its run wants content; `output` undefined: it failed. */
+function contentOfModel(model: TrackedModel<unknown>, output: Parameters<typeof modelEnd>[3]) {
+  const run = runScopeOf(model.step);
+  if (model.input === undefined || !wantsContent(run)) return undefined;
+  return modelEnd(run, model.step.spanId as string, model.input, output);
+}
+
+/** The content fields of a tool call's end, when its run wants content. */
+function contentOfTool(tool: TrackedTool<unknown>, success: boolean, output: unknown) {
+  const run = runScopeOf(tool.step);
+  if (!wantsContent(run)) return undefined;
+  return toolEnd(run, tool.step.spanId as string, tool.name, tool.toolCallId, tool.args, success, output);
 }
 
 /** A framework's own timing of the work, when it has one; else the step measures from its start event. */

@@ -10,6 +10,7 @@ import { isAbortError } from '../context.js';
 import { emit, startStep, traceTool } from '../emit.js';
 import { traceModel, type TokenUsage } from '../trace.js';
 import { errorTypeOf, preview } from '../payload-text.js';
+import { textMessage, toolCallPart, toolDefinitions, toolResponsePart, type ChatMessage, type ContentBuilder, type ModelInputContent } from '../content.js';
 import type { Message, Model, ModelRequestInfo, ModelResponse, ToolCall, ToolResultMessage, ToolSpec } from './model.js';
 import { parseToolArguments, type Tool } from './tool.js';
 
@@ -264,7 +265,9 @@ export class Agent {
       signal?.throwIfAborted();
       state.iterations = iteration;
       info.messageCount = state.messages.length;
-      const { response } = await traceModel({ ...info }, async () => {
+      const messages = state.messages;
+      const content = (b: ContentBuilder) => modelInputContent(b, this.instructions, messages, this.#specs);
+      const { response } = await traceModel({ ...info, content }, async () => {
         const response = checkResponse(
           await this.model.generate({ messages: [...state.messages], tools: this.#specs, signal }),
           this.model,
@@ -277,6 +280,8 @@ export class Agent {
           usage: response.usage,
           responseModel: response.responseModel,
           responseId: response.responseId,
+          toolCalls: response.toolCalls,
+          reasoning: response.reasoning,
         };
       });
       const calls = response.toolCalls;
@@ -350,4 +355,39 @@ export class Agent {
     total.cacheReadInputTokens += usage.cacheReadInputTokens ?? 0;
     total.reasoningOutputTokens += usage.reasoningOutputTokens ?? 0;
   }
+}
+
+/**
+ * What one model call sends, in the GenAI conventions' shapes: the agent's
+ * instructions as system instructions (the agent takes them apart from the
+ * conversation, so its system message is not repeated among the input
+ * messages), the conversation as input messages, the tools by name.
+ */
+function modelInputContent(b: ContentBuilder, instructions: string | undefined, messages: readonly Message[], specs: readonly ToolSpec[]): ModelInputContent {
+  const inputMessages: ChatMessage[] = [];
+  for (const message of messages) {
+    if (b.full) break;
+    switch (message.role) {
+      case 'system':
+        if (message.content !== instructions) inputMessages.push(textMessage(b, 'system', message.content));
+        break;
+      case 'user':
+        inputMessages.push(textMessage(b, 'user', message.content));
+        break;
+      case 'assistant': {
+        const turn = textMessage(b, 'assistant', message.content);
+        for (const call of message.toolCalls) turn.parts.push(toolCallPart(b, call.id, call.name, call.arguments));
+        inputMessages.push(turn);
+        break;
+      }
+      case 'tool':
+        inputMessages.push({ role: 'tool', parts: [toolResponsePart(b, message.toolCallId, message.content)] });
+        break;
+    }
+  }
+  return {
+    systemInstructions: instructions === undefined ? undefined : textMessage(b, 'system', instructions).parts,
+    inputMessages,
+    toolDefinitions: specs.length === 0 ? undefined : toolDefinitions(b, specs.map((spec) => spec.name)),
+  };
 }

@@ -18,6 +18,7 @@ import { argKeys, errorText, errorTypeOf } from '../payload-text.js';
 import { metaWithLink } from './meta.js';
 import { RELAY_META_KEY, RELAY_METHOD, RELAY_NOTIFICATION, RelayReceiver, type RelayedCall } from './relay.js';
 import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpErrorType, mcpResultFailure, mcpResultPreview, mcpStepName, type McpStepMethod } from './steps.js';
+import { capturedValue } from '../step-content.js';
 
 /** A JSON-RPC request as the SDK's `Client.request` takes it. */
 export interface McpRequestLike {
@@ -283,6 +284,8 @@ function finish(step: Step<'agent.tool.started'>, toolName: string, toolCallId: 
       success: ending.failure === undefined,
       durationMs: Math.max(0, at - step.startTime),
       outputPreview: ending.failure === undefined ? mcpResultPreview(outcome) : undefined,
+      // The result itself only when the run captures content (the args likewise).
+      result: ending.failure === undefined && step.captureContent ? capturedValue(outcome) : undefined,
       error: ending.failure,
       errorType: ending.errorType,
     });

@@ -22,6 +22,7 @@ import { now } from '../clock.js';
 import { linkOfRequest } from './meta.js';
 import { relayTokenOf, withRelay, type SendNotification } from './relay.js';
 import { MCP_METHOD_STEPS, MCP_TOOL_ERROR, mcpErrorType, mcpResultFailure, mcpResultPreview, mcpStepName, type McpStepMethod } from './steps.js';
+import { capturedValue } from '../step-content.js';
 
 type Handler = (this: unknown, request: unknown, extra: unknown) => unknown;
 
@@ -284,6 +285,8 @@ function finish(
       success: failure === undefined,
       durationMs: Math.max(0, now() - step.startTime),
       outputPreview: failure === undefined ? mcpResultPreview(outcome) : undefined,
+      // The result itself only when the run captures content (the args likewise).
+      result: failure === undefined && step.captureContent ? capturedValue(outcome) : undefined,
       error: failure,
       errorType,
     });

@@ -43,6 +43,10 @@ import { linkedParentContext, traceHeadersOf } from './remote-parent.js';
 import { provideTraceContext } from '../link.js';
 import { positiveIntOption } from '../options.js';
 import { costIn, pricesOption, readTokenCost, type PriceTable, type Prices, type TokenCost } from '../prices.js';
+import { captureContentFromEnv } from '../content.js';
+
+/** Default longest content attribute, in characters: a conversation of a few turns fits; backends take attributes this long. */
+const DEFAULT_MAX_CONTENT_LENGTH = 16 * 1024;
 
 /** Options of {@link instrumentOtel}. */
 export interface OtelBridgeOptions {
@@ -51,11 +55,22 @@ export interface OtelBridgeOptions {
   /** Where metrics go. Default: the global meter provider, looked up again at each run start. */
   meterProvider?: MeterProvider;
   /**
-   * Put content into span attributes: tool arguments (when the run captured
-   * them) and results, reasoning text on `agent.think` events. Default false.
+   * Put the content the runs captured (`runContext({ captureContent })`)
+   * into span attributes, as JSON in the GenAI conventions' shapes:
+   * `gen_ai.system_instructions`, `gen_ai.input.messages`,
+   * `gen_ai.tool.definitions` and `gen_ai.output.messages` on chat spans,
+   * `gen_ai.tool.call.arguments` and `gen_ai.tool.call.result` on tool spans;
+   * and reasoning text on `agent.think` events. Default: true when
+   * `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` is `true` (read
+   * once per process), else false. This option wins over the variable.
    */
   captureContent?: boolean;
-  /** Longest content attribute, in characters; longer values are cut and end with `…`. Default 1024. */
+  /**
+   * Longest content attribute, in characters. A longer JSON one is cut so
+   * that it stays valid JSON in its shape (texts cut to one common length
+   * ending in `…`, then trailing messages dropped) and the span gets
+   * `agentbus.content.truncated`; reasoning text ends with `…`. Default 16384.
+   */
   maxContentLength?: number;
   /** The bus to follow. Default: the process-wide bus. */
   bus?: EventBus;
@@ -123,8 +138,8 @@ class Bridge implements OtelBridge {
 
   constructor(options: OtelBridgeOptions) {
     this.#content = {
-      captureContent: options.captureContent ?? false,
-      maxContentLength: positiveIntOption('instrumentOtel', 'maxContentLength', options.maxContentLength, 1024),
+      captureContent: options.captureContent ?? captureContentFromEnv(),
+      maxContentLength: positiveIntOption('instrumentOtel', 'maxContentLength', options.maxContentLength, DEFAULT_MAX_CONTENT_LENGTH),
     };
     this.#prices = pricesOption('instrumentOtel: prices', options.prices);
     const maxRuns = positiveIntOption('instrumentOtel', 'maxRuns', options.maxRuns, 1024);

@@ -13,6 +13,7 @@
 import { SpanKind, type Attributes } from './api.js';
 import { preview, type EventData } from '../index.js';
 import { isErrorCode, isErrorTypeName } from '../payload-text.js';
+import { fitContent, type FittedContent } from '../content.js';
 import {
   ATTR_AGENTBUS,
   ATTR_GEN_AI_AGENT_ID,
@@ -54,15 +55,20 @@ import {
   ATTR_ERROR_TYPE,
   ATTR_GEN_AI_EVALUATION,
   EVENT_GEN_AI_EVALUATION_RESULT,
+  ATTR_AGENTBUS_CONTENT,
+  ATTR_GEN_AI_INPUT_MESSAGES,
+  ATTR_GEN_AI_OUTPUT_MESSAGES,
+  ATTR_GEN_AI_SYSTEM_INSTRUCTIONS,
+  ATTR_GEN_AI_TOOL_DEFINITIONS,
 } from './semconv.js';
 import type { SpanEntry, StepKind } from './span-table.js';
 import type { TokenCost } from '../prices.js';
 
 /** How much content the mapping may put into attributes (the bridge's options, read once). */
 export interface ContentOptions {
-  /** Tool arguments and results, reasoning text: only when true. */
+  /** Messages, instructions, tool definitions, tool arguments and results, reasoning text: only when true. */
   readonly captureContent: boolean;
-  /** Longest content attribute, in characters. */
+  /** Longest content attribute, in characters (JSON ones are cut so that they stay valid JSON). */
   readonly maxContentLength: number;
 }
 
@@ -200,6 +206,19 @@ function content(value: unknown, options: ContentOptions): string {
   return preview(value, options.maxContentLength);
 }
 
+/**
+ * Sets `key` to the JSON of `value` (plain content data from an event, in the
+ * conventions' shape), cut to `maxContentLength` so that the JSON stays valid
+ * and in its shape (content.ts, `fitContent`); a cut is marked with
+ * `agentbus.content.truncated`. Nothing for an absent value.
+ */
+function setContent(attributes: Attributes, key: string, value: unknown, options: ContentOptions): void {
+  if (value === undefined) return;
+  const fitted = fitContent(value, options.maxContentLength);
+  attributes[key] = fitted.json;
+  if (fitted.cut) attributes[ATTR_AGENTBUS_CONTENT.truncated] = true;
+}
+
 // ---------------------------------------------------------------- spans
 
 /** `agent.invocation.started` -> `invoke_agent {agentName}`, INTERNAL. */
@@ -235,7 +254,7 @@ export function agentEnd(data: EventData<'agent.terminate'>): StepEnd {
  * request parameters the call set (only those: an attribute per parameter
  * the request left to the provider's default would state a value nobody sent).
  */
-export function modelSpan(data: EventData<'agent.model.started'>): StepSpan {
+export function modelSpan(data: EventData<'agent.model.started'>, options: ContentOptions): StepSpan {
   const attributes: Attributes = {
     [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.chat,
     [ATTR_GEN_AI_REQUEST_MODEL]: data.model,
@@ -247,15 +266,27 @@ export function modelSpan(data: EventData<'agent.model.started'>): StepSpan {
   setNumber(attributes, ATTR_GEN_AI_REQUEST_MAX_TOKENS, data.maxTokens);
   setNumber(attributes, ATTR_GEN_AI_REQUEST_TOP_P, data.topP);
   if (typeof data.stream === 'boolean') attributes[ATTR_GEN_AI_REQUEST_STREAM] = data.stream;
+  if (options.captureContent) {
+    setContent(attributes, ATTR_GEN_AI_SYSTEM_INSTRUCTIONS, data.systemInstructions, options);
+    setContent(attributes, ATTR_GEN_AI_INPUT_MESSAGES, data.inputMessages, options);
+    setContent(attributes, ATTR_GEN_AI_TOOL_DEFINITIONS, data.toolDefinitions, options);
+  }
   return stepSpan(`${GEN_AI_OPERATION.chat} ${data.model}`, SpanKind.CLIENT, attributes, 'model', durationAttributesOf(attributes));
 }
 
-/** `agent.model.completed`: the finish reason, the response's model and id; an `error` fails the span. */
-export function modelEnd(data: EventData<'agent.model.completed'>): StepEnd {
+/**
+ * `agent.model.completed`: the finish reason, the response's model and id,
+ * the output messages (with content capture), the content hook's reference;
+ * an `error` fails the span.
+ */
+export function modelEnd(data: EventData<'agent.model.completed'>, options: ContentOptions): StepEnd {
   const attributes: Attributes = { [ATTR_GEN_AI_RESPONSE_FINISH_REASONS]: [data.stopReason] };
   const responseModel = stringOrUndefined(data.responseModel);
   if (responseModel !== undefined) attributes[ATTR_GEN_AI_RESPONSE_MODEL] = responseModel;
   setString(attributes, ATTR_GEN_AI_RESPONSE_ID, data.responseId);
+  if (options.captureContent) setContent(attributes, ATTR_GEN_AI_OUTPUT_MESSAGES, data.outputMessages, options);
+  // A reference is no content: it goes on the span with or without capture, as the hook runs either way.
+  setString(attributes, ATTR_AGENTBUS_CONTENT.ref, data.contentRef);
   const error = data.error;
   const failure = error === undefined ? undefined : errorTypeOrOther(data.errorType);
   return stepEnd(attributes, failure, error, responseModel);
@@ -266,14 +297,14 @@ export function modelEnd(data: EventData<'agent.model.completed'>): StepEnd {
  * over MCP (agentbus/mcp) -> the MCP conventions' span instead.
  */
 export function toolSpan(data: EventData<'agent.tool.started'>, options: ContentOptions): StepSpan {
-  const args = options.captureContent && data.args !== undefined ? content(data.args, options) : undefined;
+  const args = options.captureContent && data.args !== undefined ? fitContent(data.args, options.maxContentLength) : undefined;
   const mcp = data.mcp;
   if (typeof mcp === 'object' && mcp !== null && typeof mcp.method === 'string') return mcpSpan(data, mcp, args);
   const attributes = toolAttributes(data, args);
   return stepSpan(`${GEN_AI_OPERATION.executeTool} ${data.toolName}`, SpanKind.INTERNAL, attributes, 'tool', TOOL_DURATION_ATTRIBUTES);
 }
 
-function toolAttributes(data: EventData<'agent.tool.started'>, args: string | undefined): Attributes {
+function toolAttributes(data: EventData<'agent.tool.started'>, args: FittedContent | undefined): Attributes {
   const attributes: Attributes = {
     [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION.executeTool,
     [ATTR_GEN_AI_TOOL_NAME]: data.toolName,
@@ -282,8 +313,15 @@ function toolAttributes(data: EventData<'agent.tool.started'>, args: string | un
   };
   const description = data.description;
   if (typeof description === 'string' && description !== '') attributes[ATTR_GEN_AI_TOOL_DESCRIPTION] = description;
-  if (args !== undefined) attributes[ATTR_GEN_AI_TOOL_CALL_ARGUMENTS] = args;
+  setArgs(attributes, args);
   return attributes;
+}
+
+/** `gen_ai.tool.call.arguments`, fitted; a cut is marked with `agentbus.content.truncated`. */
+function setArgs(attributes: Attributes, args: FittedContent | undefined): void {
+  if (args === undefined) return;
+  attributes[ATTR_GEN_AI_TOOL_CALL_ARGUMENTS] = args.json;
+  if (args.cut) attributes[ATTR_AGENTBUS_CONTENT.truncated] = true;
 }
 
 type McpData = NonNullable<EventData<'agent.tool.started'>['mcp']>;
@@ -291,7 +329,7 @@ type McpData = NonNullable<EventData<'agent.tool.started'>['mcp']>;
 // A step made over MCP: the MCP conventions' span, `{mcp.method.name} {target}`,
 // CLIENT on the calling side, SERVER on the serving side, where it heads its run (no
 // invoke_workflow root between it and the client span). Only a tools/call is an execute_tool span.
-function mcpSpan(data: EventData<'agent.tool.started'>, mcp: McpData, args: string | undefined): StepSpan {
+function mcpSpan(data: EventData<'agent.tool.started'>, mcp: McpData, args: FittedContent | undefined): StepSpan {
   const method = mcp.method;
   const toolsCall = method === MCP_METHOD_TOOLS_CALL;
   let attributes: Attributes;
@@ -299,7 +337,7 @@ function mcpSpan(data: EventData<'agent.tool.started'>, mcp: McpData, args: stri
     attributes = toolAttributes(data, args);
   } else {
     attributes = {};
-    if (args !== undefined) attributes[ATTR_GEN_AI_TOOL_CALL_ARGUMENTS] = args;
+    setArgs(attributes, args);
   }
   attributes[ATTR_MCP.methodName] = method;
   setString(attributes, ATTR_MCP.protocolVersion, mcp.protocolVersion);
@@ -357,11 +395,23 @@ function isPort(value: unknown): value is number {
 // What a successful step adds when there is nothing to add: one shared object, not one per step.
 const NOTHING_TO_ADD: StepEnd = Object.freeze(stepEnd(undefined, undefined, undefined));
 
-/** `agent.tool.completed`: the result (with content capture) or the failure. */
+/**
+ * `agent.tool.completed`: the result (when the run captured it; JSON, cut so
+ * that it stays valid) or the failure, and the content hook's reference.
+ */
 export function toolEnd(data: EventData<'agent.tool.completed'>, options: ContentOptions): StepEnd {
-  if (!data.success) return stepEnd(undefined, errorTypeOrOther(data.errorType), data.error);
-  if (!options.captureContent || data.outputPreview === undefined) return NOTHING_TO_ADD;
-  return stepEnd({ [ATTR_GEN_AI_TOOL_CALL_RESULT]: content(data.outputPreview, options) }, undefined, undefined);
+  const ref = data.contentRef;
+  if (!data.success) {
+    const failed = typeof ref === 'string' ? { [ATTR_AGENTBUS_CONTENT.ref]: ref } : undefined;
+    return stepEnd(failed, errorTypeOrOther(data.errorType), data.error);
+  }
+  const result = data.result;
+  const capture = options.captureContent && result !== undefined;
+  if (!capture && typeof ref !== 'string') return NOTHING_TO_ADD;
+  const attributes: Attributes = {};
+  if (capture) setContent(attributes, ATTR_GEN_AI_TOOL_CALL_RESULT, result, options);
+  setString(attributes, ATTR_AGENTBUS_CONTENT.ref, ref);
+  return stepEnd(attributes, undefined, undefined);
 }
 
 /**

@@ -67,6 +67,24 @@ export const ATTR_SERVER_PORT = 'server.port';
 export const ATTR_GEN_AI_TOOL_CALL_ARGUMENTS = 'gen_ai.tool.call.arguments';
 /** `gen_ai.tool.call.result`: content, opt-in only. */
 export const ATTR_GEN_AI_TOOL_CALL_RESULT = 'gen_ai.tool.call.result';
+/** `gen_ai.input.messages`: content, opt-in only; JSON of the conventions' input messages. */
+export const ATTR_GEN_AI_INPUT_MESSAGES = 'gen_ai.input.messages';
+/** `gen_ai.output.messages`: content, opt-in only; JSON of the conventions' output messages. */
+export const ATTR_GEN_AI_OUTPUT_MESSAGES = 'gen_ai.output.messages';
+/** `gen_ai.system_instructions`: content, opt-in only; JSON of the conventions' system instruction parts. */
+export const ATTR_GEN_AI_SYSTEM_INSTRUCTIONS = 'gen_ai.system_instructions';
+/** `gen_ai.tool.definitions`: content, opt-in only; JSON of the tools offered (type and name). */
+export const ATTR_GEN_AI_TOOL_DEFINITIONS = 'gen_ai.tool.definitions';
+/**
+ * Content attributes of our own (the conventions leave "a common approach to
+ * record references to externally stored content" to do).
+ */
+export const ATTR_AGENTBUS_CONTENT = {
+  /** The reference a run's content hook returned for the step's full content (`runContext({ contentHook })`). */
+  ref: 'agentbus.content.ref',
+  /** True when a content attribute of the span was cut to `maxContentLength` (its JSON still valid). */
+  truncated: 'agentbus.content.truncated',
+} as const;
 /** `gen_ai.token.type`: `input` or `output`, on token-usage measurements. */
 export const ATTR_GEN_AI_TOKEN_TYPE = 'gen_ai.token.type';
 /** `error.type` (stable): the class of error an operation ended with. */

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { AgentbusTelemetry } from '../../src/adapters/ai-sdk/index.js';
 import { getEventBus, resetEventBus } from '../../src/global.js';
 import { expectWellFormedSteps, outline, parentOf, recordRun } from './run-events.js';
+import { inputMessagesShape, outputMessagesShape, systemInstructionsShape, toolDefinitionsShape } from '../genai-content-shapes.js';
 
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 const unsupported = nodeMajor < 22;
@@ -321,7 +322,7 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
   it('puts tool arguments into events only when the run captures content', async () => {
     const model = new aiTest.MockLanguageModelV4({ doGenerate: [toolTurn, answerTurn] });
     const { events } = await recordRun(
-      () => ai.generateText({ model, tools: tools(), prompt: 'go', stopWhen: ai.stepCountIs(5), toolCallConcurrency: 1 }),
+      () => ai.generateText({ model, tools: tools(), instructions: 'Be brief.', prompt: 'go', stopWhen: ai.stepCountIs(5), toolCallConcurrency: 1 }),
       { captureContent: true },
     );
     const started = events.filter((e) => e.eventType === 'agent.tool.started').map((e) => e.data);
@@ -329,6 +330,25 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
       { toolName: 'add', toolCallId: 'call-add', argKeys: ['a', 'b'], args: { a: 2, b: 3 } },
       { toolName: 'lookup', toolCallId: 'call-lookup', argKeys: ['city'], args: { city: 'Oslo' } },
     ]);
+    // The conversation in the conventions' shapes, on the model steps' events.
+    const modelStarts = events.filter((e) => e.eventType === 'agent.model.started').map((e) => e.data as Record<string, unknown>);
+    const modelEnds = events.filter((e) => e.eventType === 'agent.model.completed').map((e) => e.data as Record<string, unknown>);
+    expect(modelStarts.length).toBeGreaterThan(1);
+    for (const data of modelStarts) {
+      expect(inputMessagesShape.parse(data['inputMessages']).length).toBeGreaterThan(0);
+      toolDefinitionsShape.parse(data['toolDefinitions']);
+    }
+    for (const data of modelEnds) outputMessagesShape.parse(data['outputMessages']);
+    const lastInput = inputMessagesShape.parse(modelStarts.at(-1)!['inputMessages']);
+    expect(lastInput.flatMap((m) => m.parts.map((p) => p.type))).toEqual(expect.arrayContaining(['text', 'tool_call', 'tool_call_response']));
+    expect(toolDefinitionsShape.parse(modelStarts[0]!['toolDefinitions']).map((t) => t.name)).toEqual(expect.arrayContaining(['add']));
+    const firstOutput = outputMessagesShape.parse(modelEnds[0]!['outputMessages']);
+    expect(firstOutput[0]!.parts).toContainEqual(expect.objectContaining({ type: 'tool_call', name: 'add', arguments: { a: 2, b: 3 } }));
+    expect(firstOutput[0]!.finish_reason).toBe('tool_call');
+    expect(lastInput[0]).toEqual({ role: 'user', parts: [{ type: 'text', content: 'go' }] });
+    // The call's instructions, apart from its messages.
+    for (const data of modelStarts) expect(systemInstructionsShape.parse(data['systemInstructions'])).toEqual([{ type: 'text', content: 'Be brief.' }]);
+    expect(lastInput.map((m) => m.role)).not.toContain('system');
   });
 
   it('nests a generateText made inside a tool under that tool', async () => {

@@ -4,8 +4,9 @@
  * that implements BaseChatModel with tool binding. No network.
  */
 import { BaseChatModel, type BaseChatModelCallOptions } from '@langchain/core/language_models/chat_models';
-import { AIMessage, type BaseMessage } from '@langchain/core/messages';
-import type { ChatResult } from '@langchain/core/outputs';
+import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
+import type { ChatResult, LLMResult } from '@langchain/core/outputs';
+import type { Serialized } from '@langchain/core/load/serializable';
 import { tool } from '@langchain/core/tools';
 import { FakeListChatModel } from '@langchain/core/utils/testing';
 import { END, MessagesAnnotation, START, StateGraph } from '@langchain/langgraph';
@@ -15,6 +16,7 @@ import { z } from 'zod';
 import { AgentbusCallbackHandler } from '../../src/adapters/langchain/index.js';
 import { getEventBus, resetEventBus } from '../../src/global.js';
 import { expectWellFormedSteps, outline, parentOf, recordRun } from './run-events.js';
+import { inputMessagesShape, outputMessagesShape, systemInstructionsShape, toolDefinitionsShape } from '../genai-content-shapes.js';
 
 /** A chat model that answers from a script, one message per call, with usage metadata like real providers. */
 class ScriptedChatModel extends BaseChatModel {
@@ -117,6 +119,50 @@ describe('agentbus/langchain', () => {
     expect(events.filter((e) => e.eventType === 'agent.tool.started').map((e) => e.data)).toContainEqual({
       toolName: 'add', toolCallId: 'call-add', argKeys: ['a', 'b'], args: { a: 2, b: 3 },
     });
+    // The conversation in the conventions' shapes, on the model steps' events.
+    const modelStarts = events.filter((e) => e.eventType === 'agent.model.started').map((e) => e.data as Record<string, unknown>);
+    const modelEnds = events.filter((e) => e.eventType === 'agent.model.completed').map((e) => e.data as Record<string, unknown>);
+    expect(modelStarts.length).toBeGreaterThan(1);
+    for (const data of modelStarts) {
+      expect(inputMessagesShape.parse(data['inputMessages']).length).toBeGreaterThan(0);
+      // The scripted model binds no tools (its invocation params list none).
+      expect(data['toolDefinitions']).toBeUndefined();
+    }
+    for (const data of modelEnds) outputMessagesShape.parse(data['outputMessages']);
+    const lastInput = inputMessagesShape.parse(modelStarts.at(-1)!['inputMessages']);
+    expect(lastInput.flatMap((m) => m.parts.map((p) => p.type))).toEqual(expect.arrayContaining(['text', 'tool_call', 'tool_call_response']));
+    const firstOutput = outputMessagesShape.parse(modelEnds[0]!['outputMessages']);
+    expect(firstOutput[0]!.parts).toContainEqual(expect.objectContaining({ type: 'tool_call', name: 'add', arguments: { a: 2, b: 3 } }));
+    expect(firstOutput[0]!.finish_reason).toBe('tool_call');
+    expect(lastInput[0]).toEqual({ role: 'user', parts: [{ type: 'text', content: 'go' }] });
+  });
+
+  it('maps LangChain messages, and the tools of the invocation params, into the conventions\' shapes', async () => {
+    const handler = new AgentbusCallbackHandler();
+    const messages = [
+      new SystemMessage('Be brief.'),
+      new HumanMessage({ content: [{ type: 'text', text: 'Add 1 and 2.' }] }),
+      new AIMessage({ content: '', tool_calls: [{ id: 'c1', name: 'add', args: { a: 1, b: 2 }, type: 'tool_call' }] }),
+      new ToolMessage({ content: '3', tool_call_id: 'c1' }),
+    ];
+    const llm = { lc: 1, type: 'not_implemented', id: ['langchain', 'chat_models', 'ChatX'] } as Serialized;
+    const params = { invocation_params: { model: 'x-1', tools: [{ type: 'function', function: { name: 'add', parameters: {} } }] } };
+    const { events } = await recordRun(async () => {
+      handler.handleChatModelStart(llm, [messages], 'lc-run-1', undefined, params);
+      handler.handleLLMEnd({ generations: [[{ text: 'It is 3.', message: new AIMessage('It is 3.') }]] } as unknown as LLMResult, 'lc-run-1');
+    }, { captureContent: true });
+    const started = events.find((e) => e.eventType === 'agent.model.started')!.data as Record<string, unknown>;
+    expect(inputMessagesShape.parse(started['inputMessages'])).toEqual([
+      { role: 'system', parts: [{ type: 'text', content: 'Be brief.' }] },
+      { role: 'user', parts: [{ type: 'text', content: 'Add 1 and 2.' }] },
+      { role: 'assistant', parts: [{ type: 'tool_call', id: 'c1', name: 'add', arguments: { a: 1, b: 2 } }] },
+      { role: 'tool', parts: [{ type: 'tool_call_response', id: 'c1', response: '3' }] },
+    ]);
+    expect(toolDefinitionsShape.parse(started['toolDefinitions'])).toEqual([{ type: 'function', name: 'add' }]);
+    const completed = events.find((e) => e.eventType === 'agent.model.completed')!.data as Record<string, unknown>;
+    expect(outputMessagesShape.parse(completed['outputMessages'])).toEqual([
+      { role: 'assistant', parts: [{ type: 'text', content: 'It is 3.' }], finish_reason: 'stop' },
+    ]);
   });
 
   it('nests an agent invoked from a tool under that tool', async () => {

@@ -1,8 +1,11 @@
 // The OpenTelemetry bridge end to end: agent runs -> bridge -> setupOtlp
 // (OTLP/HTTP) -> the real collector -> the real Jaeger (checked through its
 // query API) and the collector's Prometheus exporter.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { trace } from '@opentelemetry/api';
 import { z } from 'zod';
@@ -26,6 +29,7 @@ import {
   type JaegerSpan,
   type JaegerTrace,
 } from './backends.js';
+import { inputMessagesShape, jsonObjectShape, outputMessagesShape, systemInstructionsShape, textOf, toolDefinitionsShape } from '../genai-content-shapes.js';
 
 let be: Backends;
 
@@ -619,5 +623,68 @@ describe('a collector that goes away and comes back', () => {
       timeoutMs: 60_000,
     });
     for (const runId of runIds) expect(runSpans(traces, runId)).toHaveLength(6);
+  });
+});
+
+describe('content capture through the collector into Jaeger', () => {
+  // Each run is its own process with the built package, configured as an app would be:
+  // only OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT decides whether content is captured.
+  const SERVICE = fileURLToPath(new URL('./fixtures/content-service.mjs', import.meta.url));
+  const CONTENT_KEYS = ['gen_ai.input.messages', 'gen_ai.output.messages', 'gen_ai.system_instructions', 'gen_ai.tool.definitions', 'gen_ai.tool.call.arguments', 'gen_ai.tool.call.result'];
+  const MAX = 1500;
+
+  async function runService(env: Record<string, string>): Promise<{ service: string; runId: string; spans: JaegerSpan[] }> {
+    const service = unique('agentbus-e2e-content');
+    const runId = unique('run');
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, SERVICE_NAME: service, OTLP_ENDPOINT: be.otlpHttpEndpoint, RUN_ID: runId, MAX_CONTENT_LENGTH: String(MAX), ...env };
+    if (env['OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT'] === undefined) delete childEnv['OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT'];
+    const { stdout } = await promisify(execFile)(process.execPath, [SERVICE], { env: childEnv, timeout: 30_000 });
+    expect(JSON.parse(stdout.trim()).runId).toBe(runId);
+    const traces = await queryJaegerTraces(be.jaegerQueryUrl, service, { until: (t) => runSpans(t, runId).length === 4 });
+    return { service, runId, spans: runSpans(traces, runId) };
+  }
+
+  const contentTags = (spans: JaegerSpan[]) => spans.flatMap((s) => s.tags.map((t) => t.key)).filter((k) => CONTENT_KEYS.includes(k) || k.startsWith('agentbus.content'));
+
+  it('by default no span carries content', async () => {
+    const { spans } = await runService({});
+    expect(spans.map((s) => s.operationName).sort()).toEqual(['chat scripted', 'chat scripted', 'execute_tool lookup', 'invoke_agent content-agent']);
+    expect(contentTags(spans)).toEqual([]);
+  });
+
+  it('with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true: the content attributes, valid JSON in the conventions\' shapes, cut within maxContentLength, and the hook\'s reference', async () => {
+    const { spans } = await runService({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true', HOOK: '1' });
+    const chats = spans.filter((s) => s.operationName === 'chat scripted').sort((a, b) => a.startTime - b.startTime);
+    expect(chats).toHaveLength(2);
+    for (const chat of chats) {
+      for (const key of ['gen_ai.input.messages', 'gen_ai.output.messages', 'gen_ai.system_instructions', 'gen_ai.tool.definitions']) {
+        const value = tagOf(chat, key);
+        expect(typeof value, key).toBe('string');
+        expect((value as string).length, key).toBeLessThanOrEqual(MAX);
+      }
+      expect(systemInstructionsShape.parse(JSON.parse(tagOf(chat, 'gen_ai.system_instructions') as string))).toEqual([{ type: 'text', content: 'Answer briefly.' }]);
+      expect(toolDefinitionsShape.parse(JSON.parse(tagOf(chat, 'gen_ai.tool.definitions') as string))).toEqual([{ type: 'function', name: 'lookup' }]);
+      outputMessagesShape.parse(JSON.parse(tagOf(chat, 'gen_ai.output.messages') as string));
+      expect(tagOf(chat, 'agentbus.content.ref')).toMatch(/^store:\/\/.+/);
+    }
+    // The long prompt was cut, and its JSON is still valid and in its shape; what follows it was kept.
+    const [first, second] = chats as [JaegerSpan, JaegerSpan];
+    expect(tagOf(first, 'agentbus.content.truncated')).toBe(true);
+    const cut = inputMessagesShape.parse(JSON.parse(tagOf(second, 'gen_ai.input.messages') as string));
+    expect(cut.map((m) => m.role)).toEqual(['user', 'assistant', 'tool']);
+    const promptText = textOf(cut[0]!.parts[0]);
+    expect(promptText.startsWith('How many people live in Oslo? Please be precise.')).toBe(true);
+    expect(promptText.endsWith('…')).toBe(true);
+    expect(cut[1]!.parts).toEqual([{ type: 'tool_call', id: 'call-oslo', name: 'lookup', arguments: { city: 'Oslo' } }]);
+    expect(cut[2]!.parts).toEqual([{ type: 'tool_call_response', id: 'call-oslo', response: { city: 'Oslo', population: 700000, note: 'é😀' } }]);
+    expect(outputMessagesShape.parse(JSON.parse(tagOf(second, 'gen_ai.output.messages') as string))).toEqual([
+      { role: 'assistant', parts: [{ type: 'text', content: 'Oslo has 700k people.' }], finish_reason: 'stop' },
+    ]);
+    const tool = spans.find((s) => s.operationName === 'execute_tool lookup')!;
+    expect(jsonObjectShape.parse(JSON.parse(tagOf(tool, 'gen_ai.tool.call.arguments') as string))).toEqual({ city: 'Oslo' });
+    expect(jsonObjectShape.parse(JSON.parse(tagOf(tool, 'gen_ai.tool.call.result') as string))).toEqual({ city: 'Oslo', population: 700000, note: 'é😀' });
+    expect(tagOf(tool, 'agentbus.content.ref')).toMatch(/^store:\/\/.+/);
+    // Content goes on chat and tool spans only.
+    expect(contentTags(spans.filter((s) => s.operationName.startsWith('invoke_agent')))).toEqual([]);
   });
 });

@@ -27,10 +27,21 @@ export interface SdkModelCallStartEvent {
   readonly provider: string;
   readonly modelId: string;
   readonly messages?: ReadonlyArray<unknown> | undefined;
+  /** The call's instructions (a string, a system message or a list of them), apart from its messages. */
+  readonly instructions?: unknown;
   readonly tools?: ReadonlyArray<unknown> | undefined;
   readonly temperature?: number | undefined;
   readonly maxOutputTokens?: number | undefined;
   readonly topP?: number | undefined;
+}
+
+/** A part of a model's answer: text, reasoning, a tool call (`toolCallId`, `toolName`, `input`), ... */
+export interface SdkContentPart {
+  readonly type: string;
+  readonly text?: string | undefined;
+  readonly toolCallId?: string | undefined;
+  readonly toolName?: string | undefined;
+  readonly input?: unknown;
 }
 
 /**
@@ -44,7 +55,7 @@ export interface SdkModelCallEndEvent {
   readonly modelId: string;
   readonly finishReason: string;
   readonly usage: SdkUsage;
-  readonly content: ReadonlyArray<{ readonly type: string; readonly text?: string | undefined }>;
+  readonly content: ReadonlyArray<SdkContentPart>;
   readonly responseId?: string | undefined;
 }
 
@@ -57,7 +68,7 @@ export interface SdkStepEndEvent {
   readonly callId: string;
   readonly finishReason: string;
   readonly usage: SdkUsage;
-  readonly content: ReadonlyArray<{ readonly type: string; readonly text?: string | undefined }>;
+  readonly content: ReadonlyArray<SdkContentPart>;
   /** The step's response: its id and the model that answered. */
   readonly response?: { readonly id?: string | undefined; readonly modelId?: string | undefined } | undefined;
 }

@@ -13,6 +13,7 @@
 import { StepTracker, type TrackedAgent, type TrackedModel, type TrackedTool } from '../step-tracker.js';
 import { finiteNumber, stringOr, tokenCount, tokenUsage } from '../payload.js';
 import { observeErrorParts } from './error-parts.js';
+import { answerParts, promptContent } from './prompt-content.js';
 import type {
   SdkAbortEvent,
   SdkEndEvent,
@@ -97,7 +98,7 @@ export class AgentbusTelemetry {
       temperature: finiteNumber(event.temperature),
       maxTokens: tokenCount(event.maxOutputTokens),
       topP: finiteNumber(event.topP),
-    });
+    }, (b) => promptContent(b, event.instructions, event.messages, event.tools));
   }
 
   /** The provider answered: records its own usage (never the call's totals) and closes the model step. */
@@ -211,7 +212,11 @@ export class AgentbusTelemetry {
       else if (part.type === 'text' && typeof part.text === 'string') text += part.text;
     }
     const errorPart = this.#errorParts.get(model);
+    // Tool calls and reasoning only for the output message: read only when the run wants content.
+    const parts = model.input !== undefined ? answerParts(event.content) : undefined;
     this.#tracker.endModel(model, {
+      toolCalls: parts?.toolCalls,
+      reasoning: parts?.reasoning,
       stopReason: finishReason,
       toolCallCount,
       text,

@@ -28,6 +28,8 @@ import type { ChainValues } from '@langchain/core/utils/types';
 import { finiteNumber, parseArgs, stringOr, tokenCount } from '../payload.js';
 import { StepTracker } from '../step-tracker.js';
 import { readLLMResult } from './llm-result.js';
+import { answerToolCalls, chatContent, promptsContent } from './message-content.js';
+import type { ContentBuilder, ModelInputContent } from '../../content.js';
 
 /** Options of {@link AgentbusCallbackHandler}. */
 export interface AgentbusCallbackHandlerOptions {
@@ -114,18 +116,21 @@ export class AgentbusCallbackHandler extends BaseCallbackHandler {
 
   /** A chat model call opens a model step. */
   override handleChatModelStart(llm: Serialized, messages: BaseMessage[][], ...args: ModelStart): void {
-    this.#openModel(llm, messages[0]?.length ?? 0, ...args);
+    this.#openModel(llm, messages[0]?.length ?? 0, (b, tools) => chatContent(b, messages[0], tools), ...args);
   }
 
   /** A text-completion LLM call opens a model step. */
   override handleLLMStart(llm: Serialized, prompts: string[], ...args: ModelStart): void {
-    this.#openModel(llm, prompts.length, ...args);
+    this.#openModel(llm, prompts.length, (b, tools) => promptsContent(b, prompts, tools), ...args);
   }
 
   /** Records the call's usage, once, and closes the model step. */
   override handleLLMEnd(output: LLMResult, runId: string): void {
     const entry = this.#tracker.get(runId);
-    if (entry?.kind === 'model') this.#tracker.endModel(entry, readLLMResult(output));
+    if (entry?.kind !== 'model') return;
+    const answer = readLLMResult(output);
+    // The tool calls only for the output message: read only when the run wants content.
+    this.#tracker.endModel(entry, entry.input === undefined ? answer : { ...answer, toolCalls: answerToolCalls(output) });
   }
 
   /** Closes the model step with the error. */
@@ -152,7 +157,12 @@ export class AgentbusCallbackHandler extends BaseCallbackHandler {
     if (entry?.kind === 'tool') this.#tracker.failTool(entry, error);
   }
 
-  #openModel(llm: Serialized, messageCount: number, ...[runId, parentRunId, extraParams, , metadata]: ModelStart): void {
+  #openModel(
+    llm: Serialized,
+    messageCount: number,
+    content: (b: ContentBuilder, tools: unknown) => ModelInputContent,
+    ...[runId, parentRunId, extraParams, , metadata]: ModelStart
+  ): void {
     const at = this.#tracker.place(parentRunId);
     if (at === undefined) return;
     const params = extraParams?.['invocation_params'] as Record<string, unknown> | undefined;
@@ -169,7 +179,7 @@ export class AgentbusCallbackHandler extends BaseCallbackHandler {
       maxTokens: tokenCount(maxTokens),
       topP: finiteNumber(params?.['top_p'] ?? params?.['topP']),
       stream: streaming ? true : undefined,
-    });
+    }, (b) => content(b, tools));
   }
 }
 

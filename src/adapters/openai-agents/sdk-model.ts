@@ -14,6 +14,8 @@ export interface SdkModelUsage {
 
 /** What the runner asks a model: the conversation so far and what it may call. */
 export interface SdkModelRequest {
+  /** The agent's instructions, sent apart from the conversation. */
+  readonly systemInstructions?: string | undefined;
   readonly input: string | ReadonlyArray<unknown>;
   readonly tools?: ReadonlyArray<unknown> | undefined;
   readonly handoffs?: ReadonlyArray<unknown> | undefined;

@@ -27,6 +27,7 @@ import { instrumentedModel, type RecordedModelCall } from './instrumented-model.
 import { modelUsage, readOutput, spanUsage, takeCall, type FunctionCall } from './model-answer.js';
 import type { SdkModel, SdkModelRequest } from './sdk-model.js';
 import type { SdkSpan, SdkSpanData, SdkTrace } from './sdk-spans.js';
+import { requestContent } from './input-content.js';
 
 /** Options of {@link AgentbusTraceProcessor}. */
 export interface AgentbusTraceProcessorOptions {
@@ -211,7 +212,7 @@ export class AgentbusTraceProcessor {
           provider: this.#provider,
           messageCount: Array.isArray(input) ? input.length : input === undefined ? 0 : 1,
           toolCount: offeredTools(at.agent),
-        });
+        }, (b) => requestContent(b, undefined, spanInput(input), offered(at.agent, 'tools'), offered(at.agent, 'handoffs')));
         return;
       }
       case 'function': {
@@ -240,7 +241,9 @@ export class AgentbusTraceProcessor {
   ): void {
     const { text, toolCallCount, calls } = readOutput(output);
     if (model.agent !== undefined) model.agent.detail.calls = calls;
-    this.#tracker.endModel(model, { toolCallCount, text, usage, model: answeredBy, error, responseModel, responseId });
+    // The calls as the output message's tool_call parts: only when the run wants content.
+    const toolCalls = model.input === undefined ? undefined : calls.map((call) => ({ id: call.callId, name: call.name, arguments: call.args }));
+    this.#tracker.endModel(model, { toolCallCount, text, usage, model: answeredBy, error, responseModel, responseId, toolCalls });
   }
 
   /** Opens the model step of an instrumented model's call, under the runner's span the call belongs to. */
@@ -260,7 +263,7 @@ export class AgentbusTraceProcessor {
       topP: finiteNumber(settings?.topP),
       // Only a streamed call says so: the conventions read an absent gen_ai.request.stream as not streaming.
       stream: stream ? true : undefined,
-    });
+    }, (b) => requestContent(b, request.systemInstructions, input, request.tools, request.handoffs));
     if (model === undefined) return undefined;
     const step = model.step;
     if (sdkParent !== undefined) this.#instrumented.set(sdkParent, step);
@@ -286,6 +289,17 @@ export class AgentbusTraceProcessor {
 function tracingParent(request: SdkModelRequest): string | undefined {
   const spanId = request._internal?.tracingParent?.spanId;
   return typeof spanId === 'string' ? spanId : undefined;
+}
+
+/** A span's input as request input: its items, or undefined when it has none yet (a response span gets its input once the model answered). */
+function spanInput(input: unknown): string | ReadonlyArray<unknown> | undefined {
+  return typeof input === 'string' || Array.isArray(input) ? input : undefined;
+}
+
+/** The names an agent span lists of its tools or handoffs, as tool definitions' sources (`{ name }` each). */
+function offered(agent: TrackedAgent<AgentDetail> | undefined, key: 'tools' | 'handoffs'): ReadonlyArray<unknown> | undefined {
+  const names = agent?.detail.data[key];
+  return Array.isArray(names) ? names.map((name: unknown) => ({ name })) : undefined;
 }
 
 /** The tools and handoffs an agent offers its model: what the SDK sends it as tools. */
