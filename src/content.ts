@@ -25,6 +25,8 @@
  */
 import { writeJson } from './bounded-json.js';
 import { warnOnce } from './warnings.js';
+import { errorText } from './payload-text.js';
+import { isThenable } from './thenable.js';
 
 /** Text sent to or received from the model. */
 export interface TextPart {
@@ -398,7 +400,7 @@ export function callContentHook(hook: ContentHook, content: CapturedContent): st
   try {
     ref = hook(content);
   } catch (error) {
-    warnHook('threw', `contentHook threw on a ${content.operation} step: ${describe(error)}; the step has no content reference`);
+    warnHook('threw', `contentHook threw on a ${content.operation} step: ${errorText(error)}; the step has no content reference`);
     return undefined;
   }
   if (ref === undefined) return undefined;
@@ -410,7 +412,7 @@ export function callContentHook(hook: ContentHook, content: CapturedContent): st
   if (isThenable(ref)) {
     // Never awaited (a hook that never settles must not hold the step), but never left unhandled either.
     try {
-      Promise.resolve(ref).catch((error: unknown) => warnHook('rejected', `contentHook's promise rejected: ${describe(error)}`));
+      Promise.resolve(ref).catch((error: unknown) => warnHook('rejected', `contentHook's promise rejected: ${errorText(error)}`));
     } catch {
       // A thenable whose then throws: nothing to wait for.
     }
@@ -423,23 +425,6 @@ export function callContentHook(hook: ContentHook, content: CapturedContent): st
 
 function warnHook(kind: string, message: string): void {
   warnOnce(`content-hook:${kind}`, message, 'AGENTBUS_CONTENT_HOOK');
-}
-
-function describe(error: unknown): string {
-  try {
-    return cutText(error instanceof Error ? `${error.name}: ${error.message}` : String(error), 200);
-  } catch {
-    return 'an unreadable error';
-  }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false;
-  try {
-    return typeof (value as { then?: unknown }).then === 'function';
-  } catch {
-    return false;
-  }
 }
 
 // ---------------------------------------------------------------- shapes

@@ -18,6 +18,7 @@ import { NOOP_STEP, RecordingStep, startStepInRun, type Step } from './step.js';
 import { costIn } from './prices.js';
 import { modelEnd, modelInput, toolArgs, toolEnd, wantsContent, type InputMapping, type ModelInput } from './step-content.js';
 import type { ToolCallRequest } from './content.js';
+import { isThenable } from './thenable.js';
 
 /** What {@link traceTool} needs to know about a tool call before it starts. */
 export interface ToolCallInfo {
@@ -33,16 +34,6 @@ export interface ToolCallInfo {
   toolCallId?: string;
   /** What the tool does, as the model is told (`gen_ai.tool.description`). */
   description?: string | undefined;
-}
-
-/** True for a promise-like value; a value whose `then` cannot be read is treated as a plain result. */
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false;
-  try {
-    return typeof (value as { then?: unknown }).then === 'function';
-  } catch {
-    return false;
-  }
 }
 
 /** @internal `traceTool` past the idle gate. */

@@ -3,34 +3,20 @@
 // gen_ai.usage.cost.* attributes) and onto the proposed cost counter; and
 // what a stranger's hostile table or event does to it (nothing: refused with
 // a precise error at the door, or ignored on the way).
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DataPointType, type MetricData } from '@opentelemetry/sdk-metrics';
 import { diag, DiagLogLevel } from '@opentelemetry/api';
-import { getEventBus, resetEventBus } from '../src/global.js';
+import { getEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { emit, startStep } from '../src/emit.js';
 import { recordTokens, traceModel, type TokenUsage } from '../src/trace.js';
 import { parseStreamEvent, type StreamEvent } from '../src/events.js';
 import type { PriceTable } from '../src/index.js';
-import { instrumentOtel, type OtelBridge, type OtelBridgeOptions } from '../src/otel/bridge.js';
-import { byName, makeTelemetry, type Telemetry } from './otel-harness.js';
+import { instrumentOtel } from '../src/otel/bridge.js';
+import { byName, useBridge } from './otel-harness.js';
 
-let tel: Telemetry;
-let bridge: OtelBridge | undefined;
-
-function attach(options: OtelBridgeOptions = {}): OtelBridge {
-  bridge = instrumentOtel({ tracerProvider: tel.tracerProvider, meterProvider: tel.meterProvider, ...options });
-  return bridge;
-}
-
-beforeEach(() => {
-  resetEventBus({});
-  tel = makeTelemetry();
-});
-afterEach(() => {
-  bridge?.shutdown();
-  bridge = undefined;
-});
+const fx = useBridge();
+const { tel, attach } = fx;
 
 const PRICES: PriceTable = {
   'gpt-4o': { currency: 'USD', inputPerMillion: 2.5, outputPerMillion: 10 },

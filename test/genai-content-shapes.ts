@@ -6,7 +6,9 @@
 // whose `type` is one the schemas define must have that part's required
 // fields (stricter than the schemas' `anyOf`, whose GenericPart would accept
 // a `text` part without its `content`); any other type is a GenericPart.
+import { expect } from 'vitest';
 import { z } from 'zod';
+import type { StreamEvent } from '../src/events.js';
 
 const id = z.string().nullable().optional();
 const KNOWN_PARTS = {
@@ -58,4 +60,30 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 /** True when `text` has no lone surrogate: it encodes to UTF-8 and back unchanged. */
 export function wellFormed(text: string): boolean {
   return !LONE_SURROGATE.test(text);
+}
+
+/**
+ * Checks the conversation an agent's model steps carried with content
+ * capture: every start has input messages and tool definitions, every end
+ * its output messages, all in their shapes; the first answer asked for
+ * `firstCall` (a `tool_call` finish), and the last input holds text, that
+ * tool call and its response. Returns the starts' payloads and the last input.
+ */
+export function expectConversation(events: readonly StreamEvent[], firstCall: { name: string; arguments: unknown }) {
+  const payloads = (type: string) => events.filter((e) => e.eventType === type).map((e) => e.data as Record<string, unknown>);
+  const modelStarts = payloads('agent.model.started');
+  const modelEnds = payloads('agent.model.completed');
+  expect(modelStarts.length).toBeGreaterThan(1);
+  for (const data of modelStarts) {
+    expect(inputMessagesShape.parse(data['inputMessages']).length).toBeGreaterThan(0);
+    toolDefinitionsShape.parse(data['toolDefinitions']);
+  }
+  for (const data of modelEnds) outputMessagesShape.parse(data['outputMessages']);
+  const lastInput = inputMessagesShape.parse(modelStarts.at(-1)!['inputMessages']);
+  expect(lastInput.flatMap((m) => m.parts.map((p) => p.type))).toEqual(expect.arrayContaining(['text', 'tool_call', 'tool_call_response']));
+  expect(toolDefinitionsShape.parse(modelStarts[0]!['toolDefinitions']).map((t) => t.name)).toEqual(expect.arrayContaining([firstCall.name]));
+  const firstOutput = outputMessagesShape.parse(modelEnds[0]!['outputMessages']);
+  expect(firstOutput[0]!.parts).toContainEqual(expect.objectContaining({ type: 'tool_call', ...firstCall }));
+  expect(firstOutput[0]!.finish_reason).toBe('tool_call');
+  return { modelStarts, lastInput };
 }

@@ -1,6 +1,6 @@
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EventBus } from '../src/bus.js';
 import { getEventBus, resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
@@ -8,7 +8,7 @@ import { emit, startStep, traceTool } from '../src/emit.js';
 import { traceFanout, traceModel, type TokenUsage } from '../src/trace.js';
 import type { StreamEvent } from '../src/events.js';
 import { VERSION } from '../src/version.js';
-import { instrumentOtel, type OtelBridge, type OtelBridgeOptions } from '../src/otel/bridge.js';
+import { instrumentOtel } from '../src/otel/bridge.js';
 import {
   ATTR_ERROR_TYPE,
   METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
@@ -16,26 +16,12 @@ import {
   OPERATION_DURATION_BUCKETS,
   TOKEN_USAGE_BUCKETS,
 } from '../src/otel/semconv.js';
-import { byName, histogramPoints, makeTelemetry, ms, parentOf, type Telemetry, useAsyncContextManager } from './otel-harness.js';
+import { byName, histogramPoints, ms, parentOf, useAsyncContextManager, useBridge } from './otel-harness.js';
 
 useAsyncContextManager();
 
-let tel: Telemetry;
-let bridge: OtelBridge | undefined;
-
-function attach(options: OtelBridgeOptions = {}): OtelBridge {
-  bridge = instrumentOtel({ tracerProvider: tel.tracerProvider, meterProvider: tel.meterProvider, ...options });
-  return bridge;
-}
-
-beforeEach(() => {
-  resetEventBus({});
-  tel = makeTelemetry();
-});
-afterEach(() => {
-  bridge?.shutdown();
-  bridge = undefined;
-});
+const fx = useBridge();
+const { tel, attach } = fx;
 
 const modelInfo = { model: 'gpt-4o', provider: 'openai', messageCount: 2, toolCount: 1 };
 
@@ -360,7 +346,7 @@ describe('instrumentOtel unfinished spans', () => {
     expect(parentOf(span)).toBe(root.spanContext().spanId);
     expect(root.status.code).toBe(SpanStatusCode.UNSET);
     expect(tel.endCalls.get(root.spanContext().spanId)).toBe(1);
-    expect(bridge!.stats()).toEqual({ runs: 0, openSpans: 0 });
+    expect(fx.bridge!.stats()).toEqual({ runs: 0, openSpans: 0 });
   });
 
   it('defers closeStream called inside a run until run.completed, so the last event is kept', async () => {
@@ -445,7 +431,7 @@ describe('instrumentOtel unfinished spans', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 40 }), fc.boolean(), (ops, completeRun) => {
         const bus: EventBus = resetEventBus({})!;
-        tel = makeTelemetry();
+        fx.renew();
         const b = instrumentOtel({ tracerProvider: tel.tracerProvider, meterProvider: tel.meterProvider, bus });
         let t = 1_700_000_000_000;
         const publish = (eventType: string, data: object, spanId?: string, parentSpanId?: string) =>
@@ -901,13 +887,14 @@ describe('instrumentOtel bounds and options', () => {
     const { metrics } = await import('@opentelemetry/api');
     trace.setGlobalTracerProvider(tel.sdkTracerProvider);
     metrics.setGlobalMeterProvider(tel.meterProvider);
+    const bridge = instrumentOtel();
     try {
-      bridge = instrumentOtel();
       await runContext(() => agentTurn());
       expect(tel.spans()).toHaveLength(4);
       await tel.collect();
       expect(tel.metric(METRIC_GEN_AI_CLIENT_TOKEN_USAGE)).toBeDefined();
     } finally {
+      bridge.shutdown();
       trace.disable();
       metrics.disable();
     }

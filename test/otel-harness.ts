@@ -5,7 +5,9 @@
 // the SDK itself ignores a second end.
 import { context, type Context, type Span, type SpanOptions, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { resetEventBus } from '../src/global.js';
+import { instrumentOtel, type OtelBridge, type OtelBridgeOptions } from '../src/otel/bridge.js';
 import {
   AggregationTemporality,
   DataPointType,
@@ -117,4 +119,47 @@ export function useAsyncContextManager(): AsyncLocalStorageContextManager {
     context.disable();
   });
   return contextManager;
+}
+
+/**
+ * The bridge under test, one per test: before each, a fresh bus and fresh
+ * telemetry; after each, the bridge attached (if any) shut down. `tel` is
+ * one object for the whole file, refilled with the current test's telemetry
+ * (`renew()` refills it mid-test).
+ */
+export interface BridgeFixture {
+  readonly tel: Telemetry;
+  /** The bridge the test attached last, if any. */
+  readonly bridge: OtelBridge | undefined;
+  /** Attaches the bridge to `tel`'s providers, with `options` on top. */
+  attach(options?: OtelBridgeOptions): OtelBridge;
+  /** Fresh telemetry in `tel`, for a test that measures twice. */
+  renew(): void;
+}
+
+/** Registers {@link BridgeFixture}'s hooks in the calling test file and returns it. */
+export function useBridge(): BridgeFixture {
+  const tel = {} as Telemetry;
+  let bridge: OtelBridge | undefined;
+  beforeEach(() => {
+    resetEventBus({});
+    Object.assign(tel, makeTelemetry());
+  });
+  afterEach(() => {
+    bridge?.shutdown();
+    bridge = undefined;
+  });
+  return {
+    tel,
+    get bridge() {
+      return bridge;
+    },
+    attach(options: OtelBridgeOptions = {}) {
+      bridge = instrumentOtel({ tracerProvider: tel.tracerProvider, meterProvider: tel.meterProvider, ...options });
+      return bridge;
+    },
+    renew() {
+      Object.assign(tel, makeTelemetry());
+    },
+  };
 }

@@ -4,11 +4,10 @@
 // released shape that stays the default. Real SDK providers (otel-harness.ts).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DataPointType, type MetricData } from '@opentelemetry/sdk-metrics';
-import { resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { startStep, traceTool } from '../src/emit.js';
 import { traceFanout, traceModel } from '../src/trace.js';
-import { instrumentOtel, type OtelBridge, type OtelBridgeOptions } from '../src/otel/bridge.js';
+import { instrumentOtel } from '../src/otel/bridge.js';
 import {
   INVOCATION_DURATION_BUCKETS,
   METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
@@ -17,28 +16,19 @@ import {
   OPERATION_DURATION_BUCKETS,
   TOKEN_USAGE_BUCKETS,
 } from '../src/otel/semconv.js';
-import { byName, histogramPoints, makeTelemetry, type Telemetry } from './otel-harness.js';
+import { byName, histogramPoints, useBridge } from './otel-harness.js';
 
 const OPT_IN = 'OTEL_SEMCONV_STABILITY_OPT_IN';
 
-let tel: Telemetry;
-let bridge: OtelBridge | undefined;
+const fx = useBridge();
+const { tel, attach } = fx;
 let savedOptIn: string | undefined;
 
-function attach(options: OtelBridgeOptions = {}): OtelBridge {
-  bridge = instrumentOtel({ tracerProvider: tel.tracerProvider, meterProvider: tel.meterProvider, ...options });
-  return bridge;
-}
-
 beforeEach(() => {
-  resetEventBus({});
-  tel = makeTelemetry();
   savedOptIn = process.env[OPT_IN];
   delete process.env[OPT_IN];
 });
 afterEach(() => {
-  bridge?.shutdown();
-  bridge = undefined;
   if (savedOptIn === undefined) delete process.env[OPT_IN];
   else process.env[OPT_IN] = savedOptIn;
 });
@@ -249,7 +239,7 @@ describe('OTEL_SEMCONV_STABILITY_OPT_IN', () => {
     for (const value of [undefined, 'http/dup,database', 'gen_ai_latest_experimental_not']) {
       if (value === undefined) delete process.env[OPT_IN];
       else process.env[OPT_IN] = value;
-      tel = makeTelemetry();
+      fx.renew();
       attach();
       await oneOfEach();
       const names = await metricNames();
@@ -258,7 +248,7 @@ describe('OTEL_SEMCONV_STABILITY_OPT_IN', () => {
       const chat = tel.spans().find((s) => s.attributes['gen_ai.usage.input_tokens'] === 900)!;
       expect(chat.attributes['gen_ai.usage.cache_creation.input_tokens']).toBe(850);
       expect(chat.attributes['gen_ai.usage.cache_write.input_tokens']).toBeUndefined();
-      bridge!.shutdown();
+      fx.bridge!.shutdown();
     }
   });
 

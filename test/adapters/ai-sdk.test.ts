@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { AgentbusTelemetry } from '../../src/adapters/ai-sdk/index.js';
 import { getEventBus, resetEventBus } from '../../src/global.js';
 import { expectWellFormedSteps, outline, parentOf, recordRun } from './run-events.js';
-import { inputMessagesShape, outputMessagesShape, systemInstructionsShape, toolDefinitionsShape } from '../genai-content-shapes.js';
+import { expectConversation, systemInstructionsShape } from '../genai-content-shapes.js';
 
 const nodeMajor = Number(process.versions.node.split('.')[0]);
 const unsupported = nodeMajor < 22;
@@ -331,20 +331,7 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
       { toolName: 'lookup', toolCallId: 'call-lookup', argKeys: ['city'], args: { city: 'Oslo' } },
     ]);
     // The conversation in the conventions' shapes, on the model steps' events.
-    const modelStarts = events.filter((e) => e.eventType === 'agent.model.started').map((e) => e.data as Record<string, unknown>);
-    const modelEnds = events.filter((e) => e.eventType === 'agent.model.completed').map((e) => e.data as Record<string, unknown>);
-    expect(modelStarts.length).toBeGreaterThan(1);
-    for (const data of modelStarts) {
-      expect(inputMessagesShape.parse(data['inputMessages']).length).toBeGreaterThan(0);
-      toolDefinitionsShape.parse(data['toolDefinitions']);
-    }
-    for (const data of modelEnds) outputMessagesShape.parse(data['outputMessages']);
-    const lastInput = inputMessagesShape.parse(modelStarts.at(-1)!['inputMessages']);
-    expect(lastInput.flatMap((m) => m.parts.map((p) => p.type))).toEqual(expect.arrayContaining(['text', 'tool_call', 'tool_call_response']));
-    expect(toolDefinitionsShape.parse(modelStarts[0]!['toolDefinitions']).map((t) => t.name)).toEqual(expect.arrayContaining(['add']));
-    const firstOutput = outputMessagesShape.parse(modelEnds[0]!['outputMessages']);
-    expect(firstOutput[0]!.parts).toContainEqual(expect.objectContaining({ type: 'tool_call', name: 'add', arguments: { a: 2, b: 3 } }));
-    expect(firstOutput[0]!.finish_reason).toBe('tool_call');
+    const { modelStarts, lastInput } = expectConversation(events, { name: 'add', arguments: { a: 2, b: 3 } });
     expect(lastInput[0]).toEqual({ role: 'user', parts: [{ type: 'text', content: 'go' }] });
     // The call's instructions, apart from its messages.
     for (const data of modelStarts) expect(systemInstructionsShape.parse(data['systemInstructions'])).toEqual([{ type: 'text', content: 'Be brief.' }]);

@@ -28,7 +28,7 @@ import { z } from 'zod';
 import { AgentbusTraceProcessor, instrumentOpenAIAgents } from '../../src/adapters/openai-agents/index.js';
 import { getEventBus, resetEventBus } from '../../src/global.js';
 import { expectWellFormedSteps, outline, parentOf, recordRun } from './run-events.js';
-import { inputMessagesShape, outputMessagesShape, systemInstructionsShape, toolDefinitionsShape } from '../genai-content-shapes.js';
+import { expectConversation, inputMessagesShape, systemInstructionsShape, toolDefinitionsShape } from '../genai-content-shapes.js';
 
 type OutputItem = ModelResponse['output'][number];
 
@@ -192,20 +192,7 @@ describe('agentbus/openai-agents', () => {
     const { events } = await recordRun(() => run(agent, 'go'), { captureContent: true });
     expect(events.find((e) => e.eventType === 'agent.tool.started')!.data).toMatchObject({ args: { a: 1, b: 1 } });
     // The conversation in the conventions' shapes, on the model steps' events.
-    const modelStarts = events.filter((e) => e.eventType === 'agent.model.started').map((e) => e.data as Record<string, unknown>);
-    const modelEnds = events.filter((e) => e.eventType === 'agent.model.completed').map((e) => e.data as Record<string, unknown>);
-    expect(modelStarts.length).toBeGreaterThan(1);
-    for (const data of modelStarts) {
-      expect(inputMessagesShape.parse(data['inputMessages']).length).toBeGreaterThan(0);
-      toolDefinitionsShape.parse(data['toolDefinitions']);
-    }
-    for (const data of modelEnds) outputMessagesShape.parse(data['outputMessages']);
-    const lastInput = inputMessagesShape.parse(modelStarts.at(-1)!['inputMessages']);
-    expect(lastInput.flatMap((m) => m.parts.map((p) => p.type))).toEqual(expect.arrayContaining(['text', 'tool_call', 'tool_call_response']));
-    expect(toolDefinitionsShape.parse(modelStarts[0]!['toolDefinitions']).map((t) => t.name)).toEqual(expect.arrayContaining(['add']));
-    const firstOutput = outputMessagesShape.parse(modelEnds[0]!['outputMessages']);
-    expect(firstOutput[0]!.parts).toContainEqual(expect.objectContaining({ type: 'tool_call', name: 'add', arguments: { a: 1, b: 1 } }));
-    expect(firstOutput[0]!.finish_reason).toBe('tool_call');
+    expectConversation(events, { name: 'add', arguments: { a: 1, b: 1 } });
     // An instrumented model sees the request itself: the instructions, apart from the conversation.
     const plain = new PlainModel([call('c2', 'add', { a: 2, b: 2 })], [say('4')]);
     const wrapped = new Agent({ name: 'Wrapped', instructions: 'Add.', tools: [add], model: processor.instrumentModel(plain, { model: 'plain-model', provider: 'acme' }) });
