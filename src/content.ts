@@ -248,11 +248,16 @@ function plainSized(value: unknown, budget: number): { plain: unknown; size: num
     case 'string': {
       const start = value.trimStart()[0];
       if ((start === '{' || start === '[') && value.length <= budget) {
+        let parsed: unknown;
         try {
-          return { plain: JSON.parse(value) as unknown, size: value.length };
+          parsed = JSON.parse(value) as unknown;
         } catch {
           // Not JSON after all: the text it is.
         }
+        // Written again by the bounded writer, as any other object is: parsed JSON may nest
+        // deeper (`[[[[…`) than fitting and JSON.stringify can walk, which would cost a model
+        // call all its messages for one such argument.
+        if (parsed !== undefined) return writtenPlain(parsed, budget);
       }
       const text = cutText(value, budget);
       return { plain: text, size: text.length + 2 };
@@ -265,10 +270,15 @@ function plainSized(value: unknown, budget: number): { plain: unknown; size: num
       return { plain: null, size: 4 };
     default: {
       if (value === null) return { plain: null, size: 4 };
-      const { json } = writeJson(value, budget);
-      return { plain: JSON.parse(json) as unknown, size: json.length };
+      return writtenPlain(value, budget);
     }
   }
+}
+
+/** `value` written by the bounded writer (cycles, depth, BigInt, throwing getters made placeholders) and read back. */
+function writtenPlain(value: unknown, budget: number): { plain: unknown; size: number } {
+  const { json } = writeJson(value, budget);
+  return { plain: JSON.parse(json) as unknown, size: json.length };
 }
 
 /** `text` cut to at most `max` characters ending in `…`, never between the two halves of a surrogate pair. */

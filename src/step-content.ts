@@ -56,7 +56,8 @@ function mapSafely(map: InputMapping, b: ContentBuilder): ModelInputContent | un
   }
 }
 
-function fitted(input: ModelInputContent | undefined): ModelInputContent | undefined {
+/** @internal Each input field fitted to {@link CONTENT_EVENT_MAX}, as the start event carries it. */
+export function fitted(input: ModelInputContent | undefined): ModelInputContent | undefined {
   if (input === undefined) return undefined;
   return {
     systemInstructions: fitField(input.systemInstructions) as ModelInputContent['systemInstructions'],

@@ -20,6 +20,10 @@ import {
 } from '../src/index.js';
 import { boundedContent, cutText, fitContent, plainValue, resetContentEnv } from '../src/content.js';
 import { Agent, ScriptedModel, defineTool } from '../src/agent/index.js';
+import { chatContent } from '../src/adapters/langchain/message-content.js';
+import { promptContent } from '../src/adapters/ai-sdk/prompt-content.js';
+import { requestContent } from '../src/adapters/openai-agents/input-content.js';
+import { fitted as fittedInput } from '../src/step-content.js';
 import { instrumentOtel, type OtelBridge, type OtelBridgeOptions } from '../src/otel/index.js';
 import { makeTelemetry, type Telemetry } from './otel-harness.js';
 import { inputMessagesShape, jsonObjectShape, outputMessagesShape, parsedAs, systemInstructionsShape, textOf, toolDefinitionsShape, wellFormed } from './genai-content-shapes.js';
@@ -427,6 +431,42 @@ describe('fitting content', () => {
       values++;
     }
     expect(values).toBeLessThanOrEqual(10);
+  });
+
+  it('keeps a tool argument that is deeply nested JSON text plain and shallow, so the conversation around it survives fitting', () => {
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const plain = plainValue(deep);
+    expect(() => JSON.stringify(plain)).not.toThrow();
+    const b = boundedContent();
+    const input = chatContent(b, [{ type: 'human', content: 'hello' }, { type: 'ai', content: '', tool_calls: [{ id: 'c1', name: 'f', args: deep }] }], undefined);
+    const messages = fittedInput(input)?.inputMessages;
+    expect(messages).toHaveLength(2);
+    inputMessagesShape.parse(messages);
+    expect(messages?.[0]?.parts[0]).toEqual({ type: 'text', content: 'hello' });
+  });
+
+  it('stops a mapping inside one message too: a message of 300,000 parts or tool calls reads a bounded number of them', () => {
+    const N = 300_000;
+    let read = 0;
+    const counted = <T>(make: (i: number) => T): T[] => Array.from({ length: N }, (_, i) => {
+      const item = make(i);
+      return new Proxy(item as object, { get: (target, key) => (key === 'type' ? (read++, Reflect.get(target, key)) : Reflect.get(target, key)) }) as T;
+    });
+    const partsOf = (content: { inputMessages?: Array<{ parts: unknown[] }> | undefined }) => content.inputMessages?.reduce((n, m) => n + m.parts.length, 0) ?? 0;
+    const bound = 100_000;
+    const cases = [
+      () => chatContent(boundedContent(), [{ type: 'human', content: counted(() => ({ type: 'text', text: 'ab' })) }], undefined),
+      () => chatContent(boundedContent(), [{ type: 'ai', content: '', tool_calls: Array.from({ length: N }, (_, i) => ({ id: `c${i}`, name: 'f', args: { a: 1 } })) }], undefined),
+      () => promptContent(boundedContent(), undefined, [{ role: 'user', content: counted(() => ({ type: 'text', text: 'ab' })) }], undefined),
+      () => requestContent(boundedContent(), undefined, [{ role: 'user', content: counted(() => ({ type: 'input_text', text: 'ab' })) }], undefined, undefined),
+      () => requestContent(boundedContent(), undefined, [{ role: 'assistant', content: '', tool_calls: Array.from({ length: N }, (_, i) => ({ id: `c${i}`, function: { name: 'f', arguments: '{}' } })) }], undefined, undefined),
+    ];
+    for (const mapped of cases) {
+      read = 0;
+      const content = mapped();
+      expect(partsOf(content)).toBeLessThan(bound);
+      expect(read).toBeLessThan(bound);
+    }
   });
 
   it('never throws on what is not plain data, leaving the content out', () => {
