@@ -351,6 +351,18 @@ describe('the bridge: proposed gen_ai.usage.cost.* on chat spans and the gen_ai.
     expect(costPoints(await tel.collect())).toEqual([expect.objectContaining({ unit: '{currency}', value: hostile.length })]);
   });
 
+  it('costs whose sum is too large to be finite put no cost on the span, never Infinity', async () => {
+    attach();
+    await runContext(async () => {
+      const step = startStep('agent.model.started', { model: 'gpt-4o', provider: 'openai', messageCount: 1, toolCount: 0 });
+      for (let i = 0; i < 2; i++) step.emit('agent.tokens.used', { model: 'gpt-4o', provider: 'openai', inputTokens: 1, outputTokens: 1, totalTokens: 2, cost: { amount: 1e308, currency: 'USD', source: 'provider' } });
+      step.end({ stopReason: 'stop', toolCallCount: 0, contentPreview: '' });
+    });
+    const attributes = byName(tel.spans(), 'chat gpt-4o').attributes;
+    expect(attributes['gen_ai.usage.cost.amount']).toBeUndefined();
+    expect(attributes['gen_ai.usage.cost.currency']).toBeUndefined();
+  });
+
   it('a provider-reported cost on the event is kept as such (source provider)', async () => {
     attach();
     await runContext(async () => {
