@@ -165,6 +165,22 @@ describe('content capture on', () => {
     expect(parsedAs(toolDefinitionsShape, chat.attributes['gen_ai.tool.definitions'])).toEqual([{ type: 'function', name: 'add' }]);
   });
 
+  it('refuses a captureContent that is not a boolean (a string \'false\' from configuration is truthy), naming the option, and captures nothing', async () => {
+    const seen: StreamEvent[] = [];
+    const off = getEventBus().addListener({ onEvent: (event) => { seen.push(event); } });
+    try {
+      for (const value of ['false', 'yes', 1, null]) {
+        let called = false;
+        await expect(runContext(() => { called = true; }, { captureContent: value as never })).rejects.toThrow(/^runContext: options\.captureContent must be a boolean or undefined, got /);
+        expect(called).toBe(false);
+        expect(() => instrumentOtel({ tracerProvider: tel.tracerProvider, captureContent: value as never })).toThrow(/^instrumentOtel: captureContent must be a boolean or undefined, got /);
+      }
+    } finally {
+      off();
+    }
+    expect(seen).toEqual([]);
+  });
+
   it('turns on with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true for runs and bridges that leave it unset; the option wins', async () => {
     process.env[CAPTURE_CONTENT_ENV] = 'true';
     resetContentEnv();

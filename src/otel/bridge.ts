@@ -41,7 +41,7 @@ import type { SpanTable } from './span-table.js';
 import { StepTracer } from './step-tracer.js';
 import { linkedParentContext, traceHeadersOf } from './remote-parent.js';
 import { provideTraceContext } from '../link.js';
-import { positiveIntOption } from '../options.js';
+import { booleanOption, positiveIntOption } from '../options.js';
 import { costIn, pricesOption, readTokenCost, type PriceTable, type Prices, type TokenCost } from '../prices.js';
 import { captureContentFromEnv } from '../content.js';
 
@@ -138,7 +138,7 @@ class Bridge implements OtelBridge {
 
   constructor(options: OtelBridgeOptions) {
     this.#content = {
-      captureContent: options.captureContent ?? captureContentFromEnv(),
+      captureContent: booleanOption('instrumentOtel', 'captureContent', options.captureContent) ?? captureContentFromEnv(),
       maxContentLength: positiveIntOption('instrumentOtel', 'maxContentLength', options.maxContentLength, DEFAULT_MAX_CONTENT_LENGTH),
     };
     this.#prices = pricesOption('instrumentOtel: prices', options.prices);
