@@ -375,7 +375,7 @@ class Bridge implements OtelBridge {
  * await otel.shutdown();
  * ```
  * @throws {RangeError} for a limit that is not a positive integer.
- * @throws {TypeError} for a `semconv` other than `'released'` or `'latest'`, or a `prices` table that is not one (see `ModelPrice`).
+ * @throws {TypeError} for a `semconv` other than `'released'` or `'latest'`, a `captureContent` that is not a boolean, or a `prices` table that is not one (see `ModelPrice`).
  */
 export function instrumentOtel(options: OtelBridgeOptions = {}): OtelBridge {
   return new Bridge(options);
