@@ -181,6 +181,16 @@ describe('content capture on', () => {
     expect(seen).toEqual([]);
   });
 
+  it('with a maxContentLength too small for any JSON (1), writes no content attribute longer than it, and says content was cut', async () => {
+    attach({ captureContent: true, maxContentLength: 1 });
+    await runContext(() => calculator().run('Add 2 and 3.'), { captureContent: true });
+    const content = tel.spans().flatMap((s) => CONTENT_KEYS.filter((k) => s.attributes[k] !== undefined).map((k) => s.attributes[k] as string));
+    for (const value of content) expect(value.length).toBeLessThanOrEqual(1);
+    expect(content).toEqual([]);
+    expect(span('chat scripted').attributes['agentbus.content.truncated']).toBe(true);
+    expect(span('execute_tool add').attributes['agentbus.content.truncated']).toBe(true);
+  });
+
   it('turns on with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true for runs and bridges that leave it unset; the option wins', async () => {
     process.env[CAPTURE_CONTENT_ENV] = 'true';
     resetContentEnv();

@@ -69,7 +69,8 @@ export interface OtelBridgeOptions {
    * Longest content attribute, in characters. A longer JSON one is cut so
    * that it stays valid JSON in its shape (texts cut to one common length
    * ending in `…`, then trailing messages dropped) and the span gets
-   * `agentbus.content.truncated`; reasoning text ends with `…`. Default 16384.
+   * `agentbus.content.truncated`; reasoning text ends with `…`. Below 2 no
+   * JSON fits: content attributes are left out (and the cut said). Default 16384.
    */
   maxContentLength?: number;
   /** The bus to follow. Default: the process-wide bus. */
