@@ -125,7 +125,9 @@ export type CapturedContent = ModelCallContent | ToolCallContent;
  * not awaited: it is reported, and its rejection caught). A hook that
  * throws, or returns anything but a string of at most
  * {@link CONTENT_REF_MAX} characters, is reported once as a process warning
- * (`AGENTBUS_CONTENT_HOOK`); the step goes on without a reference.
+ * (`AGENTBUS_CONTENT_HOOK`); the step goes on without a reference. Steps
+ * the hook opens itself (an instrumented upload) are recorded, but do not
+ * call the hook again.
  */
 export type ContentHook = (content: CapturedContent) => string | undefined;
 

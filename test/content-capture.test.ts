@@ -384,6 +384,28 @@ describe('the content hook', () => {
     ]));
   });
 
+  it('that opens steps of its own (an instrumented upload) is not called again for them: no endless chain of steps', async () => {
+    let calls = 0;
+    const hook: ContentHook = () => {
+      calls++;
+      // Capped so that a hook that is called again ends the test rather than running forever.
+      if (calls < 50) {
+        traceTool({ name: 'upload-sync', args: {} }, () => 'stored');
+        void traceTool({ name: 'upload', args: {} }, async () => 'stored');
+      }
+      return 'ref';
+    };
+    const runId = await runContext(async (id) => {
+      await traceTool({ name: 'lookup', args: { q: 1 } }, async () => 'found');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return id;
+    }, { contentHook: hook });
+    expect(calls).toBe(1);
+    // The hook's own steps are still in the run, as any other.
+    const tools = history(runId).filter((e) => e.eventType === 'agent.tool.completed').map((e) => (e.data as { toolName: string }).toolName);
+    expect(tools.sort()).toEqual(['lookup', 'upload', 'upload-sync']);
+  });
+
   it('rejects a hook that is not a function, naming the option', async () => {
     await expect(runContext(() => 1, { contentHook: 'x' as never })).rejects.toThrow('runContext: options.contentHook must be a function');
   });
