@@ -218,7 +218,8 @@ export class LatestGenAiMetrics implements StepMetrics {
   }
 
   #tokenAttributesOf(provider: string, model: string): TokenAttributes {
-    const key = `${provider}\u0000${model}`;
+    // The provider's length first: names come from events and may hold NUL themselves.
+    const key = `${String(provider).length}:${provider}\u0000${model}`;
     let sets = this.#tokenAttributes.get(key);
     if (sets === undefined) {
       const histograms = Object.freeze({
