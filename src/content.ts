@@ -329,6 +329,12 @@ function fit(value: unknown, budget: number): FittedContent {
   let lo = MIN_TEXT;
   let hi = longestText(value, 0);
   let best: FittedContent | undefined;
+  const capped = capTexts(value, MIN_TEXT, 0);
+  // When even the shortest texts do not fit, no text length does: straight to dropping items,
+  // rather than a search whose every step serializes the whole content to learn just that.
+  const shortest = JSON.stringify(capped) ?? 'null';
+  if (shortest.length > budget) hi = lo - 1;
+  else if (hi <= MIN_TEXT) return { json: shortest, value: capped, cut: true };
   // Largest common text length that fits.
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
@@ -342,8 +348,13 @@ function fit(value: unknown, budget: number): FittedContent {
     }
   }
   if (best !== undefined) return best;
-  const capped = capTexts(value, MIN_TEXT, 0);
-  // Most leading items (or members) that fit.
+  // Most leading items (or members) that fit: counted from each one's JSON, serialized once,
+  // then checked by serializing what is kept; the search below only if that count was off.
+  if (Array.isArray(capped) || isObject(capped)) {
+    const kept = leading(capped, leadingThatFit(capped, budget));
+    const json = JSON.stringify(kept);
+    if (json.length <= budget) return { json, value: kept, cut: true };
+  }
   const size = Array.isArray(capped) ? capped.length : isObject(capped) ? Object.keys(capped).length : 0;
   lo = 0;
   hi = size - 1;
@@ -361,6 +372,32 @@ function fit(value: unknown, budget: number): FittedContent {
   if (best !== undefined) return best;
   const empty = Array.isArray(value) ? [] : isObject(value) ? {} : '';
   return { json: JSON.stringify(empty), value: empty, cut: true };
+}
+
+/** How many leading items of a list (members of an object) fit in `budget` characters of JSON, from their own JSON's lengths. */
+function leadingThatFit(value: object, budget: number): number {
+  let length = 2;
+  let count = 0;
+  let written = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      length += (JSON.stringify(item) ?? 'null').length + (count === 0 ? 0 : 1);
+      if (length > budget) return count;
+      count++;
+    }
+    return count;
+  }
+  for (const key of Object.keys(value)) {
+    const json = JSON.stringify((value as Record<string, unknown>)[key]);
+    // A member JSON leaves out (undefined) takes no room.
+    if (json !== undefined) {
+      length += JSON.stringify(key).length + 1 + json.length + (written === 0 ? 0 : 1);
+      if (length > budget) return count;
+      written++;
+    }
+    count++;
+  }
+  return count;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

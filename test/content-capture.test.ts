@@ -4,7 +4,7 @@
 // that gets the full content and puts a reference on the span. Real runs, the
 // reference agent and the real OpenTelemetry SDK (in-memory exporter).
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import {
   CAPTURE_CONTENT_ENV,
@@ -430,6 +430,32 @@ describe('fitting content', () => {
     expect(wide).toHaveLength(50);
     expect(wide[49]?.parts[0]?.content.endsWith('…')).toBe(true);
     expect((fitContent(messages, 1).value as unknown[]).length).toBe(0);
+  });
+
+  it('serializes a long conversation a bounded number of times to fit it, not once per step of a search', () => {
+    // 5000 short messages: no text length fits, so messages go; each step of a search would serialize most of them.
+    const messages = Array.from({ length: 5000 }, (_, i) => ({ role: 'user', parts: [{ type: 'text', content: `${i} ${'m'.repeat(48)}` }] }));
+    const whole = JSON.stringify(messages).length;
+    const stringify = JSON.stringify;
+    let serialized = 0;
+    const spy = vi.spyOn(JSON, 'stringify').mockImplementation((...args: Parameters<typeof JSON.stringify>) => {
+      const json = stringify(...args);
+      serialized += json?.length ?? 0;
+      return json;
+    });
+    let fitted: ReturnType<typeof fitContent>;
+    try {
+      fitted = fitContent(messages, 65_536);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fitted.json.length).toBeLessThanOrEqual(65_536);
+    // The most leading messages that fit, their texts at the shortest: one more would not.
+    const shortest = messages.map((m) => ({ role: m.role, parts: [{ type: 'text', content: cutText(m.parts[0]!.content, 32) }] }));
+    const kept = JSON.parse(fitted.json) as typeof messages;
+    expect(kept).toEqual(shortest.slice(0, kept.length));
+    expect(JSON.stringify(shortest.slice(0, kept.length + 1)).length).toBeGreaterThan(65_536);
+    expect(serialized).toBeLessThan(4 * whole);
   });
 
   it('keeps a member named __proto__ (as JSON.parse makes it, a tool argument from a model) when it cuts', () => {
