@@ -125,7 +125,9 @@ export type CapturedContent = ModelCallContent | ToolCallContent;
  * not awaited: it is reported, and its rejection caught). A hook that
  * throws, or returns anything but a string of at most
  * {@link CONTENT_REF_MAX} characters, is reported once as a process warning
- * (`AGENTBUS_CONTENT_HOOK`); the step goes on without a reference.
+ * (`AGENTBUS_CONTENT_HOOK`); the step goes on without a reference. Steps
+ * the hook opens itself (an instrumented upload) are recorded, but do not
+ * call the hook again.
  */
 export type ContentHook = (content: CapturedContent) => string | undefined;
 
@@ -248,11 +250,16 @@ function plainSized(value: unknown, budget: number): { plain: unknown; size: num
     case 'string': {
       const start = value.trimStart()[0];
       if ((start === '{' || start === '[') && value.length <= budget) {
+        let parsed: unknown;
         try {
-          return { plain: JSON.parse(value) as unknown, size: value.length };
+          parsed = JSON.parse(value) as unknown;
         } catch {
           // Not JSON after all: the text it is.
         }
+        // Written again by the bounded writer, as any other object is: parsed JSON may nest
+        // deeper (`[[[[…`) than fitting and JSON.stringify can walk, which would cost a model
+        // call all its messages for one such argument.
+        if (parsed !== undefined) return writtenPlain(parsed, budget);
       }
       const text = cutText(value, budget);
       return { plain: text, size: text.length + 2 };
@@ -265,10 +272,15 @@ function plainSized(value: unknown, budget: number): { plain: unknown; size: num
       return { plain: null, size: 4 };
     default: {
       if (value === null) return { plain: null, size: 4 };
-      const { json } = writeJson(value, budget);
-      return { plain: JSON.parse(json) as unknown, size: json.length };
+      return writtenPlain(value, budget);
     }
   }
+}
+
+/** `value` written by the bounded writer (cycles, depth, BigInt, throwing getters made placeholders) and read back. */
+function writtenPlain(value: unknown, budget: number): { plain: unknown; size: number } {
+  const { json } = writeJson(value, budget);
+  return { plain: JSON.parse(json) as unknown, size: json.length };
 }
 
 /** `text` cut to at most `max` characters ending in `…`, never between the two halves of a surrogate pair. */
@@ -317,6 +329,12 @@ function fit(value: unknown, budget: number): FittedContent {
   let lo = MIN_TEXT;
   let hi = longestText(value, 0);
   let best: FittedContent | undefined;
+  const capped = capTexts(value, MIN_TEXT, 0);
+  // When even the shortest texts do not fit, no text length does: straight to dropping items,
+  // rather than a search whose every step serializes the whole content to learn just that.
+  const shortest = JSON.stringify(capped) ?? 'null';
+  if (shortest.length > budget) hi = lo - 1;
+  else if (hi <= MIN_TEXT) return { json: shortest, value: capped, cut: true };
   // Largest common text length that fits.
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
@@ -330,8 +348,13 @@ function fit(value: unknown, budget: number): FittedContent {
     }
   }
   if (best !== undefined) return best;
-  const capped = capTexts(value, MIN_TEXT, 0);
-  // Most leading items (or members) that fit.
+  // Most leading items (or members) that fit: counted from each one's JSON, serialized once,
+  // then checked by serializing what is kept; the search below only if that count was off.
+  if (Array.isArray(capped) || isObject(capped)) {
+    const kept = leading(capped, leadingThatFit(capped, budget));
+    const json = JSON.stringify(kept);
+    if (json.length <= budget) return { json, value: kept, cut: true };
+  }
   const size = Array.isArray(capped) ? capped.length : isObject(capped) ? Object.keys(capped).length : 0;
   lo = 0;
   hi = size - 1;
@@ -349,6 +372,32 @@ function fit(value: unknown, budget: number): FittedContent {
   if (best !== undefined) return best;
   const empty = Array.isArray(value) ? [] : isObject(value) ? {} : '';
   return { json: JSON.stringify(empty), value: empty, cut: true };
+}
+
+/** How many leading items of a list (members of an object) fit in `budget` characters of JSON, from their own JSON's lengths. */
+function leadingThatFit(value: object, budget: number): number {
+  let length = 2;
+  let count = 0;
+  let written = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      length += (JSON.stringify(item) ?? 'null').length + (count === 0 ? 0 : 1);
+      if (length > budget) return count;
+      count++;
+    }
+    return count;
+  }
+  for (const key of Object.keys(value)) {
+    const json = JSON.stringify((value as Record<string, unknown>)[key]);
+    // A member JSON leaves out (undefined) takes no room.
+    if (json !== undefined) {
+      length += JSON.stringify(key).length + 1 + json.length + (written === 0 ? 0 : 1);
+      if (length > budget) return count;
+      written++;
+    }
+    count++;
+  }
+  return count;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -17,6 +17,7 @@ import { errorText, errorTypeOf } from './payload-text.js';
 import type { RunLink } from './link.js';
 import { pricesOption, type PriceTable, type Prices } from './prices.js';
 import { captureContentFromEnv, type ContentHook } from './content.js';
+import { booleanOption } from './options.js';
 
 /** @internal What every frame of one run shares: the run's id and the settings its nested runs inherit. */
 export interface RunScope {
@@ -202,7 +203,7 @@ export function isAbortError(error: unknown): boolean {
  * stream was closed opens it again; its sequence continues.
  *
  * @returns what `fn` returns (awaited).
- * @throws {TypeError} (as a rejection, before `fn` runs) for an invalid `runId`, `link`, `bus`, `conversationId`, `contentHook` or `prices`.
+ * @throws {TypeError} (as a rejection, before `fn` runs) for an invalid `runId`, `link`, `bus`, `conversationId`, `captureContent`, `contentHook` or `prices`.
  */
 export async function runContext<T>(fn: (runId: string) => T | Promise<T>, options: RunOptions = {}): Promise<T> {
   const runId = options.runId ?? randomUUID();
@@ -211,10 +212,11 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
   const chosenBus = busOption(options.bus);
   const conversationId = conversationIdOption(options.conversationId);
   const prices = pricesOption('runContext: options.prices', options.prices);
+  const captureContent = booleanOption('runContext', 'options.captureContent', options.captureContent);
   const parent = als.getStore();
   const run: RunScope = {
     runId,
-    captureContent: options.captureContent ?? parent?.run.captureContent ?? captureContentFromEnv(),
+    captureContent: captureContent ?? parent?.run.captureContent ?? captureContentFromEnv(),
     contentHook: contentHookOption(options.contentHook) ?? parent?.run.contentHook,
     conversationId: conversationId ?? parent?.run.conversationId,
     prices: prices ?? parent?.run.prices,

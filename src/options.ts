@@ -1,7 +1,7 @@
 /**
- * Checks of numeric options, shared by the constructors that take limits
- * (EventBus, the SSE handler, the OpenTelemetry bridge), so that a bad limit
- * gets the same precise message everywhere.
+ * Checks of numeric and boolean options, shared by the constructors that
+ * take them (EventBus, the SSE handler, the OpenTelemetry bridge,
+ * runContext), so that a bad one gets the same precise message everywhere.
  */
 
 /**
@@ -14,4 +14,16 @@ export function positiveIntOption(owner: string, name: string, value: number | u
     throw new RangeError(`${owner}: ${name} must be a positive integer, got ${String(value)}`);
   }
   return value;
+}
+
+/**
+ * A boolean option, or undefined when not given. Checked because a string
+ * from configuration (`'false'`) is truthy: taken as it is, it would turn on
+ * what it meant to turn off (content capture, for one).
+ * @throws {TypeError} `"runContext: options.captureContent must be a boolean or undefined, got \"false\" (a string)"`.
+ */
+export function booleanOption(owner: string, name: string, value: unknown): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  const shown = typeof value === 'string' ? `${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)} (a string)` : value === null ? 'null' : typeof value;
+  throw new TypeError(`${owner}: ${name} must be a boolean or undefined, got ${shown}`);
 }

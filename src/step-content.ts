@@ -19,9 +19,11 @@ import {
   type ContentBuilder,
   type ModelInputContent,
   type OutputMessage,
+  type CapturedContent,
+  type ContentHook,
   type ToolCallRequest,
 } from './content.js';
-import type { RunScope } from './context.js';
+import { als, type RunScope } from './context.js';
 
 /** Maps a framework's request into the conventions' shapes, with `b` (bounded for events, full for the hook). */
 export type InputMapping = (b: ContentBuilder) => ModelInputContent;
@@ -56,7 +58,8 @@ function mapSafely(map: InputMapping, b: ContentBuilder): ModelInputContent | un
   }
 }
 
-function fitted(input: ModelInputContent | undefined): ModelInputContent | undefined {
+/** @internal Each input field fitted to {@link CONTENT_EVENT_MAX}, as the start event carries it. */
+export function fitted(input: ModelInputContent | undefined): ModelInputContent | undefined {
   if (input === undefined) return undefined;
   return {
     systemInstructions: fitField(input.systemInstructions) as ModelInputContent['systemInstructions'],
@@ -99,7 +102,7 @@ export function modelEnd(run: RunScope, spanId: string, input: ModelInput, outpu
   const hook = run.contentHook;
   if (hook !== undefined) {
     const full = input.full;
-    fields.contentRef = callContentHook(hook, {
+    fields.contentRef = callHook(hook, {
       operation: 'chat',
       runId: run.runId,
       spanId,
@@ -142,9 +145,22 @@ export function toolEnd(run: RunScope, spanId: string, toolName: string, toolCal
   if (success && run.captureContent) fields.result = capturedValue(result);
   const hook = run.contentHook;
   if (hook !== undefined) {
-    fields.contentRef = callContentHook(hook, {
+    fields.contentRef = callHook(hook, {
       operation: 'execute_tool', runId: run.runId, spanId, toolName, toolCallId, arguments: args, result: success ? result : undefined,
     });
   }
   return fields;
+}
+
+/**
+ * Calls the run's hook with no hook in force while it runs: a step the hook
+ * opens (an upload through an instrumented client, a traced tool) would
+ * otherwise call the hook again as it closes, which would open another, and
+ * so on for as long as the process lives. Steps the hook opens, and what
+ * they start after it returned, still go into the run as any other.
+ */
+function callHook(hook: ContentHook, content: CapturedContent): string | undefined {
+  const frame = als.getStore();
+  if (frame === undefined || frame.run.contentHook === undefined) return callContentHook(hook, content);
+  return als.run({ ...frame, run: { ...frame.run, contentHook: undefined } }, () => callContentHook(hook, content));
 }

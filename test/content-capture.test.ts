@@ -4,7 +4,7 @@
 // that gets the full content and puts a reference on the span. Real runs, the
 // reference agent and the real OpenTelemetry SDK (in-memory exporter).
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import {
   CAPTURE_CONTENT_ENV,
@@ -20,6 +20,10 @@ import {
 } from '../src/index.js';
 import { boundedContent, cutText, fitContent, plainValue, resetContentEnv } from '../src/content.js';
 import { Agent, ScriptedModel, defineTool } from '../src/agent/index.js';
+import { chatContent } from '../src/adapters/langchain/message-content.js';
+import { promptContent } from '../src/adapters/ai-sdk/prompt-content.js';
+import { requestContent } from '../src/adapters/openai-agents/input-content.js';
+import { fitted as fittedInput } from '../src/step-content.js';
 import { instrumentOtel, type OtelBridge, type OtelBridgeOptions } from '../src/otel/index.js';
 import { makeTelemetry, type Telemetry } from './otel-harness.js';
 import { inputMessagesShape, jsonObjectShape, outputMessagesShape, parsedAs, systemInstructionsShape, textOf, toolDefinitionsShape, wellFormed } from './genai-content-shapes.js';
@@ -159,6 +163,32 @@ describe('content capture on', () => {
     expect(chat.attributes['agentbus.content.truncated']).toBe(true);
     // What fits is not cut.
     expect(parsedAs(toolDefinitionsShape, chat.attributes['gen_ai.tool.definitions'])).toEqual([{ type: 'function', name: 'add' }]);
+  });
+
+  it('refuses a captureContent that is not a boolean (a string \'false\' from configuration is truthy), naming the option, and captures nothing', async () => {
+    const seen: StreamEvent[] = [];
+    const off = getEventBus().addListener({ onEvent: (event) => { seen.push(event); } });
+    try {
+      for (const value of ['false', 'yes', 1, null]) {
+        let called = false;
+        await expect(runContext(() => { called = true; }, { captureContent: value as never })).rejects.toThrow(/^runContext: options\.captureContent must be a boolean or undefined, got /);
+        expect(called).toBe(false);
+        expect(() => instrumentOtel({ tracerProvider: tel.tracerProvider, captureContent: value as never })).toThrow(/^instrumentOtel: captureContent must be a boolean or undefined, got /);
+      }
+    } finally {
+      off();
+    }
+    expect(seen).toEqual([]);
+  });
+
+  it('with a maxContentLength too small for any JSON (1), writes no content attribute longer than it, and says content was cut', async () => {
+    attach({ captureContent: true, maxContentLength: 1 });
+    await runContext(() => calculator().run('Add 2 and 3.'), { captureContent: true });
+    const content = tel.spans().flatMap((s) => CONTENT_KEYS.filter((k) => s.attributes[k] !== undefined).map((k) => s.attributes[k] as string));
+    for (const value of content) expect(value.length).toBeLessThanOrEqual(1);
+    expect(content).toEqual([]);
+    expect(span('chat scripted').attributes['agentbus.content.truncated']).toBe(true);
+    expect(span('execute_tool add').attributes['agentbus.content.truncated']).toBe(true);
   });
 
   it('turns on with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true for runs and bridges that leave it unset; the option wins', async () => {
@@ -354,6 +384,28 @@ describe('the content hook', () => {
     ]));
   });
 
+  it('that opens steps of its own (an instrumented upload) is not called again for them: no endless chain of steps', async () => {
+    let calls = 0;
+    const hook: ContentHook = () => {
+      calls++;
+      // Capped so that a hook that is called again ends the test rather than running forever.
+      if (calls < 50) {
+        traceTool({ name: 'upload-sync', args: {} }, () => 'stored');
+        void traceTool({ name: 'upload', args: {} }, async () => 'stored');
+      }
+      return 'ref';
+    };
+    const runId = await runContext(async (id) => {
+      await traceTool({ name: 'lookup', args: { q: 1 } }, async () => 'found');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return id;
+    }, { contentHook: hook });
+    expect(calls).toBe(1);
+    // The hook's own steps are still in the run, as any other.
+    const tools = history(runId).filter((e) => e.eventType === 'agent.tool.completed').map((e) => (e.data as { toolName: string }).toolName);
+    expect(tools.sort()).toEqual(['lookup', 'upload', 'upload-sync']);
+  });
+
   it('rejects a hook that is not a function, naming the option', async () => {
     await expect(runContext(() => 1, { contentHook: 'x' as never })).rejects.toThrow('runContext: options.contentHook must be a function');
   });
@@ -378,6 +430,32 @@ describe('fitting content', () => {
     expect(wide).toHaveLength(50);
     expect(wide[49]?.parts[0]?.content.endsWith('…')).toBe(true);
     expect((fitContent(messages, 1).value as unknown[]).length).toBe(0);
+  });
+
+  it('serializes a long conversation a bounded number of times to fit it, not once per step of a search', () => {
+    // 5000 short messages: no text length fits, so messages go; each step of a search would serialize most of them.
+    const messages = Array.from({ length: 5000 }, (_, i) => ({ role: 'user', parts: [{ type: 'text', content: `${i} ${'m'.repeat(48)}` }] }));
+    const whole = JSON.stringify(messages).length;
+    const stringify = JSON.stringify;
+    let serialized = 0;
+    const spy = vi.spyOn(JSON, 'stringify').mockImplementation((...args: Parameters<typeof JSON.stringify>) => {
+      const json = stringify(...args);
+      serialized += json?.length ?? 0;
+      return json;
+    });
+    let fitted: ReturnType<typeof fitContent>;
+    try {
+      fitted = fitContent(messages, 65_536);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fitted.json.length).toBeLessThanOrEqual(65_536);
+    // The most leading messages that fit, their texts at the shortest: one more would not.
+    const shortest = messages.map((m) => ({ role: m.role, parts: [{ type: 'text', content: cutText(m.parts[0]!.content, 32) }] }));
+    const kept = JSON.parse(fitted.json) as typeof messages;
+    expect(kept).toEqual(shortest.slice(0, kept.length));
+    expect(JSON.stringify(shortest.slice(0, kept.length + 1)).length).toBeGreaterThan(65_536);
+    expect(serialized).toBeLessThan(4 * whole);
   });
 
   it('keeps a member named __proto__ (as JSON.parse makes it, a tool argument from a model) when it cuts', () => {
@@ -427,6 +505,42 @@ describe('fitting content', () => {
       values++;
     }
     expect(values).toBeLessThanOrEqual(10);
+  });
+
+  it('keeps a tool argument that is deeply nested JSON text plain and shallow, so the conversation around it survives fitting', () => {
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const plain = plainValue(deep);
+    expect(() => JSON.stringify(plain)).not.toThrow();
+    const b = boundedContent();
+    const input = chatContent(b, [{ type: 'human', content: 'hello' }, { type: 'ai', content: '', tool_calls: [{ id: 'c1', name: 'f', args: deep }] }], undefined);
+    const messages = fittedInput(input)?.inputMessages;
+    expect(messages).toHaveLength(2);
+    inputMessagesShape.parse(messages);
+    expect(messages?.[0]?.parts[0]).toEqual({ type: 'text', content: 'hello' });
+  });
+
+  it('stops a mapping inside one message too: a message of 300,000 parts or tool calls reads a bounded number of them', () => {
+    const N = 300_000;
+    let read = 0;
+    const counted = <T>(make: (i: number) => T): T[] => Array.from({ length: N }, (_, i) => {
+      const item = make(i);
+      return new Proxy(item as object, { get: (target, key) => (key === 'type' ? (read++, Reflect.get(target, key)) : Reflect.get(target, key)) }) as T;
+    });
+    const partsOf = (content: { inputMessages?: Array<{ parts: unknown[] }> | undefined }) => content.inputMessages?.reduce((n, m) => n + m.parts.length, 0) ?? 0;
+    const bound = 100_000;
+    const cases = [
+      () => chatContent(boundedContent(), [{ type: 'human', content: counted(() => ({ type: 'text', text: 'ab' })) }], undefined),
+      () => chatContent(boundedContent(), [{ type: 'ai', content: '', tool_calls: Array.from({ length: N }, (_, i) => ({ id: `c${i}`, name: 'f', args: { a: 1 } })) }], undefined),
+      () => promptContent(boundedContent(), undefined, [{ role: 'user', content: counted(() => ({ type: 'text', text: 'ab' })) }], undefined),
+      () => requestContent(boundedContent(), undefined, [{ role: 'user', content: counted(() => ({ type: 'input_text', text: 'ab' })) }], undefined, undefined),
+      () => requestContent(boundedContent(), undefined, [{ role: 'assistant', content: '', tool_calls: Array.from({ length: N }, (_, i) => ({ id: `c${i}`, function: { name: 'f', arguments: '{}' } })) }], undefined, undefined),
+    ];
+    for (const mapped of cases) {
+      read = 0;
+      const content = mapped();
+      expect(partsOf(content)).toBeLessThan(bound);
+      expect(read).toBeLessThan(bound);
+    }
   });
 
   it('never throws on what is not plain data, leaving the content out', () => {

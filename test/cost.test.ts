@@ -351,6 +351,30 @@ describe('the bridge: proposed gen_ai.usage.cost.* on chat spans and the gen_ai.
     expect(costPoints(await tel.collect())).toEqual([expect.objectContaining({ unit: '{currency}', value: hostile.length })]);
   });
 
+  it('costs whose sum is too large to be finite put no cost on the span, never Infinity', async () => {
+    attach();
+    await runContext(async () => {
+      const step = startStep('agent.model.started', { model: 'gpt-4o', provider: 'openai', messageCount: 1, toolCount: 0 });
+      for (let i = 0; i < 2; i++) step.emit('agent.tokens.used', { model: 'gpt-4o', provider: 'openai', inputTokens: 1, outputTokens: 1, totalTokens: 2, cost: { amount: 1e308, currency: 'USD', source: 'provider' } });
+      step.end({ stopReason: 'stop', toolCallCount: 0, contentPreview: '' });
+    });
+    const attributes = byName(tel.spans(), 'chat gpt-4o').attributes;
+    expect(attributes['gen_ai.usage.cost.amount']).toBeUndefined();
+    expect(attributes['gen_ai.usage.cost.currency']).toBeUndefined();
+  });
+
+  it('a provider and model whose names hold NUL characters never share a counter series with another pair', async () => {
+    attach();
+    const cost = { amount: 1, currency: 'USD', source: 'provider' } as const;
+    await runContext(async () => {
+      emit('agent.tokens.used', { model: 'b\u0000c', provider: 'a', inputTokens: 1, outputTokens: 1, totalTokens: 2, cost });
+      emit('agent.tokens.used', { model: 'c', provider: 'a\u0000b', inputTokens: 1, outputTokens: 1, totalTokens: 2, cost });
+    });
+    const series = costPoints(await tel.collect()).map((p) => [p.attributes['gen_ai.provider.name'], p.attributes['gen_ai.request.model'], p.value]);
+    expect(series).toEqual(expect.arrayContaining([['a', 'b\u0000c', 1], ['a\u0000b', 'c', 1]]));
+    expect(series).toHaveLength(2);
+  });
+
   it('a provider-reported cost on the event is kept as such (source provider)', async () => {
     attach();
     await runContext(async () => {

@@ -13,6 +13,7 @@ import {
   ATTR_ERROR_TYPE,
   METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
   METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
+  METRIC_LATEST,
   OPERATION_DURATION_BUCKETS,
   TOKEN_USAGE_BUCKETS,
 } from '../src/otel/semconv.js';
@@ -792,6 +793,21 @@ describe('instrumentOtel instrumentation scope', () => {
 });
 
 describe('instrumentOtel metrics', () => {
+  it.each(['released', 'latest'] as const)('a provider and model whose names hold NUL characters never share a token series with another pair (%s shape)', async (semconv) => {
+    {
+      attach({ semconv });
+      await runContext(async () => {
+        emit('agent.tokens.used', { model: 'b\u0000c', provider: 'a', inputTokens: 1, outputTokens: 1, totalTokens: 2 });
+        emit('agent.tokens.used', { model: 'c', provider: 'a\u0000b', inputTokens: 5, outputTokens: 5, totalTokens: 10 });
+      });
+      await tel.collect();
+      const inputs = histogramPoints(tel.metric(semconv === 'released' ? METRIC_GEN_AI_CLIENT_TOKEN_USAGE : METRIC_LATEST.operationInputTokens))
+        .filter((p) => p.attributes['gen_ai.token.type'] === (semconv === 'released' ? 'input' : undefined))
+        .map((p) => [p.attributes['gen_ai.provider.name'], p.attributes['gen_ai.request.model'], p.value.sum]);
+      expect(inputs, semconv).toEqual(expect.arrayContaining([['a', 'b\u0000c', 1], ['a\u0000b', 'c', 5]]));
+    }
+  });
+
   it('records gen_ai.client.token.usage per token type with the convention buckets, summing to the reported tokens', async () => {
     attach();
     await runContext(() => agentTurn({ tokens: [[120, 30], [200, 40]] }));

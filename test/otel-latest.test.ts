@@ -148,6 +148,24 @@ describe("instrumentOtel with semconv: 'latest'", () => {
     expect(points[0]!.value.buckets.boundaries).toEqual([...OPERATION_DURATION_BUCKETS]);
   });
 
+  it('a tool name holding NUL never shares a tool series with a tool run by an agent', async () => {
+    attach({ semconv: 'latest' });
+    await runContext(async () => {
+      const agent = startStep('agent.invocation.started', { agentName: 'y', model: 'gpt-4o', provider: 'openai' });
+      await agent.run(() => traceTool({ name: 'x', args: {} }, () => 1));
+      agent.end({ reason: 'completed', iterationsUsed: 1, totalToolCalls: 1, finalMessagePreview: 'ok' });
+      traceTool({ name: 'x\u0000y', args: {} }, () => 1);
+      traceTool({ name: '1:x\u0000y', args: {} }, () => 1);
+    });
+    await tel.collect();
+    const points = histogramPoints(tel.metric(METRIC_LATEST.executeToolDuration));
+    expect(points.map((p) => p.attributes)).toEqual(expect.arrayContaining([
+      { 'gen_ai.tool.name': 'x', 'gen_ai.tool.type': 'function', 'gen_ai.agent.name': 'y' },
+      { 'gen_ai.tool.name': 'x\u0000y', 'gen_ai.tool.type': 'function' },
+      { 'gen_ai.tool.name': '1:x\u0000y', 'gen_ai.tool.type': 'function' },
+    ]));
+  });
+
   it('measures agents, fan-outs and run roots on gen_ai.invocation.duration, nested or not', async () => {
     attach({ semconv: 'latest' });
     await oneOfEach();

@@ -61,6 +61,20 @@ describe('GET /runs', () => {
     const { base } = await serve({ bus, public: true, allRuns: true });
     const { runs } = (await (await fetch(`${base}/runs`)).json()) as { runs: Array<{ cost: Record<string, Record<string, number>> }> };
     expect(Object.values(runs[0]!.cost).reduce((n, byCurrency) => n + Object.keys(byCurrency).length, 0)).toBe(64);
+    // No empty entry for the models past the bound.
+    expect(Object.keys(runs[0]!.cost)).toHaveLength(64);
+  });
+
+  it('leaves out a cost whose sum is too large to be finite, rather than writing null', async () => {
+    const bus = new EventBus();
+    const huge = { amount: 1e308, currency: 'USD', source: 'provider' };
+    for (let i = 0; i < 2; i++) bus.publish(event('huge', 'agent.tokens.used', { model: 'm', provider: 'p', inputTokens: 1, outputTokens: 0, totalTokens: 1, cost: huge }));
+    bus.publish(event('huge', 'agent.tokens.used', { model: 'm', provider: 'p', inputTokens: 1, outputTokens: 0, totalTokens: 1, cost: { ...huge, currency: 'EUR' } }));
+    const { base } = await serve({ bus, public: true, allRuns: true });
+    const body = await (await fetch(`${base}/runs`)).text();
+    expect(body).not.toContain('null');
+    const { runs } = JSON.parse(body) as { runs: Array<{ cost: Record<string, Record<string, number>> }> };
+    expect(runs[0]!.cost).toEqual({ m: { EUR: 1e308 } });
   });
 
   it('is authorized like the all-runs stream, with runId undefined', async () => {

@@ -238,6 +238,14 @@ describe('agentbus tail', () => {
       expect(lines.at(-1)).toMatch(/^✓ run ok \d+ ms · tokens 1075000 in \/ 16000 out \(1091000 total\) · cost 0\.3475 USD \+ 2\.00 EUR$/);
     });
 
+    it('never shows a cost total of Infinity: a sum too large to be finite is shown as unknown', () => {
+      const { lines, print } = printerFor(false);
+      const tokens = (currency: string) => event('huge', 'agent.tokens.used', { model: 'm', provider: 'p', inputTokens: 1, outputTokens: 0, totalTokens: 1, cost: { amount: 1e308, currency, source: 'provider' } });
+      print(event('huge', 'run.started', { name: 'huge' }), tokens('USD'), tokens('USD'), tokens('EUR'), event('huge', 'run.completed', { status: 'ok', durationMs: 1 }));
+      expect(lines.at(-1)).not.toContain('Infinity');
+      expect(lines.at(-1)).toMatch(/ · cost \? USD \+ 1e\+308 EUR$/);
+    });
+
     it('shows no cost at all for a run whose events carry none', async () => {
       const finished = startRun('tail-unpriced');
       const { stdout } = await tail([`${base}/runs/tail-unpriced/events`, '-H', AUTH]);

@@ -33,6 +33,8 @@ interface Span {
 
 /** An amount of money as the terminal shows it: enough decimals for a single call's fraction of a cent. */
 function money(amount: number, currency: string): string {
+  // Each amount is finite (readTokenCost), a run's sum of them need not be: unknown, as the console shows it.
+  if (!Number.isFinite(amount)) return `? ${currency}`;
   const digits = amount === 0 ? 0 : amount >= 1 ? 2 : amount >= 0.01 ? 4 : 6;
   return `${amount.toFixed(digits)} ${currency}`;
 }

@@ -41,7 +41,7 @@ import type { SpanTable } from './span-table.js';
 import { StepTracer } from './step-tracer.js';
 import { linkedParentContext, traceHeadersOf } from './remote-parent.js';
 import { provideTraceContext } from '../link.js';
-import { positiveIntOption } from '../options.js';
+import { booleanOption, positiveIntOption } from '../options.js';
 import { costIn, pricesOption, readTokenCost, type PriceTable, type Prices, type TokenCost } from '../prices.js';
 import { captureContentFromEnv } from '../content.js';
 
@@ -69,7 +69,8 @@ export interface OtelBridgeOptions {
    * Longest content attribute, in characters. A longer JSON one is cut so
    * that it stays valid JSON in its shape (texts cut to one common length
    * ending in `…`, then trailing messages dropped) and the span gets
-   * `agentbus.content.truncated`; reasoning text ends with `…`. Default 16384.
+   * `agentbus.content.truncated`; reasoning text ends with `…`. Below 2 no
+   * JSON fits: content attributes are left out (and the cut said). Default 16384.
    */
   maxContentLength?: number;
   /** The bus to follow. Default: the process-wide bus. */
@@ -138,7 +139,7 @@ class Bridge implements OtelBridge {
 
   constructor(options: OtelBridgeOptions) {
     this.#content = {
-      captureContent: options.captureContent ?? captureContentFromEnv(),
+      captureContent: booleanOption('instrumentOtel', 'captureContent', options.captureContent) ?? captureContentFromEnv(),
       maxContentLength: positiveIntOption('instrumentOtel', 'maxContentLength', options.maxContentLength, DEFAULT_MAX_CONTENT_LENGTH),
     };
     this.#prices = pricesOption('instrumentOtel: prices', options.prices);
@@ -375,7 +376,7 @@ class Bridge implements OtelBridge {
  * await otel.shutdown();
  * ```
  * @throws {RangeError} for a limit that is not a positive integer.
- * @throws {TypeError} for a `semconv` other than `'released'` or `'latest'`, or a `prices` table that is not one (see `ModelPrice`).
+ * @throws {TypeError} for a `semconv` other than `'released'` or `'latest'`, a `captureContent` that is not a boolean, or a `prices` table that is not one (see `ModelPrice`).
  */
 export function instrumentOtel(options: OtelBridgeOptions = {}): OtelBridge {
   return new Bridge(options);

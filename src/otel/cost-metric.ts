@@ -48,7 +48,9 @@ export class CostCounter {
   }
 
   #attributesOf(provider: string, model: string, cost: TokenCost): Attributes {
-    const key = `${provider}\u0000${model}\u0000${cost.currency}\u0000${cost.source}`;
+    // The provider's length first: names come from events and may hold NUL themselves, and
+    // ('a', 'b\0c') must not be the key of ('a\0b', 'c'), whose points it would take.
+    const key = `${String(provider).length}:${provider}\u0000${model}\u0000${cost.currency}\u0000${cost.source}`;
     let attributes = this.#attributes.get(key);
     if (attributes === undefined) {
       attributes = Object.freeze({

@@ -214,8 +214,23 @@ function content(value: unknown, options: ContentOptions): string {
  */
 function setContent(attributes: Attributes, key: string, value: unknown, options: ContentOptions): void {
   if (value === undefined) return;
+  setFitted(attributes, key, fittedContent(value, options));
+}
+
+/**
+ * `value` fitted to `maxContentLength`. Below 2 characters no JSON of the
+ * shapes fits (`[]` is 2), and fitContent's emptiest answer is longer than
+ * the bound: the attribute is then left out, and the cut said.
+ */
+function fittedContent(value: unknown, options: ContentOptions): FittedContent {
   const fitted = fitContent(value, options.maxContentLength);
-  attributes[key] = fitted.json;
+  return fitted.json.length <= options.maxContentLength ? fitted : NOTHING_FITS;
+}
+
+const NOTHING_FITS: FittedContent = Object.freeze({ json: '', value: undefined, cut: true });
+
+function setFitted(attributes: Attributes, key: string, fitted: FittedContent): void {
+  if (fitted !== NOTHING_FITS) attributes[key] = fitted.json;
   if (fitted.cut) attributes[ATTR_AGENTBUS_CONTENT.truncated] = true;
 }
 
@@ -297,7 +312,7 @@ export function modelEnd(data: EventData<'agent.model.completed'>, options: Cont
  * over MCP (agentbus/mcp) -> the MCP conventions' span instead.
  */
 export function toolSpan(data: EventData<'agent.tool.started'>, options: ContentOptions): StepSpan {
-  const args = options.captureContent && data.args !== undefined ? fitContent(data.args, options.maxContentLength) : undefined;
+  const args = options.captureContent && data.args !== undefined ? fittedContent(data.args, options) : undefined;
   const mcp = data.mcp;
   if (typeof mcp === 'object' && mcp !== null && typeof mcp.method === 'string') return mcpSpan(data, mcp, args);
   const attributes = toolAttributes(data, args);
@@ -319,9 +334,7 @@ function toolAttributes(data: EventData<'agent.tool.started'>, args: FittedConte
 
 /** `gen_ai.tool.call.arguments`, fitted; a cut is marked with `agentbus.content.truncated`. */
 function setArgs(attributes: Attributes, args: FittedContent | undefined): void {
-  if (args === undefined) return;
-  attributes[ATTR_GEN_AI_TOOL_CALL_ARGUMENTS] = args.json;
-  if (args.cut) attributes[ATTR_AGENTBUS_CONTENT.truncated] = true;
+  if (args !== undefined) setFitted(attributes, ATTR_GEN_AI_TOOL_CALL_ARGUMENTS, args);
 }
 
 type McpData = NonNullable<EventData<'agent.tool.started'>['mcp']>;

@@ -218,7 +218,8 @@ export class LatestGenAiMetrics implements StepMetrics {
   }
 
   #tokenAttributesOf(provider: string, model: string): TokenAttributes {
-    const key = `${provider}\u0000${model}`;
+    // The provider's length first: names come from events and may hold NUL themselves.
+    const key = `${String(provider).length}:${provider}\u0000${model}`;
     let sets = this.#tokenAttributes.get(key);
     if (sets === undefined) {
       const histograms = Object.freeze({
@@ -236,7 +237,11 @@ export class LatestGenAiMetrics implements StepMetrics {
   // `gen_ai.execute_tool.duration`'s attributes: the tool's name (required), its type,
   // and the agent running it "when applicable". One frozen set per (tool, agent).
   #toolAttributesOf(tool: unknown, agent: unknown): Attributes {
-    const key = agent === undefined ? String(tool) : `${String(tool)}\u0000${String(agent)}`;
+    // Names come from events and may hold NUL themselves: a tool named 'x\0y' must not take the
+    // series of tool 'x' run by agent 'y'. Without an agent the key starts with NUL, with one
+    // with the tool name's length, so neither kind can spell the other.
+    const name = String(tool);
+    const key = agent === undefined ? `\u0000${name}` : `${name.length}:${name}\u0000${String(agent)}`;
     let attributes = this.#toolAttributes.get(key);
     if (attributes === undefined) {
       const set: Attributes = { [ATTR_GEN_AI_TOOL_NAME]: String(tool), [ATTR_GEN_AI_TOOL_TYPE]: GEN_AI_TOOL_TYPE_FUNCTION };

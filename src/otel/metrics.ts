@@ -182,7 +182,8 @@ export class GenAiMetrics implements StepMetrics {
   }
 
   #tokenAttributesOf(provider: string, model: string): readonly [Attributes, Attributes] {
-    const key = `${provider}\u0000${model}`;
+    // The provider's length first: names come from events and may hold NUL themselves.
+    const key = `${String(provider).length}:${provider}\u0000${model}`;
     let pair = this.#tokenAttributes.get(key);
     if (pair === undefined) {
       const base = {

@@ -56,7 +56,8 @@ export class SpanEntry {
   /**
    * A model call's cost (`chat` spans only): the sum of its tokens events'
    * costs, undefined while none came. `costMixed` once two of them were in
-   * different currencies: then the span carries no cost (they cannot be added).
+   * different currencies, or their sum is too large to be finite: then the
+   * span carries no cost (they cannot be added; the attribute is finite).
    */
   cost: TokenCost | undefined = undefined;
   costMixed = false;
@@ -105,6 +106,9 @@ export class SpanEntry {
     if (sum === undefined) {
       this.cost = { amount: cost.amount, currency: cost.currency, source: cost.source };
     } else if (sum.currency !== cost.currency) {
+      this.costMixed = true;
+    } else if (!Number.isFinite(sum.amount + cost.amount)) {
+      // Each amount is finite (checked), their sum need not be (hand-made events): no cost rather than Infinity.
       this.costMixed = true;
     } else {
       sum.amount += cost.amount;

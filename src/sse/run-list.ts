@@ -48,7 +48,8 @@ export interface RunSummary {
   tokens: Record<string, { input: number; output: number }>;
   /**
    * The run's cost by model, then by ISO 4217 currency: the sums of the
-   * `cost` its `agent.tokens.used` events carry (two currencies never added).
+   * `cost` its `agent.tokens.used` events carry (two currencies never added;
+   * a sum too large to be finite left out).
    */
   cost: Record<string, Record<string, number>>;
   /** Token totals by model of the `agent.tokens.used` events that carry no cost (what a console may price from its own table). */
@@ -116,19 +117,31 @@ export function summarizeRun(runId: string, history: readonly StreamEvent[], ope
           uncosted.input += count(data.inputTokens);
           uncosted.output += count(data.outputTokens);
         } else {
-          const byCurrency = (summary.cost[model] ??= Object.create(null) as Record<string, number>);
-          if (Object.hasOwn(byCurrency, cost.currency)) {
+          const byCurrency = summary.cost[model];
+          if (byCurrency !== undefined && Object.hasOwn(byCurrency, cost.currency)) {
             byCurrency[cost.currency]! += cost.amount;
           } else if (costEntries < MAX_COST_ENTRIES) {
+            // Made only here, within the bound: past it, a model gets no empty entry either.
             costEntries++;
-            byCurrency[cost.currency] = cost.amount;
+            (summary.cost[model] ??= Object.create(null) as Record<string, number>)[cost.currency] = cost.amount;
           }
         }
         break;
       }
     }
   }
+  dropInfiniteCosts(summary.cost);
   return summary;
+}
+
+// Each amount is finite (readTokenCost), their sum need not be (hand-made events): a sum
+// too large to be finite is no sum, rather than the `null` JSON would write for Infinity.
+function dropInfiniteCosts(cost: RunSummary['cost']): void {
+  for (const model of Object.keys(cost)) {
+    const byCurrency = cost[model]!;
+    for (const currency of Object.keys(byCurrency)) if (!Number.isFinite(byCurrency[currency])) delete byCurrency[currency];
+    if (Object.keys(byCurrency).length === 0) delete cost[model];
+  }
 }
 
 /** @internal The body of `GET /runs`: every retained run, in the order the source gives them (most recently active first). */

@@ -50,6 +50,7 @@ function systemParts(b: ContentBuilder, instructions: unknown): MessagePart[] | 
   const list = Array.isArray(instructions) ? instructions : [instructions];
   const parts: MessagePart[] = [];
   for (const item of list) {
+    if (b.full) break;
     const text = typeof item === 'string' ? item : (item as SdkMessage | null)?.content;
     if (typeof text === 'string' && text !== '') parts.push({ type: 'text', content: b.text(text) });
   }
@@ -63,6 +64,8 @@ function chatMessage(b: ContentBuilder, message: SdkMessage): ChatMessage {
   const parts: MessagePart[] = [];
   if (Array.isArray(content)) {
     for (const part of content as SdkPart[]) {
+      // Within one message too: a message of a million parts is no reason to read them all.
+      if (b.full) break;
       const converted = messagePart(b, part);
       if (converted !== undefined) parts.push(converted);
     }

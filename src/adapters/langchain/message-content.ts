@@ -54,7 +54,10 @@ function chatMessage(b: ContentBuilder, message: MessageLike): ChatMessage {
   const type = typeof message?.type === 'string' ? message.type : 'generic';
   const role = Object.hasOwn(ROLES, type) ? (ROLES[type] as string) : type;
   const parts: MessagePart[] = role === 'tool' ? [toolResponsePart(b, message.tool_call_id, message.content)] : textParts(b, message.content);
-  for (const call of message?.tool_calls ?? []) parts.push(toolCallPart(b, call?.id, call?.name, call?.args));
+  for (const call of message?.tool_calls ?? []) {
+    if (b.full) break;
+    parts.push(toolCallPart(b, call?.id, call?.name, call?.args));
+  }
   const chat: ChatMessage = { role, parts };
   if (typeof message?.name === 'string' && message.name !== '') chat.name = message.name;
   return chat;
@@ -66,6 +69,8 @@ function textParts(b: ContentBuilder, content: unknown): MessagePart[] {
   const parts: MessagePart[] = [];
   if (Array.isArray(content)) {
     for (const block of content as Array<{ type?: unknown; text?: unknown; reasoning?: unknown }>) {
+      // Within one message too: a message of a million blocks is no reason to read them all.
+      if (b.full) break;
       if (block?.type === 'text' && typeof block.text === 'string') parts.push({ type: 'text', content: b.text(block.text) });
       else if (block?.type === 'reasoning' && typeof block.reasoning === 'string') parts.push({ type: 'reasoning', content: b.text(block.reasoning) });
     }

@@ -66,6 +66,7 @@ function inputMessage(b: ContentBuilder, item: Item): ChatMessage | undefined {
       const calls = item['tool_calls'];
       if (Array.isArray(calls)) {
         for (const call of calls as Item[]) {
+          if (b.full) break;
           const fn = call?.['function'] as Item | undefined;
           parts.push(toolCallPart(b, call?.['id'], fn?.['name'], fn?.['arguments']));
         }
@@ -87,6 +88,8 @@ function textsOf(b: ContentBuilder, content: unknown, type: 'text' | 'reasoning'
   const parts: MessagePart[] = [];
   if (Array.isArray(content)) {
     for (const part of content as Item[]) {
+      // Within one message too: a message of a million parts is no reason to read them all.
+      if (b.full) break;
       const text = part?.['text'];
       if (typeof text === 'string') parts.push({ type, content: b.text(text) });
     }
