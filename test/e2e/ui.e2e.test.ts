@@ -453,6 +453,21 @@ describe('agentbus ui: cost', () => {
     await page.close();
     await later.close();
   });
+
+  it('keeps at most 64 (model, currency) costs of a run, however many models a stream names, and no empty entry past them', async () => {
+    const { page, errors } = await openConsole(1280, 800);
+    const { emit } = await import('../../src/emit.js');
+    await runContext(async () => {
+      for (let i = 0; i < 300; i++) emit('agent.tokens.used', { model: `m${i}`, provider: 'p', inputTokens: 1, outputTokens: 0, totalTokens: 1, cost: { amount: 1, currency: 'USD', source: 'provider' } });
+    }, { name: 'many-models' });
+    const row = page.locator('#run-list li', { has: page.locator('.title', { hasText: /^many-models$/ }) });
+    await expect.poll(() => row.locator('.tok').innerText(), { timeout: 10_000 }).toBe('300\n$64.00');
+    const lines = ((await row.locator('.cost').getAttribute('title')) ?? '').split('\n');
+    expect(lines).toHaveLength(64);
+    expect(lines[63]).toBe('m63: $1.00');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
 });
 
 describe('agentbus ui on a Redis source', () => {

@@ -83,11 +83,19 @@ function eventCost(cost) {
   const { amount, currency } = cost;
   return typeof amount === 'number' && Number.isFinite(amount) && amount >= 0 && typeof currency === 'string' && CURRENCY.test(currency) ? { amount, currency } : undefined;
 }
+// How many (model, currency) entries each cost map holds: counted as they are added, not recounted per event.
+const costEntries = new WeakMap();
 /** Adds `amount` of `currency` to `cost[model]` (model -> currency -> amount), within the bound. */
 function addCost(cost, model, currency, amount) {
-  const byCurrency = (cost[model] ??= Object.create(null));
-  if (Object.hasOwn(byCurrency, currency)) byCurrency[currency] += amount;
-  else if (Object.values(cost).reduce((n, c) => n + Object.keys(c).length, 0) < MAX_COST_ENTRIES) byCurrency[currency] = amount;
+  const byCurrency = Object.hasOwn(cost, model) ? cost[model] : undefined;
+  if (byCurrency !== undefined && Object.hasOwn(byCurrency, currency)) {
+    byCurrency[currency] += amount;
+    return;
+  }
+  const entries = costEntries.get(cost) ?? 0;
+  if (entries >= MAX_COST_ENTRIES) return;
+  costEntries.set(cost, entries + 1);
+  (byCurrency ?? (cost[model] = Object.create(null)))[currency] = amount;
 }
 /**
  * Token totals and cost of runs' `tokens` (model -> { input, output }), `cost`
