@@ -21,6 +21,7 @@ import {
   GEN_AI_OPERATION,
   METRIC_GEN_AI_CLIENT_OPERATION_COST,
 } from './semconv.js';
+import { seriesKey } from './series-key.js';
 
 /** Distinct (provider, model, currency, source) attribute sets kept; past this the cache starts over (the SDK bounds its own series). */
 const ATTRIBUTES_CACHED = 256;
@@ -48,9 +49,8 @@ export class CostCounter {
   }
 
   #attributesOf(provider: string, model: string, cost: TokenCost): Attributes {
-    // The provider's length first: names come from events and may hold NUL themselves, and
-    // ('a', 'b\0c') must not be the key of ('a\0b', 'c'), whose points it would take.
-    const key = `${String(provider).length}:${provider}\u0000${model}\u0000${cost.currency}\u0000${cost.source}`;
+    // The currency (three capitals) and source (a word) after the model cannot make two keys alike.
+    const key = `${seriesKey(String(provider), String(model))}\u0000${cost.currency}\u0000${cost.source}`;
     let attributes = this.#attributes.get(key);
     if (attributes === undefined) {
       attributes = Object.freeze({

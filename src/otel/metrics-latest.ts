@@ -46,6 +46,7 @@ import type { SpanEntry } from './span-table.js';
 import { histogramOf, McpDurations, type StepMetrics } from './metrics.js';
 import { CostCounter } from './cost-metric.js';
 import type { TokenCost } from '../prices.js';
+import { seriesKey } from './series-key.js';
 
 /** Distinct (provider, model) pairs, and (tool, agent) pairs, whose attribute sets are kept; past this a cache starts over. */
 const ATTRIBUTES_CACHED = 256;
@@ -218,8 +219,7 @@ export class LatestGenAiMetrics implements StepMetrics {
   }
 
   #tokenAttributesOf(provider: string, model: string): TokenAttributes {
-    // The provider's length first: names come from events and may hold NUL themselves.
-    const key = `${String(provider).length}:${provider}\u0000${model}`;
+    const key = seriesKey(String(provider), String(model));
     let sets = this.#tokenAttributes.get(key);
     if (sets === undefined) {
       const histograms = Object.freeze({
@@ -237,11 +237,10 @@ export class LatestGenAiMetrics implements StepMetrics {
   // `gen_ai.execute_tool.duration`'s attributes: the tool's name (required), its type,
   // and the agent running it "when applicable". One frozen set per (tool, agent).
   #toolAttributesOf(tool: unknown, agent: unknown): Attributes {
-    // Names come from events and may hold NUL themselves: a tool named 'x\0y' must not take the
-    // series of tool 'x' run by agent 'y'. Without an agent the key starts with NUL, with one
-    // with the tool name's length, so neither kind can spell the other.
+    // Without an agent the key starts with NUL, which no seriesKey does: a tool named 'x\0y'
+    // never takes the series of tool 'x' run by agent 'y'.
     const name = String(tool);
-    const key = agent === undefined ? `\u0000${name}` : `${name.length}:${name}\u0000${String(agent)}`;
+    const key = agent === undefined ? `\u0000${name}` : seriesKey(name, String(agent));
     let attributes = this.#toolAttributes.get(key);
     if (attributes === undefined) {
       const set: Attributes = { [ATTR_GEN_AI_TOOL_NAME]: String(tool), [ATTR_GEN_AI_TOOL_TYPE]: GEN_AI_TOOL_TYPE_FUNCTION };

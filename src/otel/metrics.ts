@@ -34,6 +34,7 @@ import { rpcStatusCode, type McpStep, type StepSpan } from './mapping.js';
 import type { SpanEntry } from './span-table.js';
 import { CostCounter } from './cost-metric.js';
 import type { TokenCost } from '../prices.js';
+import { seriesKey } from './series-key.js';
 
 /** Distinct (provider, model) pairs whose token attributes are kept; past this the cache starts over. */
 const TOKEN_ATTRIBUTES_CACHED = 256;
@@ -182,8 +183,7 @@ export class GenAiMetrics implements StepMetrics {
   }
 
   #tokenAttributesOf(provider: string, model: string): readonly [Attributes, Attributes] {
-    // The provider's length first: names come from events and may hold NUL themselves.
-    const key = `${String(provider).length}:${provider}\u0000${model}`;
+    const key = seriesKey(String(provider), String(model));
     let pair = this.#tokenAttributes.get(key);
     if (pair === undefined) {
       const base = {
