@@ -159,6 +159,11 @@ export class StepTracker<D = undefined> {
     return this.#entries.get(id);
   }
 
+  /** True while `entry` is kept: not closed (by its framework, or with the agent it was under) nor replaced under its id. */
+  isOpen(entry: Tracked<D>): boolean {
+    return this.#entries.get(entry.id) === entry;
+  }
+
   /**
    * Where a unit whose parent has the framework id `parentId` goes: under
    * that parent's step when it is tracked, else at the top of the caller's
@@ -216,8 +221,12 @@ export class StepTracker<D = undefined> {
     });
   }
 
-  /** Opens a tool call, one more of its agent's; its arguments go into the event only when the run captures content. */
-  openTool(id: string, at: Placement<D>, toolName: string, toolCallId: string, args: unknown): TrackedTool<D> | undefined {
+  /**
+   * Opens a tool call, one more of its agent's; its arguments go into the
+   * event only when the run captures content. `id` defaults to the step's
+   * span id, for an adapter that finds its tools by other means.
+   */
+  openTool(id: string | undefined, at: Placement<D>, toolName: string, toolCallId: string, args: unknown): TrackedTool<D> | undefined {
     // The run's policy, as the core's traceTool applies it: the run of the step it opens under, else the caller's.
     const run = runOf(at);
     const captured = run?.captureContent === true ? toolArgs(run, args) : undefined;
@@ -225,7 +234,7 @@ export class StepTracker<D = undefined> {
     if (!step.recording) return undefined;
     if (at.agent !== undefined) at.agent.toolCalls++;
     const kept = run?.contentHook !== undefined ? args : undefined;
-    return this.#keep({ kind: 'tool', id, parent: at.parent, scope: at.scope, step, agent: at.agent, name: toolName, toolCallId, args: kept });
+    return this.#keep({ kind: 'tool', id: id ?? (step.spanId as string), parent: at.parent, scope: at.scope, step, agent: at.agent, name: toolName, toolCallId, args: kept });
   }
 
   /** Keeps a unit that is not a step, so that what opens under it finds its place. */
@@ -357,7 +366,7 @@ export class StepTracker<D = undefined> {
   #closeAll(entries: readonly Tracked<D>[], reason: 'error' | 'aborted', cause: unknown): void {
     for (let i = entries.length - 1; i >= 0; i--) {
       const entry = entries[i] as Tracked<D>;
-      if (this.#entries.get(entry.id) !== entry) continue; // closed meanwhile, with an agent it was under
+      if (!this.isOpen(entry)) continue; // closed meanwhile, with an agent it was under
       switch (entry.kind) {
         case 'agent':
           this.endAgent(entry, reason, '', cause);
@@ -381,7 +390,7 @@ export class StepTracker<D = undefined> {
 
   /** Forgets an entry, unless its id was taken by a newer one meanwhile. */
   #release(entry: Tracked<D>): void {
-    if (this.#entries.get(entry.id) === entry) this.#entries.delete(entry.id);
+    if (this.isOpen(entry)) this.#entries.delete(entry.id);
   }
 }
 

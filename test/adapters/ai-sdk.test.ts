@@ -338,6 +338,44 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
     expect(lastInput.map((m) => m.role)).not.toContain('system');
   });
 
+  it('keeps the steps of calls running at once apart, with the same tool call ids in each', async () => {
+    // Providers number tool calls per response: two calls at once both ask for `call-add`.
+    // Each tool runs until both calls have started it, so the two are open together.
+    let bothStarted: () => void = () => {};
+    const started = new Promise<void>((resolve) => (bothStarted = resolve));
+    let running = 0;
+    const gated = {
+      add: ai.tool({
+        inputSchema: z.object({ a: z.number(), b: z.number() }),
+        execute: async ({ a, b }) => {
+          if (++running === 2) bothStarted();
+          await started;
+          return a + b;
+        },
+      }),
+    };
+    const call = (name: string) => ai.generateText({
+      model: new aiTest.MockLanguageModelV4({ doGenerate: [{ ...toolTurn, content: [toolTurn.content[0]!] }, answerTurn] }),
+      tools: gated,
+      prompt: 'Add 2 and 3.',
+      stopWhen: ai.stepCountIs(5),
+      telemetry: { functionId: name },
+    });
+    const { events } = await recordRun(() => Promise.all([call('first'), call('second')]));
+    const opened = expectWellFormedSteps(events);
+    const agents = events.filter((e) => e.eventType === 'agent.invocation.started');
+    expect(agents.map((e) => (e.data as { agentName: string }).agentName).sort()).toEqual(['first', 'second']);
+    for (const agent of agents) {
+      const mine = events.filter((e) => e.eventType.startsWith('agent.tool.') && parentOf(e, opened) === agent);
+      // Each call's own tool step, opened and closed under its own invocation.
+      expect(mine.map((e) => e.eventType)).toEqual(['agent.tool.started', 'agent.tool.completed']);
+      expect(mine[1]!.data).toMatchObject({ toolCallId: 'call-add', success: true, outputPreview: '5' });
+      const terminate = events.find((e) => e.eventType === 'agent.terminate' && e.spanId === agent.spanId)!;
+      expect(terminate.data).toMatchObject({ reason: 'completed', iterationsUsed: 2, totalToolCalls: 1 });
+    }
+    expect(telemetry.openCalls).toBe(0);
+  });
+
   it('nests a generateText made inside a tool under that tool', async () => {
     const inner = new aiTest.MockLanguageModelV4({ doGenerate: answerTurn });
     const outer = new aiTest.MockLanguageModelV4({

@@ -42,10 +42,18 @@ const HOOKS = [
 ] as const satisfies ReadonlyArray<keyof AgentbusTelemetry>;
 type Hook = (typeof HOOKS)[number];
 
-// A call's model and tool steps are tracked beside its invocation (the `callId`):
-// one model call at a time, tools by the model's call id.
-const modelId = (callId: string) => `${callId} model`;
-const toolId = (callId: string, toolCallId: string) => `${callId} tool ${toolCallId}`;
+/**
+ * The steps a call has open below its invocation, kept on the invocation
+ * (the tracker keeps them under their span ids): one model call at a time,
+ * tools by the model's tool call id. A lookup is then the `callId` the SDK
+ * hands every hook (one string, hashed once) and a field, not a key like
+ * `${callId} model` built and hashed again on each of a call's dozen hooks.
+ */
+interface CallSteps {
+  model: TrackedModel<CallSteps> | undefined;
+  /** Made at the call's first tool. */
+  tools: Map<string, TrackedTool<CallSteps>> | undefined;
+}
 
 /**
  * The integration. Register it once with the SDK:
@@ -53,9 +61,9 @@ const toolId = (callId: string, toolCallId: string) => `${callId} tool ${toolCal
  * outside an agentbus run are ignored without allocating anything.
  */
 export class AgentbusTelemetry {
-  readonly #tracker = new StepTracker();
+  readonly #tracker = new StepTracker<CallSteps>();
   /** The first `error` part a model step's stream carried (see {@link observeErrorParts}). */
-  readonly #errorParts = new WeakMap<TrackedModel<undefined>, unknown>();
+  readonly #errorParts = new WeakMap<TrackedModel<CallSteps>, unknown>();
   readonly #agentName: string;
 
   constructor(options: AgentbusTelemetryOptions = {}) {
@@ -80,16 +88,16 @@ export class AgentbusTelemetry {
       agentId: event.callId,
       model: event.modelId,
       provider: event.provider,
-    });
+    }, { model: undefined, tools: undefined });
   }
 
   /** The provider is about to be called: opens a model step under the invocation. */
   onLanguageModelCallStart(event: SdkModelCallStartEvent): void {
     const agent = this.#agent(event.callId);
     if (agent === undefined) return;
-    const previous = this.#model(event.callId);
+    const previous = this.#openModel(agent);
     if (previous !== undefined) this.#tracker.failModel(previous, 'superseded by a new model call', 'error');
-    this.#tracker.openModel(modelId(event.callId), this.#tracker.within(agent), {
+    agent.detail.model = this.#tracker.openModel(undefined, this.#tracker.within(agent), {
       model: event.modelId,
       provider: event.provider,
       messageCount: event.messages?.length ?? 0,
@@ -128,7 +136,8 @@ export class AgentbusTelemetry {
     const agent = this.#agent(event.callId);
     if (agent === undefined) return;
     const { toolCallId, toolName, input } = event.toolCall;
-    this.#tracker.openTool(toolId(event.callId, toolCallId), this.#tracker.within(agent), toolName, toolCallId, input);
+    const tool = this.#tracker.openTool(undefined, this.#tracker.within(agent), toolName, toolCallId, input);
+    if (tool !== undefined) (agent.detail.tools ??= new Map()).set(toolCallId, tool);
   }
 
   /**
@@ -157,8 +166,12 @@ export class AgentbusTelemetry {
 
   /** A tool finished, with a result or an error: closes its step. */
   onToolExecutionEnd(event: SdkToolEndEvent): void {
-    const tool = this.#tool(event.callId, event.toolCall.toolCallId);
-    if (tool === undefined) return;
+    const agent = this.#agent(event.callId);
+    const tool = agent?.detail.tools?.get(event.toolCall.toolCallId);
+    if (agent === undefined || tool === undefined) return;
+    // A call may run thousands of tools: only the open ones are kept.
+    agent.detail.tools?.delete(event.toolCall.toolCallId);
+    if (!this.#tracker.isOpen(tool)) return;
     // The SDK times the tool's execute alone; our start event came earlier, by
     // the integration hooks the SDK awaits before it: its duration is the tool's own.
     const output = event.toolOutput;
@@ -203,7 +216,7 @@ export class AgentbusTelemetry {
    * Closes a model step from what the SDK reported: its own usage, its
    * content, and for `finishReason: 'error'` the error its stream carried.
    */
-  #endModel(model: TrackedModel<undefined>, event: SdkStepEndEvent, answeredBy: string | undefined, responseId: string | undefined): void {
+  #endModel(model: TrackedModel<CallSteps>, event: SdkStepEndEvent, answeredBy: string | undefined, responseId: string | undefined): void {
     const { usage, finishReason } = event;
     let toolCallCount = 0;
     let text = '';
@@ -234,18 +247,24 @@ export class AgentbusTelemetry {
     });
   }
 
-  #agent(callId: string): TrackedAgent<undefined> | undefined {
+  #agent(callId: string): TrackedAgent<CallSteps> | undefined {
     const entry = this.#tracker.get(callId);
     return entry?.kind === 'agent' ? entry : undefined;
   }
 
-  #model(callId: string): TrackedModel<undefined> | undefined {
-    const entry = this.#tracker.get(modelId(callId));
-    return entry?.kind === 'model' ? entry : undefined;
+  #model(callId: string): TrackedModel<CallSteps> | undefined {
+    const agent = this.#agent(callId);
+    return agent === undefined ? undefined : this.#openModel(agent);
   }
 
-  #tool(callId: string, toolCallId: string): TrackedTool<undefined> | undefined {
-    const entry = this.#tracker.get(toolId(callId, toolCallId));
-    return entry?.kind === 'tool' ? entry : undefined;
+  /** The call's model step while it is open (a step closes in the tracker: it may have been closed by the agent ending). */
+  #openModel(agent: TrackedAgent<CallSteps>): TrackedModel<CallSteps> | undefined {
+    const model = agent.detail.model;
+    return model !== undefined && this.#tracker.isOpen(model) ? model : undefined;
+  }
+
+  #tool(callId: string, toolCallId: string): TrackedTool<CallSteps> | undefined {
+    const tool = this.#agent(callId)?.detail.tools?.get(toolCallId);
+    return tool !== undefined && this.#tracker.isOpen(tool) ? tool : undefined;
   }
 }
