@@ -14,6 +14,22 @@ export function event(runId: string, eventType: string, data: object = {}): Stre
   return { eventId: '', runId, seq: 0, eventType, timestamp: performance.timeOrigin + performance.now(), data };
 }
 
+/** A stream (node:http) once its headers arrived, i.e. once it is subscribed; `text` resolves at its end with all it got. */
+export async function openStream(url: string): Promise<{ text: Promise<string> }> {
+  const response = await new Promise<http.IncomingMessage>((resolve) => http.get(url, resolve));
+  const chunks: Buffer[] = [];
+  response.on('data', (chunk: Buffer) => chunks.push(chunk));
+  return { text: new Promise((resolve) => response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))) };
+}
+
+/** The `data:` lines of a stream's event frames (not the closing `event: end` or `event: done`), in order. */
+export function dataLines(text: string): string[] {
+  return text
+    .split('\n\n')
+    .filter((block) => /^event: (?!end$|done$)/m.test(block))
+    .map((block) => /^data: (.*)$/m.exec(block)![1]!);
+}
+
 /** A running test server. */
 export interface Served {
   base: string;

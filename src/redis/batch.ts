@@ -151,18 +151,9 @@ export class BatchWriter {
 
   #addEvent(batch: Batch, event: StreamEvent): void {
     const { runId, seq } = event;
-    let fields: Record<string, string>;
-    try {
-      // The bus bounded and plain-copied the payload at publish, so this cannot
-      // throw for an event it accepted; guarded all the same.
-      fields = encodeEvent(event);
-    } catch (error) {
-      this.#counters.dropped++;
-      this.#counters.errors++;
-      this.#ledger.lose(runId, 1, seq, seq);
-      this.#report('encode', `could not serialize event ${seq} of run ${runId}: ${errorText(error)}`, error);
-      return;
-    }
+    // Never throws (a placeholder for what cannot be written), and usually
+    // already written: the event's JSON is shared with the SSE handlers.
+    const fields = encodeEvent(event);
     batch.chars += (fields[FIELD.event] as string).length;
     const key = this.#keyPrefix + runKey(this.#prefix, runId);
     const ledger = this.#ledger;

@@ -5,8 +5,9 @@
  *
  * The outbox is the only buffer between the agent and Redis. Pushing is O(1)
  * and, once the ring has grown to its capacity, allocates nothing: an event
- * goes into a {@link Ring} slot as the object the bus already holds (it is
- * serialized later, by the writer). When the ring is full the oldest event
+ * goes into a {@link Ring} slot as the object the bus already holds (its JSON
+ * is taken later, by the writer, usually already written for SSE: see
+ * `event-json.ts`). When the ring is full the oldest event
  * is pushed out and handed back to the caller, which records it in the
  * {@link RunLedger}.
  *

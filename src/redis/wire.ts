@@ -5,7 +5,7 @@
  *
  * ```
  * {prefix}:run:{runId}   entries, oldest first (MAXLEN ~ the history cap):
- *   `${seq}-1`  e    = the event's JSON (the whole envelope, payload already bounded by the bus)
+ *   `${seq}-1`  e    = the event's JSON, the very string an SSE `data:` line carries (`event-json.ts`)
  *   `${seq}-0`  gap  = JSON { count, fromSeq, toSeq }: events lost before `seq` (outbox overflow, Redis down)
  *   `${seq}-2`  end  = why the stream ended ('closed' | 'dropped'), after the last event `seq`
  * {prefix}:runs          the index, auto ids: run = runId, state = 'started' | 'ended', at = ms since epoch
@@ -19,6 +19,7 @@
  * validates, and an entry that is not one of ours is reported, never thrown.
  */
 import { parseStreamEvent, type StreamEvent } from '../events.js';
+import { eventJson } from '../event-json.js';
 import { droppedEvent } from '../subscription.js';
 
 /** The key prefix when none is given. */
@@ -74,9 +75,15 @@ export function seqOfEntryId(id: string): number | undefined {
   return match === null ? undefined : Number(match[1]);
 }
 
-/** The fields of an event entry: the event's JSON. */
+/**
+ * The fields of an event entry: the event's JSON, shared with the SSE
+ * handlers of this process (written once per event for all of them, and
+ * the same bytes: the agentbus envelope's eight fields, the payload bounded
+ * as SSE bounds it). Never throws: an event that cannot be written is
+ * stored as the `stream.placeholder` SSE would send for it.
+ */
 export function encodeEvent(event: StreamEvent): Record<string, string> {
-  return { [FIELD.event]: JSON.stringify(event) };
+  return { [FIELD.event]: eventJson(event).json };
 }
 
 /** The fields of a gap marker. */

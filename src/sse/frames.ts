@@ -14,7 +14,8 @@
  */
 import type { EndReason } from '../subscription.js';
 import type { StreamEvent } from '../events.js';
-import { boundedJson, DEFAULT_MAX_EVENT_BYTES, thrownMessage } from '../bounded-json.js';
+import { DEFAULT_MAX_EVENT_BYTES } from '../bounded-json.js';
+import { eventJson, jsonNumber, jsonString, payloadJson, placeholderData, safeRead, type WrittenEvent } from '../event-json.js';
 
 /** Wire framing of a stream: agentbus's own, or Locus's snake_case envelope. */
 export type SseFormat = 'agentbus' | 'locus';
@@ -47,16 +48,6 @@ export function pythonIsoTimestamp(epochMs: number): string {
   return `${iso.slice(0, 19)}.${pad((whole % 1000 + 1000) % 1000, 3)}${pad(micros, 3)}+00:00`;
 }
 
-/** A JSON string token for an envelope field; anything but a short string is written bounded. */
-function str(value: unknown): string {
-  return typeof value === 'string' && value.length <= 1024 ? JSON.stringify(value) : boundedJson(value, 1024);
-}
-
-/** A JSON number token; anything else is null. */
-function num(value: unknown): string {
-  return typeof value === 'number' && Number.isFinite(value) ? String(value) : 'null';
-}
-
 /**
  * One event's frame, encoded once: `id: <seq>` line and all, and the same
  * bytes without the `id:` line (a view, no copy).
@@ -71,9 +62,14 @@ const decoder = new TextDecoder();
 
 /**
  * Encodes events as SSE frames. One encoder serves every connection of a
- * handler: an event fanned out to a thousand subscribers is serialized and
- * UTF-8 encoded once (cached per event object; the bus never changes an
- * event after publishing), and every connection writes the same bytes.
+ * handler: an event fanned out to a thousand subscribers is UTF-8 encoded
+ * once per handler (cached per event object; the bus never changes an event
+ * after publishing), and every connection writes the same bytes.
+ *
+ * The JSON inside is not written here: it is the event's process-wide JSON
+ * (`event-json.ts`), written once per event however many handlers (and the
+ * Redis backplane) send it. The Locus framing puts its own envelope around
+ * the same payload JSON (a slice of it, no second walk of the payload).
  *
  * Encoding never throws: the payload is written with `boundedJson` (one
  * pass, at most `maxEventSize` characters), and an event that still cannot
@@ -100,9 +96,10 @@ export class FrameEncoder {
   bytes(event: StreamEvent, withId: boolean): Uint8Array {
     let frame = this.#cache.get(event);
     if (frame === undefined) {
-      frame = this.#encode(event);
+      const seq = safeRead(event, 'seq');
+      frame = this.#encode(event, seq);
       // A seq-0 event is made for one subscriber (its own gap report): nobody else will ask.
-      if (event.seq > 0) this.#cache.set(event, frame);
+      if ((seq as number) > 0) this.#cache.set(event, frame);
     }
     return withId ? frame.withId : frame.withoutId;
   }
@@ -118,54 +115,50 @@ export class FrameEncoder {
     return `event: ${END_EVENT[this.format]}\ndata: ${JSON.stringify(data)}\n\n`;
   }
 
-  #encode(event: StreamEvent): EncodedFrame {
-    const body = this.#body(event);
-    if (!(event.seq > 0)) {
+  #encode(event: StreamEvent, seq: unknown): EncodedFrame {
+    const written = eventJson(event, this.#maxEventSize);
+    const body = this.format === 'locus' ? locusFrame(event, written) : frame(written.eventType, written.json);
+    if (!((seq as number) > 0)) {
       const bytes = encoder.encode(body);
       return { withId: bytes, withoutId: bytes };
     }
-    const idLine = `id: ${num(event.seq)}\n`;
+    const idLine = `id: ${jsonNumber(seq)}\n`;
     const withId = encoder.encode(idLine + body);
     // The id line is ASCII: as many bytes as characters.
     return { withId, withoutId: withId.subarray(idLine.length) };
   }
+}
 
-  #body(event: StreamEvent): string {
+/**
+ * The Locus frame of an event: Locus's envelope around the payload JSON the
+ * agentbus envelope already holds. Sharing it is a string slice, and it
+ * keeps both framings of an event showing the same payload (cut at the same
+ * place, with the same placeholders); an event the agentbus envelope could
+ * not be written for is a placeholder in both.
+ */
+function locusFrame(event: StreamEvent, written: WrittenEvent): string {
+  try {
+    return frame(written.eventType, locusJson(event, written.eventType, payloadJson(written)));
+  } catch (error) {
+    // Its own fields failed: a timestamp Date cannot represent, a throwing getter.
+    const data = placeholderData(safeRead(event, 'eventType'), error);
     try {
-      return this.#frame(event.eventType, this.#json(event, event.eventType, boundedJson(event.data, this.#maxEventSize)));
-    } catch (error) {
-      const data = `{"eventType":${str(safeRead(event, 'eventType'))},"reason":${str(`could not be written: ${thrownMessage(error)}`)}}`;
-      try {
-        return this.#frame('stream.placeholder', this.#json(event, 'stream.placeholder', data));
-      } catch {
-        return this.#frame('stream.placeholder', `{"eventType":"stream.placeholder","data":${data}}`);
-      }
+      return frame('stream.placeholder', locusJson(event, 'stream.placeholder', data));
+    } catch {
+      return frame('stream.placeholder', `{"eventType":"stream.placeholder","data":${data}}`);
     }
-  }
-
-  /** The envelope around an already written payload, field by field (the payload is the only costly part). */
-  #json(event: StreamEvent, eventType: unknown, data: string): string {
-    if (this.format === 'locus') {
-      return `{"event_id":${str(event.eventId)},"run_id":${str(event.runId)},"event_type":${str(eventType)},"timestamp":${str(pythonIsoTimestamp(event.timestamp))},"data":${data}}`;
-    }
-    const span = event.spanId === undefined ? '' : `,"spanId":${str(event.spanId)}`;
-    const parent = event.parentSpanId === undefined ? '' : `,"parentSpanId":${str(event.parentSpanId)}`;
-    return `{"eventId":${str(event.eventId)},"runId":${str(event.runId)},"seq":${num(event.seq)},"eventType":${str(eventType)},"timestamp":${num(event.timestamp)}${span}${parent},"data":${data}}`;
-  }
-
-  #frame(eventType: unknown, json: string): string {
-    // JSON escapes CR/LF, so data is one line; an event type published
-    // straight to the bus is not checked, so a line break in it is replaced.
-    const text = typeof eventType === 'string' ? eventType : 'stream.placeholder';
-    const type = LINE_BREAK.test(text) ? text.replace(LINE_BREAKS, '_') : text;
-    return `event: ${type}\ndata: ${json}\n\n`;
   }
 }
 
-function safeRead(event: StreamEvent, key: keyof StreamEvent): unknown {
-  try {
-    return event[key];
-  } catch {
-    return undefined;
-  }
+/** Locus's `StreamEvent.to_dict()` envelope around an already written payload. */
+function locusJson(event: StreamEvent, eventType: string, data: string): string {
+  return `{"event_id":${jsonString(event.eventId)},"run_id":${jsonString(event.runId)},"event_type":${jsonString(eventType)},"timestamp":${jsonString(pythonIsoTimestamp(event.timestamp))},"data":${data}}`;
+}
+
+/** An event block: `event:` and `data:` lines. */
+function frame(eventType: string, json: string): string {
+  // JSON escapes CR/LF, so data is one line; an event type published
+  // straight to the bus is not checked, so a line break in it is replaced.
+  const type = LINE_BREAK.test(eventType) ? eventType.replace(LINE_BREAKS, '_') : eventType;
+  return `event: ${type}\ndata: ${json}\n\n`;
 }

@@ -68,7 +68,11 @@ export interface SseHandlerOptions {
   basePath?: string;
   /** Queue bound of each connection's subscription. Default: the bus's `highWaterMark`. */
   highWaterMark?: number;
-  /** Cap on one serialized event; larger payload fields are replaced by placeholders. Default 256 KiB. */
+  /**
+   * Cap on one serialized event; larger payload fields are replaced by placeholders. Default 256 KiB.
+   * At the default, an event is written once for the whole process (every handler, the Redis
+   * backplane); with another cap this handler writes its own copy of each event it sends.
+   */
   maxEventSize?: number;
   /**
    * Extra headers on every answer of the handler (the stream, its error

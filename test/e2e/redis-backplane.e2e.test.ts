@@ -13,8 +13,11 @@ import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventBus, emit, getEventBus, resetEventBus, runContext, traceTool, type StreamEvent } from '../../src/index.js';
 import { attachRedisBackplane, type RedisBackplane, type RedisBackplaneOptions } from '../../src/redis/backplane.js';
+import { createRedisRunSource } from '../../src/redis/source.js';
 import { decodeRunEntry, endEntryId, eventEntryId, gapEntryId, indexKey, runKey } from '../../src/redis/wire.js';
+import { createSseHandler } from '../../src/sse/index.js';
 import { startRedis, type RedisServer } from '../redis-harness.js';
+import { dataLines, openStream, serve } from '../sse-harness.js';
 
 type Reader = Awaited<ReturnType<typeof openReader>>;
 interface Entry {
@@ -258,6 +261,49 @@ describe('what a run looks like in Redis', () => {
     expect(read.map((d) => (d.entry as { event: StreamEvent }).event.data)).toEqual(held.map((e) => e.data));
     expect((held[0]!.data as { text: string }).text.length).toBe(64 * 1024 - 20);
     expect(JSON.stringify(held[1]!.data).length).toBeLessThanOrEqual(64 * 1024);
+  });
+
+  it('an event reaches Redis as the very bytes an SSE connection on the writing instance got, and another instance serves those bytes from Redis', async () => {
+    const prefix = freshPrefix();
+    const bus = new EventBus();
+    const backplane = await attach({ url: redis.url, prefix, bus });
+    const runId = 'same-bytes';
+    bus.publish(makeEvent(runId, 'run.started'));
+    const served = await serve({ bus, public: true });
+    const local = await openStream(`${served.base}/runs/${runId}/events`);
+    // A field that says which read it is: a second serialization would show.
+    let reads = 0;
+    const counting = {};
+    Object.defineProperty(counting, 'read', { enumerable: true, get: () => `read ${++reads}` });
+    bus.publish(makeEvent(runId, 'demo.counted', counting));
+    bus.publish(makeEvent(runId, 'demo.plain', { text: 'ü and 😀', n: 1.5, list: [true, null] }));
+    // Plain, sized by the bus at 200,002 characters; its JSON is six times that, and is cut.
+    bus.publish(makeEvent(runId, 'demo.escapes', { text: '\u0001'.repeat(200_000) }));
+    bus.publish(makeEvent(runId, 'demo.surrogates', { lone: 'a\ud800b', low: '\udc00' }));
+    // What a user may hand to bus.publish beside the envelope: not part of the event's JSON.
+    bus.publish(Object.assign(makeEvent(runId, 'demo.extra', { ok: 1 }), { extra: 10n }));
+    bus.publish(Object.assign(makeEvent(runId, 'demo.tojson', { ok: 2 }), { toJSON: () => ({ hijacked: true }) }));
+    bus.closeStream(runId);
+    expect(await backplane.flush()).toBe(true);
+    const sent = dataLines(await local.text);
+    expect(sent).toHaveLength(7);
+    expect(JSON.parse(sent[1]!).data).toEqual({ read: 'read 2' });
+
+    const entries = await readStream(reader, runKey(prefix, runId));
+    expect(entries.map((e) => e.id)).toEqual([...range(1, 7).map(eventEntryId), endEntryId(7)]);
+    expect(entries.slice(0, 7).map((e) => e.message.e)).toEqual(sent);
+    expect(reads).toBe(2);
+    expect(backplane.stats()).toMatchObject({ written: 7, dropped: 0, errors: 0 });
+
+    // Another instance: an SSE handler reading the run from Redis.
+    const source = await createRedisRunSource({ url: redis.url, prefix });
+    try {
+      const handler = createSseHandler({ source, public: true });
+      const fromRedis = await (await handler(new Request(`http://b.test/runs/${runId}/events`))).text();
+      expect(dataLines(fromRedis)).toEqual(sent);
+    } finally {
+      await source.close();
+    }
   });
 
   it('a reused run id whose stream already has higher ids: Redis refuses those entries, they are counted and reported, and the other runs of the same batches are written', async () => {
