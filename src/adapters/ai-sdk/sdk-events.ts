@@ -60,12 +60,12 @@ export interface SdkModelCallEndEvent {
 }
 
 /**
- * `onStepEnd`: a step (one provider call and the tools it asked for) ended.
- * A provider `error` part does not fail the step: it ends here with
- * `finishReason: 'error'`, and the error itself is not passed on.
+ * A step (one provider call and the tools it asked for) as it ended, what
+ * `onStepEnd` carries and `onEnd` as `finalStep`. A provider `error` part
+ * does not fail the step: it ends with `finishReason: 'error'`, and the
+ * error itself is not passed on.
  */
 export interface SdkStepEndEvent {
-  readonly callId: string;
   readonly finishReason: string;
   readonly usage: SdkUsage;
   readonly content: ReadonlyArray<SdkContentPart>;
@@ -106,6 +106,8 @@ export interface SdkEndEvent {
   readonly text?: string | undefined;
   /** The final step's finish reason: `'error'` when it ended on a provider error part. */
   readonly finishReason?: string | undefined;
+  /** The final step as it ended. */
+  readonly finalStep?: SdkStepEndEvent | undefined;
 }
 
 /** `onAbort`: a stream was aborted. */

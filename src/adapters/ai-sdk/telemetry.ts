@@ -37,7 +37,7 @@ export interface AgentbusTelemetryOptions {
 
 /** The methods the SDK calls as hooks, detached from the instance. */
 const HOOKS = [
-  'onStart', 'onLanguageModelCallStart', 'onLanguageModelCallEnd', 'onStepEnd', 'onStepError', 'onToolExecutionStart',
+  'onStart', 'onLanguageModelCallStart', 'onLanguageModelCallEnd', 'onStepError', 'onToolExecutionStart',
   'onToolExecutionEnd', 'onEnd', 'onAbort', 'onError', 'executeTool', 'executeLanguageModelCall',
 ] as const satisfies ReadonlyArray<keyof AgentbusTelemetry>;
 type Hook = (typeof HOOKS)[number];
@@ -115,16 +115,6 @@ export class AgentbusTelemetry {
     if (model !== undefined) this.#endModel(model, event, event.modelId, event.responseId);
   }
 
-  /**
-   * A step ended. Its model step is normally closed by then; it is still
-   * open when the provider's stream ended on an `error` part without a
-   * `finish` part (no `onLanguageModelCallEnd` then), and closes here.
-   */
-  onStepEnd(event: SdkStepEndEvent): void {
-    const model = this.#model(event.callId);
-    if (model !== undefined) this.#endModel(model, event, event.response?.modelId, event.response?.id);
-  }
-
   /** A step failed before producing a result (provider error, stream failing mid-way). */
   onStepError(event: SdkStepErrorEvent): void {
     const model = this.#model(event.callId);
@@ -185,7 +175,16 @@ export class AgentbusTelemetry {
    */
   onEnd(event: SdkEndEvent): void {
     const agent = this.#agent(event.callId);
-    if (agent !== undefined) this.#tracker.endAgent(agent, event.finishReason === 'error' ? 'error' : 'completed', event.text ?? '');
+    if (agent === undefined) return;
+    // A model step still open here is the last one, whose provider's stream
+    // ended on an `error` part without a `finish` part (no
+    // onLanguageModelCallEnd then): it closes as its step ended. Read here
+    // rather than in `onStepEnd`, which the SDK would copy and redact the
+    // whole step result for, on every step of every call, for this one case.
+    const model = this.#openModel(agent);
+    const last = event.finalStep;
+    if (model !== undefined && last !== undefined) this.#endModel(model, last, last.response?.modelId, last.response?.id);
+    this.#tracker.endAgent(agent, event.finishReason === 'error' ? 'error' : 'completed', event.text ?? '');
   }
 
   /**
