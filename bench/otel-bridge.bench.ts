@@ -10,6 +10,9 @@
  *    shape, the headline, target <= 1.3x) and a SimpleSpanProcessor (<= 1.5x);
  *    with a real MeterProvider too (Simple, the direct baseline then records
  *    the same duration histogram).
+ *    Beside it, the floor: the core's two events around the direct span, no
+ *    bridge (`floorRatio`), the ratio a bridge that did nothing of its own
+ *    would reach; a target below it is out of reach of the design.
  * 2. The reference agent's loop (ScriptedModel: two model calls, one tool)
  *    with the bridge on against off, Batch processor.
  *
@@ -153,22 +156,31 @@ async function toolPair(kind: Processor, withMetrics: boolean, target: number) {
   bridge.shutdown();
   workflow.end();
 
-  // The core alone (traceTool in a run, no bridge), for reference; the flush is a no-op's cost then.
+  // Without the bridge: the core alone (traceTool in a run), and the floor of
+  // any bridge built on the core's events: those events plus the same span
+  // made directly (traceTool around the direct variant), against the direct
+  // span in the same alternation. A bridge that cost nothing of its own would
+  // measure this ratio; the target cannot be met below it.
   resetEventBus({});
-  let core: Alternation | undefined;
+  let withoutBridge: Alternation | undefined;
+  const floor = () => {
+    traceTool({ name: 'add', args: args, toolCallId: 'call-1' }, direct);
+  };
   await runContext(async () => {
-    core = await alternate({ core: bridged }, flush, exporter);
+    withoutBridge = await alternate({ direct, floor, core: bridged }, flush, exporter);
   });
   const { ns, spansPerCall } = result!;
   const r = ratios(ns.bridged!, ns.direct!);
+  const floorRatio = ratios(withoutBridge!.ns.floor!, withoutBridge!.ns.direct!);
   // One span per call each: a variant exporting fewer would be dropping spans.
   const valid = spansPerCall.direct === 1 && spansPerCall.bridged === 1;
   return {
     processor: kind,
     directNs: spread(ns.direct!),
     bridgeNs: spread(ns.bridged!),
-    coreOnlyNs: spread(core!.ns.core!),
+    coreOnlyNs: spread(withoutBridge!.ns.core!),
     ratio: spread(r, 3),
+    floorRatio: spread(floorRatio, 3),
     exportedSpansPerCall: spansPerCall,
     valid,
     target: `<= ${target}x`,
