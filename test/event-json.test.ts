@@ -5,6 +5,7 @@
 // the same valid JSON without a throw.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_EVENT_BYTES } from '../src/bounded-json.js';
+import { RECENT, RECENT_CHARS } from '../src/event-json.js';
 import { EventBus } from '../src/bus.js';
 import { parseStreamEvent, type StreamEvent } from '../src/events.js';
 import { decodeRunEntry, encodeEvent, eventEntryId } from '../src/redis/wire.js';
@@ -173,5 +174,31 @@ describe('hostile events: the same valid JSON to SSE and to Redis, never a throw
     expect(JSON.parse(placeholder)).toMatchObject({ eventId: 'r:4', seq: 4, eventType: 'stream.placeholder', data: { eventType: 'demo.step', reason: 'could not be written: Error: data getter' } });
     expect(new FrameEncoder('agentbus').event(getterData, true)).toBe(`id: 4\nevent: stream.placeholder\ndata: ${placeholder}\n\n`);
     expect(new FrameEncoder('locus').event(getterData, false)).toMatch(/^event: stream\.placeholder\ndata: \{"event_id":"r:4","run_id":"r","event_type":"stream\.placeholder",.*"data":\{"eventType":"demo\.step","reason":"could not be written: Error: data getter"\}\}\n\n$/);
+  });
+
+  it('keeps the JSON of recent events only, bounded in events and in characters, and writes an older one again', () => {
+    const counted = (seq: number, extra: object = {}) => {
+      const payload = countingPayload();
+      const e: StreamEvent = { eventId: `r:${seq}`, runId: 'r', seq, eventType: 'demo.step', timestamp: 1, data: { counted: payload.data, ...extra } };
+      return { e, reads: payload.reads };
+    };
+    const first = counted(1);
+    const json = redisJson(first.e);
+    expect(redisJson(first.e)).toBe(json);
+    expect(first.reads()).toBe(1);
+    // RECENT more events push it out: asked again, it is written again (the same JSON).
+    for (let seq = 2; seq <= RECENT + 1; seq++) redisJson(counted(seq).e);
+    expect(redisJson(first.e)).toBe(json.replace('read 1', 'read 2'));
+    expect(first.reads()).toBe(2);
+
+    // A few large events push it out long before RECENT do: the characters kept are bounded too.
+    const large = counted(RECENT + 2);
+    redisJson(large.e);
+    const text = 'x'.repeat(200 * 1024);
+    const needed = Math.ceil(RECENT_CHARS / text.length) + 1;
+    for (let i = 0; i < needed; i++) redisJson(counted(RECENT + 3 + i, { text }).e);
+    expect(needed).toBeLessThan(RECENT / 4);
+    redisJson(large.e);
+    expect(large.reads()).toBe(2);
   });
 });

@@ -68,7 +68,7 @@ const decoder = new TextDecoder();
  *
  * The JSON inside is not written here: it is the event's process-wide JSON
  * (`event-json.ts`), written once per event however many handlers (and the
- * Redis backplane) send it. The Locus framing puts its own envelope around
+ * Redis backplane) send it while it is recent. The Locus framing puts its own envelope around
  * the same payload JSON (a slice of it, no second walk of the payload).
  *
  * Encoding never throws: the payload is written with `boundedJson` (one

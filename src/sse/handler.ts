@@ -70,8 +70,8 @@ export interface SseHandlerOptions {
   highWaterMark?: number;
   /**
    * Cap on one serialized event; larger payload fields are replaced by placeholders. Default 256 KiB.
-   * At the default, an event is written once for the whole process (every handler, the Redis
-   * backplane); with another cap this handler writes its own copy of each event it sends.
+   * At the default, an event's JSON is written once for the whole process (every handler, the
+   * Redis backplane); with another cap this handler writes its own copy of each event it sends.
    */
   maxEventSize?: number;
   /**
