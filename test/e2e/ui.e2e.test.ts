@@ -243,7 +243,8 @@ describe('agentbus ui', () => {
     await page.keyboard.press('ArrowDown');
     await page.keyboard.press('Enter');
     await expect.poll(() => page.evaluate(() => location.hash)).toBe(`#/runs/${encodeURIComponent(tripId)}`);
-    expect(await page.locator('#run-name').textContent()).toBe('trip-planner');
+    // The page opens the run on `hashchange`, a task after the hash changed: poll, do not read at once.
+    await expect.poll(() => page.locator('#run-name').textContent()).toBe('trip-planner');
 
     // The child run hangs under the `delegate` tool step, its agent under the child run.
     const delegateRow = page.locator('.step[data-kind="tool"]', { hasText: 'delegate' });
@@ -333,7 +334,8 @@ describe('agentbus ui', () => {
     await narrow.page.goto(`${consoleUrl}#/runs/${encodeURIComponent(tripId)}`);
     await narrow.page.locator('.step[data-kind="run"][data-child]').waitFor();
     expect(await narrow.page.locator('.runs').isVisible()).toBe(false);
-    expect(await narrow.page.locator('#run-status').textContent()).toBe('ok');
+    // Its status comes with the run's last event, which may render after the child's step.
+    await expect.poll(() => narrow.page.locator('#run-status').textContent()).toBe('ok');
     // Nothing wider than the screen.
     expect(await narrow.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await narrow.page.screenshot({ path: `${SHOTS}console-run-390.png` });
