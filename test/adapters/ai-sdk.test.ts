@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AgentbusTelemetry } from '../../src/adapters/ai-sdk/index.js';
 import { getEventBus, resetEventBus } from '../../src/global.js';
+import { emit } from '../../src/emit.js';
 import { expectWellFormedSteps, outline, parentOf, recordRun } from './run-events.js';
 import { expectConversation, systemInstructionsShape } from '../genai-content-shapes.js';
 
@@ -413,6 +414,53 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
     const plain = await recordRun(() => ai.generateText({ model: new aiTest.MockLanguageModelV4({ doGenerate: [answerTurn] }), prompt: 'go' }));
     const started = plain.events.find((e) => e.eventType === 'agent.model.started')!.data as Record<string, unknown>;
     for (const key of ['temperature', 'maxTokens', 'topP']) expect(started[key], key).toBeUndefined();
+  });
+
+  it('opens a tool step where the SDK runs the tool, and defines no onToolExecutionStart hook', async () => {
+    // The SDK copies and redacts the event of every hook an integration
+    // defines, on every tool of every call: the step opens in executeTool,
+    // which the SDK calls anyway, with the same tool call.
+    expect('onToolExecutionStart' in telemetry).toBe(false);
+    const runId = 'tool-step-opens-in-execute-tool';
+    let startedBeforeBody = false;
+    const watched = {
+      add: ai.tool({
+        inputSchema: z.object({ a: z.number(), b: z.number() }),
+        execute: async ({ a, b }) => {
+          startedBeforeBody = getEventBus().history(runId).some((e) => e.eventType === 'agent.tool.started');
+          return a + b;
+        },
+      }),
+    };
+    const model = new aiTest.MockLanguageModelV4({ doGenerate: [{ ...toolTurn, content: [toolTurn.content[0]!] }, answerTurn] });
+    const { events } = await recordRun(() => ai.generateText({ model, tools: watched, prompt: 'go', stopWhen: ai.stepCountIs(5) }), { runId });
+    expectWellFormedSteps(events);
+    expect(startedBeforeBody).toBe(true);
+    const started = events.find((e) => e.eventType === 'agent.tool.started')!;
+    expect(started.data).toMatchObject({ toolName: 'add', toolCallId: 'call-add', argKeys: ['a', 'b'] });
+  });
+
+  it('runs a tool the SDK hands over without its tool call, as a tool named unknown', async () => {
+    // The SDK's types make `toolCall` optional in executeTool; v7 always passes it.
+    const { events } = await recordRun(async () => {
+      telemetry.onStart({ callId: 'bare', operationId: 'ai.generateText', modelId: 'm', provider: 'p' } as Parameters<AgentbusTelemetry['onStart']>[0]);
+      const value = await telemetry.executeTool({
+        callId: 'bare',
+        toolCallId: 'call-bare',
+        execute: async () => {
+          emit('test.inside.tool', {});
+          return 7;
+        },
+      });
+      telemetry.onToolExecutionEnd({ callId: 'bare', toolCall: { toolCallId: 'call-bare', toolName: 'ignored' }, toolExecutionMs: 1, toolOutput: { type: 'tool-result', output: value } });
+      telemetry.onEnd({ callId: 'bare', text: 'done', finishReason: 'stop' } as Parameters<AgentbusTelemetry['onEnd']>[0]);
+      return value;
+    });
+    const opened = expectWellFormedSteps(events);
+    expect(outline(events).filter((line) => line.startsWith('agent.tool'))).toEqual(['agent.tool.started unknown', 'agent.tool.completed unknown']);
+    const inside = events.find((e) => e.eventType === 'test.inside.tool')!;
+    expect(parentOf(inside, opened)?.eventType).toBe('agent.tool.started');
+    expect(telemetry.openCalls).toBe(0);
   });
 
   it('emits nothing and tracks nothing for calls made outside a run', async () => {

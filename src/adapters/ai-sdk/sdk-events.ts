@@ -86,10 +86,15 @@ export interface SdkToolCall {
   readonly input?: unknown;
 }
 
-/** `onToolExecutionStart`. */
-export interface SdkToolStartEvent {
+/**
+ * What `executeTool` is given: the tool call (typed as optional by the SDK,
+ * always passed by v7) and the body to run.
+ */
+export interface SdkToolExecution<T> {
   readonly callId: string;
-  readonly toolCall: SdkToolCall;
+  readonly toolCallId: string;
+  readonly toolCall?: Partial<SdkToolCall> | undefined;
+  readonly execute: () => PromiseLike<T>;
 }
 
 /** `onToolExecutionEnd`: `toolOutput.type` is `tool-result` or `tool-error`. */

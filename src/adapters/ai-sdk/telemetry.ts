@@ -23,7 +23,7 @@ import type {
   SdkStepEndEvent,
   SdkStepErrorEvent,
   SdkToolEndEvent,
-  SdkToolStartEvent,
+  SdkToolExecution,
 } from './sdk-events.js';
 
 /** The text-generation operations that become agent invocations. */
@@ -37,8 +37,7 @@ export interface AgentbusTelemetryOptions {
 
 /** The methods the SDK calls as hooks, detached from the instance. */
 const HOOKS = [
-  'onStart', 'onLanguageModelCallStart', 'onLanguageModelCallEnd', 'onStepError', 'onToolExecutionStart',
-  'onToolExecutionEnd', 'onEnd', 'onAbort', 'onError', 'executeTool', 'executeLanguageModelCall',
+  'onStart', 'onLanguageModelCallStart', 'onLanguageModelCallEnd', 'onStepError', 'onToolExecutionEnd', 'onEnd', 'onAbort', 'onError', 'executeTool', 'executeLanguageModelCall',
 ] as const satisfies ReadonlyArray<keyof AgentbusTelemetry>;
 type Hook = (typeof HOOKS)[number];
 
@@ -121,22 +120,25 @@ export class AgentbusTelemetry {
     if (model !== undefined) this.#tracker.failModel(model, event.error);
   }
 
-  /** A tool is about to run: opens a tool step under the invocation. */
-  onToolExecutionStart(event: SdkToolStartEvent): void {
-    const agent = this.#agent(event.callId);
-    if (agent === undefined) return;
-    const { toolCallId, toolName, input } = event.toolCall;
-    const tool = this.#tracker.openTool(undefined, this.#tracker.within(agent), toolName, toolCallId, input);
-    if (tool !== undefined) (agent.detail.tools ??= new Map()).set(toolCallId, tool);
-  }
-
   /**
-   * Runs the tool body inside its step, so that work it does (a nested
-   * generateText, an HTTP call seen by the OpenTelemetry bridge) nests under it.
+   * A tool is about to run: opens its step under the invocation and runs the
+   * tool body inside it, so that work it does (a nested generateText, an
+   * HTTP call seen by the OpenTelemetry bridge) nests under it.
+   *
+   * The step opens here rather than in `onToolExecutionStart`, which the SDK
+   * calls just before with the same tool call: every hook an integration
+   * defines costs the SDK a copy and a redaction of its event and a round of
+   * promises, on every tool of every call, and this wrapper is called anyway.
    */
-  executeTool<T>(options: { callId: string; toolCallId: string; execute: () => PromiseLike<T> }): PromiseLike<T> {
-    const tool = this.#tool(options.callId, options.toolCallId);
-    return tool === undefined ? options.execute() : tool.step.run(options.execute);
+  executeTool<T>(options: SdkToolExecution<T>): PromiseLike<T> {
+    const agent = this.#agent(options.callId);
+    if (agent === undefined) return options.execute();
+    const toolCallId = options.toolCallId;
+    const toolName = stringOr(options.toolCall?.toolName, 'unknown');
+    const tool = this.#tracker.openTool(undefined, this.#tracker.within(agent), toolName, toolCallId, options.toolCall?.input);
+    if (tool === undefined) return options.execute();
+    (agent.detail.tools ??= new Map()).set(toolCallId, tool);
+    return tool.step.run(options.execute);
   }
 
   /**
@@ -260,10 +262,5 @@ export class AgentbusTelemetry {
   #openModel(agent: TrackedAgent<CallSteps>): TrackedModel<CallSteps> | undefined {
     const model = agent.detail.model;
     return model !== undefined && this.#tracker.isOpen(model) ? model : undefined;
-  }
-
-  #tool(callId: string, toolCallId: string): TrackedTool<CallSteps> | undefined {
-    const tool = this.#agent(callId)?.detail.tools?.get(toolCallId);
-    return tool !== undefined && this.#tracker.isOpen(tool) ? tool : undefined;
   }
 }
