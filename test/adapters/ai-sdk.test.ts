@@ -416,11 +416,12 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
     for (const key of ['temperature', 'maxTokens', 'topP']) expect(started[key], key).toBeUndefined();
   });
 
-  it('opens a tool step where the SDK runs the tool, and defines no onToolExecutionStart hook', async () => {
+  it('opens tool and model steps where the SDK runs them, with no start hooks', async () => {
     // The SDK copies and redacts the event of every hook an integration
-    // defines, on every tool of every call: the step opens in executeTool,
-    // which the SDK calls anyway, with the same tool call.
+    // defines, on every tool and model call: the steps open in executeTool
+    // and executeLanguageModelCall, which the SDK calls anyway, with the same events.
     expect('onToolExecutionStart' in telemetry).toBe(false);
+    expect('onLanguageModelCallStart' in telemetry).toBe(false);
     const runId = 'tool-step-opens-in-execute-tool';
     let startedBeforeBody = false;
     const watched = {
@@ -438,6 +439,50 @@ describe.skipIf(unsupported)('agentbus/ai-sdk with ai v7', () => {
     expect(startedBeforeBody).toBe(true);
     const started = events.find((e) => e.eventType === 'agent.tool.started')!;
     expect(started.data).toMatchObject({ toolName: 'add', toolCallId: 'call-add', argKeys: ['a', 'b'] });
+  });
+
+  it('keeps a retried provider call in one model step, generateText and streamText alike', async () => {
+    // The first attempt fails with a retryable error (retry after 1 ms), the second answers.
+    const overloaded = () => new ai.APICallError({
+      message: 'overloaded', url: 'http://127.0.0.1/v1', requestBodyValues: {}, statusCode: 529,
+      responseHeaders: { 'retry-after-ms': '1' }, isRetryable: true,
+    });
+    const attempt = () => emit('test.provider.attempt', {});
+    let generated = 0;
+    const generating = new aiTest.MockLanguageModelV4({
+      doGenerate: async () => {
+        attempt();
+        if (++generated === 1) throw overloaded();
+        return answerTurn;
+      },
+    });
+    let streamed = 0;
+    const streaming = new aiTest.MockLanguageModelV4({
+      doStream: async () => {
+        attempt();
+        if (++streamed === 1) throw overloaded();
+        return streamTurn([
+          { type: 'text-start', id: 't' }, { type: 'text-delta', id: 't', delta: 'ok' }, { type: 'text-end', id: 't' },
+          { type: 'finish', finishReason: { unified: 'stop', raw: 'stop' }, usage: usage(5, 1) },
+        ]);
+      },
+    });
+    const runs = [
+      await recordRun(() => ai.generateText({ model: generating, prompt: 'go' })),
+      await recordRun(async () => (await ai.streamText({ model: streaming, prompt: 'go' }).text)),
+    ];
+    for (const { events, result } of runs) {
+      expect(result).toBeTruthy();
+      const opened = expectWellFormedSteps(events);
+      expect(outline(events).filter((line) => line.startsWith('agent.model') || line.startsWith('agent.tokens'))).toEqual([
+        'agent.model.started mock-model-id', 'agent.tokens.used mock-model-id', 'agent.model.completed stop',
+      ]);
+      const attempts = events.filter((e) => e.eventType === 'test.provider.attempt');
+      expect(attempts).toHaveLength(2);
+      for (const e of attempts) expect(parentOf(e, opened)?.eventType).toBe('agent.model.started');
+      expect(new Set(attempts.map((e) => e.parentSpanId)).size).toBe(1);
+    }
+    expect([generated, streamed]).toEqual([2, 2]);
   });
 
   it('runs a tool the SDK hands over without its tool call, as a tool named unknown', async () => {

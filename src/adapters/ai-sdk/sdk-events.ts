@@ -21,7 +21,7 @@ export interface SdkStartEvent {
   readonly functionId?: string | undefined;
 }
 
-/** `onLanguageModelCallStart`: the provider is about to be called, with the call's settings (`LanguageModelCallOptions`). */
+/** The provider is about to be called, with the call's settings (`LanguageModelCallOptions`): `onLanguageModelCallStart`'s event, which `executeLanguageModelCall` is given too. */
 export interface SdkModelCallStartEvent {
   readonly callId: string;
   readonly provider: string;
@@ -34,6 +34,15 @@ export interface SdkModelCallStartEvent {
   readonly maxOutputTokens?: number | undefined;
   readonly topP?: number | undefined;
 }
+
+/**
+ * What `executeLanguageModelCall` is given: the provider call's start event
+ * (typed as partial by the SDK, always whole in v7) and the call to run.
+ */
+export type SdkModelCallExecution<T> = Partial<SdkModelCallStartEvent> & {
+  readonly callId: string;
+  readonly execute: () => PromiseLike<T>;
+};
 
 /** A part of a model's answer: text, reasoning, a tool call (`toolCallId`, `toolName`, `input`), ... */
 export interface SdkContentPart {

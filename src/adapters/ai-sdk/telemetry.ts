@@ -18,7 +18,7 @@ import type {
   SdkAbortEvent,
   SdkEndEvent,
   SdkModelCallEndEvent,
-  SdkModelCallStartEvent,
+  SdkModelCallExecution,
   SdkStartEvent,
   SdkStepEndEvent,
   SdkStepErrorEvent,
@@ -37,7 +37,7 @@ export interface AgentbusTelemetryOptions {
 
 /** The methods the SDK calls as hooks, detached from the instance. */
 const HOOKS = [
-  'onStart', 'onLanguageModelCallStart', 'onLanguageModelCallEnd', 'onStepError', 'onToolExecutionEnd', 'onEnd', 'onAbort', 'onError', 'executeTool', 'executeLanguageModelCall',
+  'onStart', 'onLanguageModelCallEnd', 'onStepError', 'onToolExecutionEnd', 'onEnd', 'onAbort', 'onError', 'executeTool', 'executeLanguageModelCall',
 ] as const satisfies ReadonlyArray<keyof AgentbusTelemetry>;
 type Hook = (typeof HOOKS)[number];
 
@@ -90,24 +90,6 @@ export class AgentbusTelemetry {
     }, { model: undefined, tools: undefined });
   }
 
-  /** The provider is about to be called: opens a model step under the invocation. */
-  onLanguageModelCallStart(event: SdkModelCallStartEvent): void {
-    const agent = this.#agent(event.callId);
-    if (agent === undefined) return;
-    const previous = this.#openModel(agent);
-    if (previous !== undefined) this.#tracker.failModel(previous, 'superseded by a new model call', 'error');
-    agent.detail.model = this.#tracker.openModel(undefined, this.#tracker.within(agent), {
-      model: event.modelId,
-      provider: event.provider,
-      messageCount: event.messages?.length ?? 0,
-      toolCount: event.tools?.length ?? 0,
-      // The settings the call sets: a setting it leaves to the provider is absent.
-      temperature: finiteNumber(event.temperature),
-      maxTokens: tokenCount(event.maxOutputTokens),
-      topP: finiteNumber(event.topP),
-    }, (b) => promptContent(b, event.instructions, event.messages, event.tools));
-  }
-
   /** The provider answered: records its own usage (never the call's totals) and closes the model step. */
   onLanguageModelCallEnd(event: SdkModelCallEndEvent): void {
     const model = this.#model(event.callId);
@@ -142,13 +124,24 @@ export class AgentbusTelemetry {
   }
 
   /**
-   * Runs the provider call inside its model step (same reason as
-   * {@link executeTool}) and watches a streamed answer for `error` parts:
-   * the SDK ends such a step with `finishReason: 'error'` but hands the error
-   * itself only to the caller's `onError`, never to an integration.
+   * A provider call: opens its model step under the invocation, runs the
+   * call inside it (so that the provider's HTTP request, seen by the
+   * OpenTelemetry bridge, nests under it), and watches a streamed answer for
+   * `error` parts: the SDK ends such a step with `finishReason: 'error'` but
+   * hands the error itself only to the caller's `onError`, never to an
+   * integration.
+   *
+   * The step opens here rather than in `onLanguageModelCallStart`, which the
+   * SDK calls just before with the same event (see {@link executeTool}). An
+   * attempt that failed leaves its step open, so a retry (generateText
+   * retries inside the call that calls this wrapper, streamText around it)
+   * runs in the same step: one model step per model call, whatever the
+   * attempts, and its end is the one the provider reports.
    */
-  executeLanguageModelCall<T>(options: { callId: string; execute: () => PromiseLike<T> }): PromiseLike<T> {
-    const model = this.#model(options.callId);
+  executeLanguageModelCall<T>(options: SdkModelCallExecution<T>): PromiseLike<T> {
+    const agent = this.#agent(options.callId);
+    if (agent === undefined) return options.execute();
+    const model = this.#openModel(agent) ?? this.#openModelStep(agent, options);
     if (model === undefined) return options.execute();
     const errorParts = this.#errorParts;
     return model.step.run(options.execute).then((result) => observeErrorParts(result, (error) => {
@@ -211,6 +204,22 @@ export class AgentbusTelemetry {
     const callId = (event as { callId?: unknown } | null)?.callId;
     const agent = typeof callId === 'string' ? this.#agent(callId) : undefined;
     if (agent !== undefined) this.#tracker.failAgent(agent, (event as { error?: unknown }).error);
+  }
+
+  /** Opens the call's model step with what the provider is asked (see {@link executeLanguageModelCall}). */
+  #openModelStep(agent: TrackedAgent<CallSteps>, call: SdkModelCallExecution<unknown>): TrackedModel<CallSteps> | undefined {
+    const { instructions, messages, tools } = call;
+    agent.detail.model = this.#tracker.openModel(undefined, this.#tracker.within(agent), {
+      model: stringOr(call.modelId, 'unknown'),
+      provider: stringOr(call.provider, 'unknown'),
+      messageCount: messages?.length ?? 0,
+      toolCount: tools?.length ?? 0,
+      // The settings the call sets: a setting it leaves to the provider is absent.
+      temperature: finiteNumber(call.temperature),
+      maxTokens: tokenCount(call.maxOutputTokens),
+      topP: finiteNumber(call.topP),
+    }, (b) => promptContent(b, instructions, messages, tools));
+    return agent.detail.model;
   }
 
   /**
