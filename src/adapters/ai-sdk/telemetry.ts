@@ -37,7 +37,8 @@ export interface AgentbusTelemetryOptions {
 
 /** The methods the SDK calls as hooks, detached from the instance. */
 const HOOKS = [
-  'onStart', 'onLanguageModelCallEnd', 'onStepError', 'onToolExecutionEnd', 'onEnd', 'onAbort', 'onError', 'executeTool', 'executeLanguageModelCall',
+  'onStart', 'onLanguageModelCallEnd', 'onStepError', 'onToolExecutionEnd', 'onEnd', 'onAbort', 'onError',
+  'executeTool', 'executeLanguageModelCall',
 ] as const satisfies ReadonlyArray<keyof AgentbusTelemetry>;
 type Hook = (typeof HOOKS)[number];
 
