@@ -135,7 +135,7 @@ export class EventBus implements RunSource {
     }
     const size = this.#payloads.apply(event) + EVENT_ENVELOPE_BYTES;
     event.seq = ++run.seq;
-    event.eventId = `${run.runId}:${event.seq}`;
+    event.eventId = run.eventId(event.seq);
     this.#runs.keep(run, event, size);
     this.#published++;
     this.#subscribers.push(run, event);

@@ -5,6 +5,7 @@
  * order the bus gives runs up (`retention-order.ts`).
  */
 import { ActivityLink } from './activity-list.js';
+import { EventIdWriter } from './event-id.js';
 import type { StreamEvent } from './events.js';
 import { FINISHED, type RetentionRank } from './retention-order.js';
 import { Ring } from './ring.js';
@@ -41,13 +42,20 @@ export class RunRecord {
   // that evicts in step. Seqs in it are contiguous, so lookups are arithmetic.
   readonly #events: Ring<StreamEvent>;
   readonly #sizes: Ring<number>;
+  readonly #ids: EventIdWriter;
 
   /** @param seq - The last seq the run used (0 for a new run; more for one that comes back). */
   constructor(runId: string, capacity: number, seq: number) {
     this.runId = runId;
     this.#events = new Ring(capacity);
     this.#sizes = new Ring(capacity);
+    this.#ids = new EventIdWriter(runId);
     this.seq = seq;
+  }
+
+  /** The id of this run's event `seq`: `${runId}:${seq}`. */
+  eventId(seq: number): string {
+    return this.#ids.of(seq);
   }
 
   /** The run's live subscribers (read-only: add and remove through the methods below). */

@@ -11,6 +11,7 @@ import { context, trace, type Attributes, type Context, type Span, type SpanCont
 import { now } from '../clock.js';
 import type { EventData } from '../index.js';
 import { Ring } from '../ring.js';
+import { OpenSpans } from './open-spans.js';
 import type { McpStep } from './mapping.js';
 import type { TokenCost } from '../prices.js';
 
@@ -210,11 +211,11 @@ export class SpanTable {
   /** Adds an open span to its run; past `maxSpansPerRun`, the run's oldest open span is evicted first. */
   insert(run: RunTrace, spanId: string, entry: SpanEntry, at: number): void {
     if (run.open.size >= this.#maxSpansPerRun) {
-      const [oldestId, oldest] = run.open.entries().next().value as [string, SpanEntry];
+      const [oldestId, oldest] = run.open.oldest() as [string, SpanEntry];
       this.release(run, oldestId, oldest);
       this.#eviction.evictSpan(oldest, at);
     }
-    run.open.set(spanId, entry);
+    run.open.add(spanId, entry);
   }
 
   /** Takes step `spanId`'s span out of the table; undefined when it is not open (never seen, or already ended). */
@@ -268,7 +269,7 @@ export class RunTrace {
   /** Parent of the run's top-level spans: the OTel context active where `runContext` was called. */
   readonly parentCtx: Context;
   /** Open spans by our span id, oldest first. */
-  readonly open = new Map<string, SpanEntry>();
+  readonly open = new OpenSpans<SpanEntry>();
   /** The run's name and start (epoch ms), for a root span of its own. */
   readonly name: string | undefined;
   readonly startTime: number;

@@ -61,7 +61,7 @@ export class StepTracer {
     const spanId = event.spanId;
     if (spanId === undefined) return;
     const run = this.table.follow(event.runId, event.timestamp);
-    if (run === undefined || run.open.has(spanId)) return;
+    if (run === undefined || run.open.get(spanId) !== undefined) return;
     let parentCtx: Context;
     let parent: SpanEntry | undefined;
     const parentSpanId = event.parentSpanId;
@@ -139,7 +139,7 @@ export class StepTracer {
    */
   endRun(run: RunTrace, at: number, completed: EventData<'run.completed'> | undefined): void {
     this.table.finish(run);
-    for (const [spanId, entry] of [...run.open]) {
+    for (const [spanId, entry] of run.open.entries()) {
       this.table.release(run, spanId, entry);
       this.#endUnfinished(entry, at);
     }

@@ -1,0 +1,35 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { EventBus } from '../src/bus.js';
+import { EventIdWriter } from '../src/event-id.js';
+
+describe('EventIdWriter', () => {
+  it('writes exactly `${runId}:${seq}` across the digit boundaries, in order', () => {
+    const ids = new EventIdWriter('run-1');
+    for (let seq = 1; seq <= 12_345; seq++) {
+      const id = ids.of(seq);
+      if (id !== `run-1:${seq}`) expect(id).toBe(`run-1:${seq}`);
+    }
+  });
+
+  it('writes any seq in any order (a run that comes back continues where it was)', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 20 }), fc.array(fc.maxSafeNat().filter((n) => n > 0), { minLength: 1, maxLength: 20 }), (runId, seqs) => {
+        const ids = new EventIdWriter(runId);
+        for (const seq of seqs) expect(ids.of(seq)).toBe(`${runId}:${seq}`);
+      }),
+    );
+    const ids = new EventIdWriter('r');
+    const far = [Number.MAX_SAFE_INTEGER, 100, 99, 2 ** 31, 2 ** 31 - 1, 2 ** 32 + 1, 1e15 + 99, 1e15 + 100, 1, 100];
+    expect(far.map((seq) => ids.of(seq))).toEqual(far.map((seq) => `r:${seq}`));
+  });
+
+  it('gives a run coming back after eviction ids that continue its sequence', () => {
+    const bus = new EventBus({ maxRuns: 1 });
+    const event = (runId: string) => ({ eventId: '', runId, seq: 0, eventType: 'agent.think', timestamp: Date.now(), spanId: undefined, parentSpanId: undefined, data: {} });
+    for (let i = 0; i < 150; i++) bus.publish(event('a'));
+    bus.publish(event('b')); // evicts a
+    bus.publish(event('a')); // a again: seq 151
+    expect(bus.history('a').map((e) => e.eventId)).toEqual(['a:151']);
+  });
+});
