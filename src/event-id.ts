@@ -1,50 +1,48 @@
 /**
  * Event ids, `${runId}:${seq}`, written for every published event.
  *
- * Converting the seq to decimal is most of what a template literal costs
- * (~30 ns here, as much as the clock read: V8's number-to-string cache
- * misses on a counter), so the last two digits come from a table and the
- * rest is converted once per hundred events of a run.
+ * Converting the seq to decimal was most of what the template literal cost
+ * (V8's number-to-string cache misses on a counter): ~35 ns of the ~40 it
+ * took, as much as the clock read. So the digits come from tables: a run's
+ * first hundred ids are its id and one of `:0`..`:99`; past that, the run's
+ * record keeps `${runId}:${hundreds}`, converted once per hundred events,
+ * and appends one of `00`..`99`. The state is two fields of the run's record,
+ * not an object of its own: a new run is on the publish path (see
+ * bench/retention.bench.ts).
  */
 
-// '0'..'99' and '00'..'99', made on first use (a process that never opens a run makes none).
-let plain: readonly string[] | undefined;
-let padded: readonly string[] | undefined;
+// ':0'..':99' and '00'..'99', made on first use (a process that never opens a run makes none).
+let colonAndSeq: readonly string[] = [];
+let twoDigits: readonly string[] = [];
 
 function tables(): void {
-  const p: string[] = [];
-  const d: string[] = [];
+  const small: string[] = [];
+  const pairs: string[] = [];
   for (let i = 0; i < 100; i++) {
-    p.push(String(i));
-    d.push(i < 10 ? `0${i}` : String(i));
+    small.push(`:${i}`);
+    pairs.push(i < 10 ? `0${i}` : String(i));
   }
-  plain = p;
-  padded = d;
+  colonAndSeq = small;
+  twoDigits = pairs;
 }
 
-/** @internal Writes the event ids of one run, in any order of seqs (a run that comes back continues its sequence). */
-export class EventIdWriter {
-  // `${runId}:`, and that followed by the hundreds of the last seq written.
-  readonly #prefix: string;
-  #hundreds = 0;
-  #hundredsPrefix: string;
+/** @internal What a run keeps to write its ids past its first hundred: the hundreds of the last such seq, and `${runId}:${hundreds}`. */
+export interface EventIdState {
+  readonly runId: string;
+  idHundreds: number;
+  idPrefix: string;
+}
 
-  constructor(runId: string) {
-    this.#prefix = `${runId}:`;
-    this.#hundredsPrefix = this.#prefix;
-    if (plain === undefined) tables();
+/** @internal The id of event `seq` (a positive safe integer) of the run: exactly `${runId}:${seq}`. */
+export function eventIdOf(run: EventIdState, seq: number): string {
+  if (colonAndSeq.length === 0) tables();
+  // `%` and the division are exact on safe integers.
+  const rest = seq % 100;
+  const hundreds = (seq - rest) / 100;
+  if (hundreds === 0) return run.runId + (colonAndSeq[rest] as string);
+  if (hundreds !== run.idHundreds) {
+    run.idHundreds = hundreds;
+    run.idPrefix = `${run.runId}:${hundreds}`;
   }
-
-  /** The id of the event `seq` (a positive safe integer) of this run: exactly `${runId}:${seq}`. */
-  of(seq: number): string {
-    // `%` and the division below are exact on safe integers.
-    const rest = seq % 100;
-    const hundreds = (seq - rest) / 100;
-    if (hundreds === 0) return this.#prefix + (plain as readonly string[])[rest];
-    if (hundreds !== this.#hundreds) {
-      this.#hundreds = hundreds;
-      this.#hundredsPrefix = this.#prefix + hundreds;
-    }
-    return this.#hundredsPrefix + (padded as readonly string[])[rest];
-  }
+  return run.idPrefix + (twoDigits[rest] as string);
 }

@@ -5,7 +5,7 @@
  * order the bus gives runs up (`retention-order.ts`).
  */
 import { ActivityLink } from './activity-list.js';
-import { EventIdWriter } from './event-id.js';
+import { eventIdOf, type EventIdState } from './event-id.js';
 import type { StreamEvent } from './events.js';
 import { FINISHED, type RetentionRank } from './retention-order.js';
 import { Ring } from './ring.js';
@@ -15,7 +15,7 @@ import type { EndReason, QueueSubscription } from './subscription.js';
 const NO_SUBSCRIBERS: Set<QueueSubscription> = new Set();
 
 /** @internal One run retained by a bus (see `run-table.ts` for which runs are). */
-export class RunRecord {
+export class RunRecord implements EventIdState {
   readonly runId: string;
   // Most runs never have a subscriber: they share one empty set, and a run
   // gets its own on its first subscriber (a new run at the retention limit
@@ -38,24 +38,25 @@ export class RunRecord {
   readonly byActivityWithHistory = new ActivityLink<RunRecord>(this);
   /** Bytes of the events in history. */
   bytes = 0;
+  // For its event ids past the first hundred (see event-id.ts).
+  idHundreds = 0;
+  idPrefix = '';
   // History: the last `capacity` events, and their sizes in a second ring
   // that evicts in step. Seqs in it are contiguous, so lookups are arithmetic.
   readonly #events: Ring<StreamEvent>;
   readonly #sizes: Ring<number>;
-  readonly #ids: EventIdWriter;
 
   /** @param seq - The last seq the run used (0 for a new run; more for one that comes back). */
   constructor(runId: string, capacity: number, seq: number) {
     this.runId = runId;
     this.#events = new Ring(capacity);
     this.#sizes = new Ring(capacity);
-    this.#ids = new EventIdWriter(runId);
     this.seq = seq;
   }
 
   /** The id of this run's event `seq`: `${runId}:${seq}`. */
   eventId(seq: number): string {
-    return this.#ids.of(seq);
+    return eventIdOf(this, seq);
   }
 
   /** The run's live subscribers (read-only: add and remove through the methods below). */

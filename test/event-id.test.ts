@@ -1,13 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EventBus } from '../src/bus.js';
-import { EventIdWriter } from '../src/event-id.js';
+import { eventIdOf, type EventIdState } from '../src/event-id.js';
 
-describe('EventIdWriter', () => {
+const state = (runId: string): EventIdState => ({ runId, idHundreds: 0, idPrefix: '' });
+
+describe('eventIdOf', () => {
   it('writes exactly `${runId}:${seq}` across the digit boundaries, in order', () => {
-    const ids = new EventIdWriter('run-1');
+    const run = state('run-1');
     for (let seq = 1; seq <= 12_345; seq++) {
-      const id = ids.of(seq);
+      const id = eventIdOf(run, seq);
       if (id !== `run-1:${seq}`) expect(id).toBe(`run-1:${seq}`);
     }
   });
@@ -15,13 +17,19 @@ describe('EventIdWriter', () => {
   it('writes any seq in any order (a run that comes back continues where it was)', () => {
     fc.assert(
       fc.property(fc.string({ minLength: 1, maxLength: 20 }), fc.array(fc.maxSafeNat().filter((n) => n > 0), { minLength: 1, maxLength: 20 }), (runId, seqs) => {
-        const ids = new EventIdWriter(runId);
-        for (const seq of seqs) expect(ids.of(seq)).toBe(`${runId}:${seq}`);
+        const run = state(runId);
+        for (const seq of seqs) expect(eventIdOf(run, seq)).toBe(`${runId}:${seq}`);
       }),
     );
-    const ids = new EventIdWriter('r');
+    const run = state('r');
     const far = [Number.MAX_SAFE_INTEGER, 100, 99, 2 ** 31, 2 ** 31 - 1, 2 ** 32 + 1, 1e15 + 99, 1e15 + 100, 1, 100];
-    expect(far.map((seq) => ids.of(seq))).toEqual(far.map((seq) => `r:${seq}`));
+    expect(far.map((seq) => eventIdOf(run, seq))).toEqual(far.map((seq) => `r:${seq}`));
+  });
+
+  it('gives the events of a bus their ids through the first hundred and past it', () => {
+    const bus = new EventBus();
+    for (let i = 0; i < 250; i++) bus.publish({ eventId: '', runId: 'a', seq: 0, eventType: 'agent.think', timestamp: Date.now(), spanId: undefined, parentSpanId: undefined, data: {} });
+    expect(bus.history('a').map((e) => e.eventId)).toEqual(Array.from({ length: 250 }, (_, i) => `a:${i + 1}`));
   });
 
   it('gives a run coming back after eviction ids that continue its sequence', () => {
