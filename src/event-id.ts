@@ -2,13 +2,16 @@
  * Event ids, `${runId}:${seq}`, written for every published event.
  *
  * Converting the seq to decimal was most of what the template literal cost
- * (V8's number-to-string cache misses on a counter): ~35 ns of the ~40 it
- * took, as much as the clock read. So the digits come from tables: a run's
- * first hundred ids are its id and one of `:0`..`:99`; past that, the run's
- * record keeps `${runId}:${hundreds}`, converted once per hundred events,
- * and appends one of `00`..`99`. The state is two fields of the run's record,
- * not an object of its own: a new run is on the publish path (see
- * bench/retention.bench.ts).
+ * (V8's number-to-string cache misses on a counter): 30-40 ns per id here,
+ * as much as the clock read. From tables, 10: a run's first hundred ids are
+ * its id and one of `:0`..`:99`; past that, the run's record keeps
+ * `${runId}:${hundreds}`, converted once per hundred events, and appends
+ * one of `00`..`99`.
+ *
+ * That state is two fields of the run's record, not an object of its own:
+ * made lazily in `publish`, such an object got TurboFan's code for it thrown
+ * away at every GC ("weak objects" deopts), and publishing to a run cost 250
+ * ns instead of 90 (bench/retention.bench.ts, its existing-run baseline).
  */
 
 // ':0'..':99' and '00'..'99', made on first use (a process that never opens a run makes none).

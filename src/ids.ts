@@ -9,8 +9,8 @@
  * characters), not concatenated: a concatenation this long is a tree of
  * string pieces, which V8 must flatten, copying it, the first time the id is
  * hashed (the bridge keys its open spans by span id) or compared by content.
- * Measured here: 25 ns instead of 40 to make, and a map's has/set/get/delete
- * of the id 105 ns instead of 150.
+ * Measured here (Node 20): 25 ns instead of 40 to make; made and then put
+ * through a map's has/set/get/delete, 130 ns instead of 190.
  */
 import { randomFillSync } from 'node:crypto';
 
