@@ -4,14 +4,17 @@
  * Converting the seq to decimal was most of what the template literal cost
  * (V8's number-to-string cache misses on a counter): 30-40 ns per id here,
  * as much as the clock read. From tables, 10: a run's first hundred ids are
- * its id and one of `:0`..`:99`; past that, the run's record keeps
- * `${runId}:${hundreds}`, converted once per hundred events, and appends
- * one of `00`..`99`.
+ * its id and one of `:0`..`:99`; past that, `${runId}:${hundreds}` is
+ * converted once per hundred events of a run publishing in a row (one
+ * entry, kept here for every bus: the prefix depends on nothing else), and
+ * gets one of `00`..`99` appended. Runs taking turns past their first
+ * hundred convert it at each turn, as the template did.
  *
- * That state is two fields of the run's record, not an object of its own:
- * made lazily in `publish`, such an object got TurboFan's code for it thrown
- * away at every GC ("weak objects" deopts), and publishing to a run cost 250
- * ns instead of 90 (bench/retention.bench.ts, its existing-run baseline).
+ * Nothing is kept per run: two fields more on each run's record made a
+ * new run at maxRuns 20,000 cost 10% more (bench/retention.bench.ts: the
+ * records no longer fit the cache lines they did), and an object per run,
+ * made lazily in `publish`, got TurboFan's code for it thrown away at every
+ * GC ("weak objects" deopts): publishing to a run cost 250 ns instead of 90.
  */
 
 // ':0'..':99' and '00'..'99', made on first use (a process that never opens a run makes none).
@@ -29,23 +32,22 @@ function tables(): void {
   twoDigits = pairs;
 }
 
-/** @internal What a run keeps to write its ids past its first hundred: the hundreds of the last such seq, and `${runId}:${hundreds}`. */
-export interface EventIdState {
-  readonly runId: string;
-  idHundreds: number;
-  idPrefix: string;
-}
+// The last prefix past a first hundred: `${prefixRunId}:${prefixHundreds}`.
+let prefixRunId = '';
+let prefixHundreds = 0;
+let prefix = '';
 
-/** @internal The id of event `seq` (a positive safe integer) of the run: exactly `${runId}:${seq}`. */
-export function eventIdOf(run: EventIdState, seq: number): string {
+/** @internal The id of event `seq` (a positive safe integer) of run `runId`: exactly `${runId}:${seq}`. */
+export function eventIdOf(runId: string, seq: number): string {
   if (colonAndSeq.length === 0) tables();
   // `%` and the division are exact on safe integers.
   const rest = seq % 100;
   const hundreds = (seq - rest) / 100;
-  if (hundreds === 0) return run.runId + (colonAndSeq[rest] as string);
-  if (hundreds !== run.idHundreds) {
-    run.idHundreds = hundreds;
-    run.idPrefix = `${run.runId}:${hundreds}`;
+  if (hundreds === 0) return runId + (colonAndSeq[rest] as string);
+  if (hundreds !== prefixHundreds || runId !== prefixRunId) {
+    prefixRunId = runId;
+    prefixHundreds = hundreds;
+    prefix = `${runId}:${hundreds}`;
   }
-  return run.idPrefix + (twoDigits[rest] as string);
+  return prefix + (twoDigits[rest] as string);
 }

@@ -5,7 +5,7 @@
  * order the bus gives runs up (`retention-order.ts`).
  */
 import { ActivityLink } from './activity-list.js';
-import { eventIdOf, type EventIdState } from './event-id.js';
+import { eventIdOf } from './event-id.js';
 import type { StreamEvent } from './events.js';
 import { FINISHED, type RetentionRank } from './retention-order.js';
 import { Ring } from './ring.js';
@@ -15,7 +15,7 @@ import type { EndReason, QueueSubscription } from './subscription.js';
 const NO_SUBSCRIBERS: Set<QueueSubscription> = new Set();
 
 /** @internal One run retained by a bus (see `run-table.ts` for which runs are). */
-export class RunRecord implements EventIdState {
+export class RunRecord {
   readonly runId: string;
   // Most runs never have a subscriber: they share one empty set, and a run
   // gets its own on its first subscriber (a new run at the retention limit
@@ -38,9 +38,6 @@ export class RunRecord implements EventIdState {
   readonly byActivityWithHistory = new ActivityLink<RunRecord>(this);
   /** Bytes of the events in history. */
   bytes = 0;
-  // For its event ids past the first hundred (see event-id.ts).
-  idHundreds = 0;
-  idPrefix = '';
   // History: the last `capacity` events, and their sizes in a second ring
   // that evicts in step. Seqs in it are contiguous, so lookups are arithmetic.
   readonly #events: Ring<StreamEvent>;
@@ -56,7 +53,7 @@ export class RunRecord implements EventIdState {
 
   /** The id of this run's event `seq`: `${runId}:${seq}`. */
   eventId(seq: number): string {
-    return eventIdOf(this, seq);
+    return eventIdOf(this.runId, seq);
   }
 
   /** The run's live subscribers (read-only: add and remove through the methods below). */
