@@ -19,6 +19,7 @@ import type { Subscription } from './subscription.js';
 import { busSettings, type EventBusOptions } from './bus-options.js';
 import { BusErrors } from './bus-errors.js';
 import { describeRunId, envelopeProblem, EVENT_ENVELOPE_BYTES } from './envelope.js';
+import { eventIdOf } from './event-id.js';
 import { ListenerSet } from './listener-set.js';
 import type { BusListener } from './listeners.js';
 import { PayloadLimit } from './payload-limit.js';
@@ -135,7 +136,7 @@ export class EventBus implements RunSource {
     }
     const size = this.#payloads.apply(event) + EVENT_ENVELOPE_BYTES;
     event.seq = ++run.seq;
-    event.eventId = run.eventId(event.seq);
+    event.eventId = eventIdOf(run.runId, event.seq);
     this.#runs.keep(run, event, size);
     this.#published++;
     this.#subscribers.push(run, event);

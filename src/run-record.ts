@@ -5,7 +5,6 @@
  * order the bus gives runs up (`retention-order.ts`).
  */
 import { ActivityLink } from './activity-list.js';
-import { eventIdOf } from './event-id.js';
 import type { StreamEvent } from './events.js';
 import { FINISHED, type RetentionRank } from './retention-order.js';
 import { Ring } from './ring.js';
@@ -49,11 +48,6 @@ export class RunRecord {
     this.#events = new Ring(capacity);
     this.#sizes = new Ring(capacity);
     this.seq = seq;
-  }
-
-  /** The id of this run's event `seq`: `${runId}:${seq}`. */
-  eventId(seq: number): string {
-    return eventIdOf(this.runId, seq);
   }
 
   /** The run's live subscribers (read-only: add and remove through the methods below). */
