@@ -138,9 +138,7 @@ export class RedisRunSource implements RunSource {
   async lookup(runId: string, afterSeq: number): Promise<RunLookup> {
     if (this.#closing !== undefined) throw new Error('RedisRunSource: closed');
     const key = runKey(this.#prefix, runId);
-    if (!this.#commands.ready) {
-      throw new Error(`agentbus/redis: Redis is unreachable (${this.#commands.lastError ?? 'the connection is down'}); retry later`);
-    }
+    if (!this.#commands.ready) throw this.#unreachable();
     let last: Awaited<ReturnType<ReaderConnection['commands']['xRevRange']>>;
     let exists = 1;
     try {
@@ -151,6 +149,7 @@ export class RedisRunSource implements RunSource {
     } catch (error) {
       if (isWrongType(error)) return 'unknown'; // the key holds something else: no run of ours
       this.#counters.errors++;
+      if (!this.#commands.ready) throw this.#unreachable(error);
       throw new Error(`agentbus/redis: cannot read run ${JSON.stringify(runId)} from Redis: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
     const entry = last?.[0];
@@ -171,9 +170,7 @@ export class RedisRunSource implements RunSource {
    */
   async retainedRuns(): Promise<RetainedRun[]> {
     if (this.#closing !== undefined) throw new Error('RedisRunSource: closed');
-    if (!this.#commands.ready) {
-      throw new Error(`agentbus/redis: Redis is unreachable (${this.#commands.lastError ?? 'the connection is down'}); retry later`);
-    }
+    if (!this.#commands.ready) throw this.#unreachable();
     const commands = this.#commands.commands;
     try {
       this.#counters.reads++;
@@ -217,8 +214,20 @@ export class RedisRunSource implements RunSource {
       return runs;
     } catch (error) {
       this.#counters.errors++;
+      if (!this.#commands.ready) throw this.#unreachable(error);
       throw new Error(`agentbus/redis: cannot list runs from Redis: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
+  }
+
+  /**
+   * The error for a command that Redis cannot answer because the connection
+   * is down: before it is sent, or when the connection drops under it (the
+   * two connections notice a dead server one after the other, so a command
+   * may still go out on the one that has not yet). One message for both.
+   */
+  #unreachable(cause?: unknown): Error {
+    const why = cause === undefined ? (this.#commands.lastError ?? 'the connection is down') : cause instanceof Error ? cause.message : String(cause);
+    return new Error(`agentbus/redis: Redis is unreachable (${why}); retry later`, cause === undefined ? undefined : { cause });
   }
 
   /**

@@ -4,7 +4,7 @@
 // with the package's client, and with the independent `eventsource` package.
 import { EventSource } from 'eventsource';
 import { createClient, RESP_TYPES } from 'redis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseStreamEvent, type StreamEvent } from '../../src/events.js';
 import type { Subscription } from '../../src/subscription.js';
 import { subscribeSse } from '../../src/sse/client.js';
@@ -532,6 +532,12 @@ describe('RedisRunSource when Redis goes away', () => {
     await ownWriter.connect();
     process.on('unhandledRejection', onUnhandled);
   });
+  // Each test kills the server: one that fails before its restart must not take the next one down too.
+  beforeEach(async () => {
+    if (own.pid !== undefined) return;
+    await own.start();
+    await vi.waitFor(() => expect(ownWriter.isReady).toBe(true), { timeout: 10_000 });
+  });
   afterAll(async () => {
     process.off('unhandledRejection', onUnhandled);
     ownWriter?.destroy();
@@ -579,6 +585,41 @@ describe('RedisRunSource when Redis goes away', () => {
     expect(await drain(sub)).toEqual([]);
     expect(sub.endReason).toBe('closed');
     expect(source.stats().errors).toBeGreaterThan(0);
+    expect(unhandled).toEqual([]);
+  });
+
+  it('says Redis is unreachable for a lookup, a listing and a request in flight when it dies, as for those made after', async () => {
+    // Its two connections notice a dead server one after the other: a command may go out on
+    // the one that has not noticed yet, and fail under it. CLIENT PAUSE holds the replies, so
+    // the three are surely in flight when the server is killed.
+    const prefix = freshPrefix();
+    await writeIndex(ownWriter, prefix, 'r1', 'started');
+    await writeEvents(ownWriter, prefix, 'r1', 1, 2);
+    const source = await createRedisRunSource({ url: own.url, prefix });
+    sources.push(source);
+    const { base } = await serve({ source, public: true });
+    expect(await source.lookup('r1', 0)).toBe('available');
+    await ownWriter.sendCommand(['CLIENT', 'PAUSE', '20000', 'ALL']);
+    const lookup = source.lookup('r1', 0);
+    const listing = source.retainedRuns();
+    const request = fetch(`${base}/runs/r1/events`);
+    lookup.catch(() => {});
+    listing.catch(() => {});
+    await new Promise((r) => setTimeout(r, 200));
+    expect(source.stats().connected).toBe(true); // not failed early: in flight
+    const errorsBefore = source.stats().errors;
+    await own.kill();
+    await expect(lookup).rejects.toThrow(/^agentbus\/redis: Redis is unreachable \(Socket closed unexpectedly\); retry later$/);
+    await expect(listing).rejects.toThrow(/^agentbus\/redis: Redis is unreachable \(Socket closed unexpectedly\); retry later$/);
+    const answer = await request;
+    expect(answer.status).toBe(503);
+    expect(answer.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await answer.text()).toMatch(/^run source unavailable: agentbus\/redis: Redis is unreachable \(Socket closed unexpectedly\); retry later/);
+    expect(source.stats().errors).toBeGreaterThan(errorsBefore);
+    // After: refused before anything is sent, with the same words.
+    await vi.waitFor(() => expect(source.stats().connected).toBe(false));
+    await expect(source.lookup('r1', 0)).rejects.toThrow(/^agentbus\/redis: Redis is unreachable \(/);
+    await expect(source.retainedRuns()).rejects.toThrow(/^agentbus\/redis: Redis is unreachable \(/);
     expect(unhandled).toEqual([]);
   });
 
