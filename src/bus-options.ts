@@ -6,7 +6,7 @@
 import type { StreamEvent } from './events.js';
 import { EVENT_ENVELOPE_BYTES } from './envelope.js';
 import { DEFAULT_MAX_EVENT_BYTES } from './bounded-json.js';
-import { positiveIntOption } from './options.js';
+import { booleanOption, positiveIntOption, shownValue } from './options.js';
 import type { RunLimits } from './run-table.js';
 
 /** Limits of an {@link EventBus}; every one has a default. */
@@ -32,7 +32,12 @@ export interface EventBusOptions {
   maxRunBytes?: number;
   /** History kept by the whole bus, in bytes; the oldest events of the least recently active runs go first. Default 64 MiB. */
   maxBytes?: number;
-  /** Told about listener errors and rejected events; it must not throw. Default: nothing (they are counted). */
+  /**
+   * Told about listener errors and rejected events; it must not throw.
+   * Default: nothing (they are counted, and a refused event is warned about
+   * once per distinct problem). A function: anything else is refused, since
+   * it would take the reports and drop them.
+   */
   onError?: (error: unknown, event: StreamEvent) => void;
 }
 
@@ -45,11 +50,28 @@ export interface BusSettings extends RunLimits {
 }
 
 /**
+ * The `onError` option, or undefined. Checked here because the bus stops
+ * warning about refused events once it has an `onError`: a value that is
+ * not a function would swallow every report, silently.
+ * @throws {TypeError} unless it is a function or undefined.
+ */
+function onErrorOption(onError: unknown): BusSettings['onError'] {
+  if (onError === undefined || typeof onError === 'function') return onError as BusSettings['onError'];
+  throw new TypeError(`EventBus: onError must be a function (error, event) => void or undefined, got ${shownValue(onError)}`);
+}
+
+/**
  * @internal The settings of a bus built with `options`.
+ * @throws {TypeError} when `options` is not an object, `validate` is not a
+ *   boolean or `onError` not a function (each may be undefined).
  * @throws {RangeError} naming the option, when one is not a positive
  *   integer, `maxEventBytes` is below 1024, or the byte limits do not nest.
  */
 export function busSettings(options: EventBusOptions): BusSettings {
+  // `null` would fail with a bare property read, and a string's own properties would be read as options.
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`EventBus: options must be an EventBusOptions object or undefined, got ${shownValue(options)}`);
+  }
   const historySize = positiveIntOption('EventBus', 'historySize', options.historySize, 500);
   const maxRuns = positiveIntOption('EventBus', 'maxRuns', options.maxRuns, 200);
   const highWaterMark = positiveIntOption('EventBus', 'highWaterMark', options.highWaterMark, 1024);
@@ -65,5 +87,7 @@ export function busSettings(options: EventBusOptions): BusSettings {
       `EventBus: byte limits must nest, maxEventBytes + ${EVENT_ENVELOPE_BYTES} <= maxRunBytes <= maxBytes; got ${maxEventBytes}, ${maxRunBytes}, ${maxBytes}`,
     );
   }
-  return { historySize, maxRuns, highWaterMark, maxEventBytes, maxRunBytes, maxBytes, validate: options.validate ?? false, onError: options.onError };
+  const validate = booleanOption('EventBus', 'validate', options.validate) ?? false;
+  const onError = onErrorOption(options.onError);
+  return { historySize, maxRuns, highWaterMark, maxEventBytes, maxRunBytes, maxBytes, validate, onError };
 }

@@ -20,11 +20,11 @@ import { busSettings, type EventBusOptions } from './bus-options.js';
 import { BusErrors } from './bus-errors.js';
 import { describeRunId, envelopeProblem, EVENT_ENVELOPE_BYTES } from './envelope.js';
 import { eventIdOf } from './event-id.js';
-import { ListenerSet } from './listener-set.js';
+import { ListenerSet, MAX_QUEUED_BY_LISTENERS } from './listener-set.js';
 import type { BusListener } from './listeners.js';
 import { PayloadLimit } from './payload-limit.js';
 import { RunTable } from './run-table.js';
-import { SubscriberSet } from './subscriber-set.js';
+import { SubscriberSet, subscribeRequest } from './subscriber-set.js';
 import { busBrand, reportRejected, retire, runEnded, runStarted, runStep, wrapsSteps } from './bus-protocol.js';
 import { VERSION } from './version.js';
 import type { RetainedRun, RunLookup, RunSource } from './source.js';
@@ -129,9 +129,18 @@ export class EventBus implements RunSource {
         this.#errors.reject(new TypeError(`EventBus.publish: runId ${describeRunId(event.runId)} is not a run id (${RUN_ID_RULE}); the event was not published`), event);
         return;
       }
+      // A run closed and then given up stays closed: a late event (a timer the run left behind) does not open it again.
+      if (this.#runs.closedBefore(event.runId)) return this.#rejectClosed(event);
       run = this.#runs.add(event.runId);
     } else if (run.closed) {
-      this.#errors.reject(new Error(`run ${event.runId} is closed; event ${event.eventType} was not published`), event, `closed:${event.eventType}`);
+      return this.#rejectClosed(event);
+    }
+    if (this.#listeners.saturated) {
+      this.#errors.reject(
+        new Error(`EventBus.publish: listeners published ${MAX_QUEUED_BY_LISTENERS} events while handling one (a listener that publishes for every event it sees, its own too?); ${event.eventType} was not published`),
+        event,
+        'listener-loop',
+      );
       return;
     }
     const size = this.#payloads.apply(event) + EVENT_ENVELOPE_BYTES;
@@ -143,27 +152,39 @@ export class EventBus implements RunSource {
     this.#listeners.onEvent(event);
   }
 
+  #rejectClosed(event: StreamEvent): void {
+    this.#errors.reject(new Error(`run ${event.runId} is closed; event ${event.eventType} was not published`), event, `closed:${event.eventType}`);
+  }
+
   /**
    * Subscribes to one run: registered at once, so nothing published after
    * this call is missed. Yields the retained history after `afterSeq`, then
    * live events, and ends when the run's stream is closed, evicted or
-   * dropped, on `signal`, or on `close()`.
+   * dropped, on `signal`, or on `close()`. A resume from before the oldest
+   * event retained (`afterSeq` older than the history) starts with one
+   * `stream.dropped` for the events no longer there.
    *
-   * @throws {TypeError} when `runId` is not a run id.
+   * @throws {TypeError} when `runId` is not a run id, or `signal` not an AbortSignal.
+   * @throws {RangeError} when `afterSeq` is not a non-negative integer, or `highWaterMark` not a positive integer.
    */
-  subscribe(runId: string, options: SubscribeOptions = {}): Subscription {
+  subscribe(runId: string, options?: SubscribeOptions): Subscription {
+    const request = subscribeRequest('EventBus.subscribe', options);
     let run = this.#runs.get(runId);
     if (run === undefined) {
       if (!isRunId(runId)) throw new TypeError(`EventBus.subscribe: runId ${describeRunId(runId)} is not a run id (${RUN_ID_RULE})`);
       run = this.#runs.add(runId);
     }
     this.#runs.touch(run);
-    return this.#subscribers.ofRun(run, options);
+    return this.#subscribers.ofRun(run, request);
   }
 
-  /** Subscribes to the live events of every run (no history). */
-  subscribeAll(options: Omit<SubscribeOptions, 'afterSeq'> = {}): Subscription {
-    return this.#subscribers.ofAll(options);
+  /**
+   * Subscribes to the live events of every run (no history).
+   *
+   * @throws {TypeError | RangeError} naming the option, when `highWaterMark` or `signal` is not what it must be.
+   */
+  subscribeAll(options?: Omit<SubscribeOptions, 'afterSeq'>): Subscription {
+    return this.#subscribers.ofAll(subscribeRequest('EventBus.subscribeAll', options));
   }
 
   /**

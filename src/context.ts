@@ -17,7 +17,7 @@ import { errorText, errorTypeOf } from './payload-text.js';
 import type { RunLink } from './link.js';
 import { pricesOption, type PriceTable, type Prices } from './prices.js';
 import { captureContentFromEnv, type ContentHook } from './content.js';
-import { booleanOption } from './options.js';
+import { booleanOption, shownValue } from './options.js';
 
 /** @internal What every frame of one run shares: the run's id and the settings its nested runs inherit. */
 export interface RunScope {
@@ -48,9 +48,14 @@ export const als = new AsyncLocalStorage<Frame>();
 
 /** Options of {@link runContext}. */
 export interface RunOptions {
-  /** The run's id; a random UUID when omitted. 1-128 characters of `[A-Za-z0-9._:-]`, not only dots. */
+  /**
+   * The run's id; a random UUID when omitted (undefined). 1-128 characters of
+   * `[A-Za-z0-9._:-]`, not only dots. `null` is refused, not taken for
+   * "omitted": an id lookup that came back empty would otherwise record the
+   * run under an id nobody knows.
+   */
   runId?: string;
-  /** A human-readable name, carried by `run.started`. */
+  /** A human-readable name, carried by `run.started`. A string, or undefined for none. */
   name?: string;
   /**
    * Put content into events, in the GenAI conventions' shapes and bounded
@@ -75,7 +80,8 @@ export interface RunOptions {
    * will add to the run later (then it closes the stream itself with
    * `closeStream(runId)` on the run's bus, or the retention limit ends it).
    * Default false: the stream closes after `run.completed`, and subscribers
-   * (SSE clients) end.
+   * (SSE clients) end. A boolean: a string such as `'no'` is refused, not
+   * taken as true or false.
    */
   keepOpen?: boolean;
   /**
@@ -128,9 +134,35 @@ export function assertRunId(runId: unknown): asserts runId is string {
   }
 }
 
-function shown(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  return value === null ? 'null' : typeof value;
+/**
+ * The options object, checked before any option is read: a string's own
+ * properties would otherwise be read as options (`'x'.link` is
+ * `String.prototype.link`), and `null` would fail with a bare property read.
+ * @throws {TypeError} unless it is an object.
+ */
+function optionsObject(options: unknown): RunOptions {
+  if (typeof options === 'object' && options !== null) return options as RunOptions;
+  throw new TypeError(`runContext: options must be a RunOptions object or undefined, got ${shownValue(options)}`);
+}
+
+/**
+ * The run id option, or a fresh random UUID when it is undefined.
+ * @throws {TypeError} unless it is undefined or a usable run id (`null` included: see {@link RunOptions.runId}).
+ */
+function runIdOption(runId: unknown): string {
+  if (runId === undefined) return randomUUID();
+  if (isRunId(runId)) return runId;
+  throw new TypeError(`runContext: options.runId must be ${RUN_ID_RULE}, or undefined for a random UUID, got ${shownValue(runId)}`);
+}
+
+/**
+ * The name option, or undefined: `run.started` carries it, and the
+ * catalogue wants a string there.
+ * @throws {TypeError} unless it is a string or undefined.
+ */
+function nameOption(name: unknown): string | undefined {
+  if (name === undefined || typeof name === 'string') return name;
+  throw new TypeError(`runContext: options.name must be a string or undefined, got ${shownValue(name)}`);
 }
 
 /**
@@ -148,7 +180,7 @@ function busOption(bus: unknown): EventBus | undefined {
  */
 function conversationIdOption(conversationId: unknown): string | undefined {
   if (conversationId === undefined || isSpanId(conversationId)) return conversationId;
-  throw new TypeError(`runContext: options.conversationId must be undefined or ${SPAN_ID_RULE}, got ${shown(conversationId)}`);
+  throw new TypeError(`runContext: options.conversationId must be undefined or ${SPAN_ID_RULE}, got ${shownValue(conversationId)}`);
 }
 
 /**
@@ -157,7 +189,7 @@ function conversationIdOption(conversationId: unknown): string | undefined {
  */
 function contentHookOption(hook: unknown): ContentHook | undefined {
   if (hook === undefined || typeof hook === 'function') return hook as ContentHook | undefined;
-  throw new TypeError(`runContext: options.contentHook must be a function (content) => reference or undefined, got ${shown(hook)}`);
+  throw new TypeError(`runContext: options.contentHook must be a function (content) => reference or undefined, got ${shownValue(hook)}`);
 }
 
 /**
@@ -169,16 +201,16 @@ function contentHookOption(hook: unknown): ContentHook | undefined {
 function linkOption(link: unknown): RunLink | undefined {
   if (link === undefined) return undefined;
   if (typeof link !== 'object' || link === null) {
-    throw new TypeError(`link must be a RunLink object (as extractRunLink returns) or undefined, got ${shown(link)}`);
+    throw new TypeError(`link must be a RunLink object (as extractRunLink returns) or undefined, got ${shownValue(link)}`);
   }
   const { parentRunId, parentSpanId, traceparent, tracestate } = link as Record<string, unknown>;
-  if (!isRunId(parentRunId)) throw new TypeError(`link.parentRunId must be ${RUN_ID_RULE}, got ${shown(parentRunId)}`);
+  if (!isRunId(parentRunId)) throw new TypeError(`link.parentRunId must be ${RUN_ID_RULE}, got ${shownValue(parentRunId)}`);
   if (parentSpanId !== undefined && !isSpanId(parentSpanId)) {
-    throw new TypeError(`link.parentSpanId must be undefined or ${SPAN_ID_RULE}, got ${shown(parentSpanId)}`);
+    throw new TypeError(`link.parentSpanId must be undefined or ${SPAN_ID_RULE}, got ${shownValue(parentSpanId)}`);
   }
   for (const [name, value] of [['traceparent', traceparent], ['tracestate', tracestate]] as const) {
     if (value !== undefined && (typeof value !== 'string' || value.length > LINK_HEADER_MAX_LENGTH)) {
-      const got = typeof value === 'string' ? `${value.length} characters` : shown(value);
+      const got = typeof value === 'string' ? `${value.length} characters` : shownValue(value);
       throw new TypeError(`link.${name} must be undefined or a string of at most ${LINK_HEADER_MAX_LENGTH} characters, got ${got}`);
     }
   }
@@ -187,8 +219,13 @@ function linkOption(link: unknown): RunLink | undefined {
 
 /** True for the errors an abort or a timeout raises (`AbortError`, `TimeoutError`): they end a run as `aborted`. */
 export function isAbortError(error: unknown): boolean {
-  const name = (error as { name?: unknown } | null)?.name;
-  return name === 'AbortError' || name === 'TimeoutError';
+  // Asked while a run is failing: a value whose `name` cannot be read (a Proxy's trap throws) is no abort error, not a second failure.
+  try {
+    const name = (error as { name?: unknown } | null)?.name;
+    return name === 'AbortError' || name === 'TimeoutError';
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -203,11 +240,18 @@ export function isAbortError(error: unknown): boolean {
  * stream was closed opens it again; its sequence continues.
  *
  * @returns what `fn` returns (awaited).
- * @throws {TypeError} (as a rejection, before `fn` runs) for an invalid `runId`, `link`, `bus`, `conversationId`, `captureContent`, `contentHook` or `prices`.
+ * @throws {TypeError} (as a rejection, before `fn` runs) when `fn` is not a
+ *   function, `options` is not an object, or for an invalid `runId` (`null`
+ *   included), `name`, `keepOpen`, `link`, `bus`, `conversationId`,
+ *   `captureContent`, `contentHook` or `prices`.
  */
 export async function runContext<T>(fn: (runId: string) => T | Promise<T>, options: RunOptions = {}): Promise<T> {
-  const runId = options.runId ?? randomUUID();
-  assertRunId(runId);
+  if (typeof fn !== 'function') throw new TypeError(`runContext: fn must be a function (runId) => result, got ${shownValue(fn)}`);
+  options = optionsObject(options);
+  // Every option is read once, here, before the run opens: `keepOpen` too, which is used only when the run ends.
+  const runId = runIdOption(options.runId);
+  const name = nameOption(options.name);
+  const keepOpen = booleanOption('runContext', 'options.keepOpen', options.keepOpen) ?? false;
   const link = linkOption(options.link);
   const chosenBus = busOption(options.bus);
   const conversationId = conversationIdOption(options.conversationId);
@@ -230,7 +274,7 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
     return await als.run(frame, async () => {
       // One shape for every run.started: the link, when given, wins over an enclosing local run.
       record(frame, 'run.started', {
-        name: options.name,
+        name,
         parentRunId: link === undefined ? parent?.run.runId : link.parentRunId,
         parentSpanId: link === undefined ? parent?.spanId : link.parentSpanId,
         traceparent: link?.traceparent,
@@ -253,7 +297,7 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
     });
   } finally {
     runContextExited();
-    bus[runEnded](runId, options.keepOpen === true);
+    bus[runEnded](runId, keepOpen);
   }
 }
 

@@ -25,6 +25,9 @@ function emitInRun(eventType: string, data: object, options: EmitOptions | undef
       const shown = typeof eventType === 'string' ? JSON.stringify(eventType.slice(0, 80)) : `a ${typeof eventType}`;
       return refuse(frame, String(typeof eventType === 'string' ? eventType : typeof eventType), data, `emit: eventType ${shown} is not a dotted lowercase name like "myapp.cache.miss"`);
     }
+    if (isReserved(eventType)) {
+      return refuse(frame, eventType, data, `emit: eventType ${JSON.stringify(eventType)} is reserved: run.* and stream.* events are written by the bus and runContext (readers end runs on them), never by emit`);
+    }
     if (checkedTypes.size < 10_000) checkedTypes.add(eventType);
   }
   const shape = dataShape(data);
@@ -38,6 +41,16 @@ function emitInRun(eventType: string, data: object, options: EmitOptions | undef
     return refuse(frame, eventType, data, `emit: options of ${eventType} could not be read: ${errorText(error)}`);
   }
   record(frame, eventType, data, spanId, parentSpanId);
+}
+
+/**
+ * The bus's own namespaces: `run.started`/`run.completed` frame a run (the
+ * OTel bridge ends the run's trace on `run.completed`, a console marks it
+ * finished) and `stream.*` are synthetic, per reader. One emitted by hand
+ * would end a run that goes on.
+ */
+function isReserved(eventType: string): boolean {
+  return eventType.startsWith('run.') || eventType.startsWith('stream.');
 }
 
 /** 'object' for an object payload, else what it is; never throws (a revoked Proxy is an object the bus will describe). */
@@ -81,8 +94,10 @@ const doors = frontDoors(processGate);
  * otherwise, its `parentSpanId` is the innermost open step. Outside a run it
  * does nothing and allocates nothing.
  *
- * A malformed `eventType` or a non-object `data` is not published; it is
- * counted in the bus's `stats().rejected` and reported to its `onError`.
+ * A malformed `eventType`, one of the bus's own namespaces (`run.*`,
+ * `stream.*`: `runContext` writes a run's start and end) or a non-object
+ * `data` is not published; it is counted in the bus's `stats().rejected` and
+ * reported to its `onError`.
  */
 export const emit: <T extends string>(eventType: T, data: DataFor<T>, options?: EmitOptions) => void = doors.emit;
 

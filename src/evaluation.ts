@@ -19,6 +19,7 @@ import { EVALUATION_NAME_MAX, ERROR_TYPE_MAX, PREVIEW_MAX, RESPONSE_ID_MAX, SPAN
 import { errorText, preview } from './payload-text.js';
 import { refuse } from './refusal.js';
 import { gate as processGate, type Gate } from './gate.js';
+import { shownValue } from './options.js';
 
 /** A judge's verdict on a step, for {@link recordEvaluation}. Give a `score`, a `label`, or both. */
 export interface Evaluation {
@@ -58,13 +59,6 @@ class Problem {
   }
 }
 
-/** A value as an error message shows it: strings quoted and cut, numbers as they are, else the type. */
-function shown(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number') return String(value);
-  return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
-}
-
 /** True for `undefined`, or a string of `min` to `max` characters. */
 function optionalText(value: unknown, min: number, max: number): value is string | undefined {
   return value === undefined || (typeof value === 'string' && value.length >= min && value.length <= max);
@@ -73,26 +67,26 @@ function optionalText(value: unknown, min: number, max: number): value is string
 /** The event's payload, read once from what the caller passed (getters are asked once), or what is wrong with it. May throw (a hostile object): the caller catches. */
 function payloadOf(evaluation: unknown): EventData<typeof EVENT_TYPE> | Problem {
   if (typeof evaluation !== 'object' || evaluation === null || Array.isArray(evaluation)) {
-    return new Problem(`the evaluation must be an object like { name: 'relevance', score: 0.9 }, got ${shown(evaluation)}`);
+    return new Problem(`the evaluation must be an object like { name: 'relevance', score: 0.9 }, got ${shownValue(evaluation)}`);
   }
   const { name, score, label, explanation, responseId, errorType } = evaluation as Record<string, unknown>;
   if (typeof name !== 'string' || name.length === 0 || name.length > EVALUATION_NAME_MAX) {
-    return new Problem(`evaluation.name must be a string of 1-${EVALUATION_NAME_MAX} characters naming what was judged ("relevance"), got ${shown(name)}`);
+    return new Problem(`evaluation.name must be a string of 1-${EVALUATION_NAME_MAX} characters naming what was judged ("relevance"), got ${shownValue(name)}`);
   }
   if (score !== undefined && (typeof score !== 'number' || !Number.isFinite(score))) {
-    return new Problem(`evaluation.score of "${name}" must be a finite number or undefined, got ${shown(score)}`);
+    return new Problem(`evaluation.score of "${name}" must be a finite number or undefined, got ${shownValue(score)}`);
   }
   if (!optionalText(label, 0, EVALUATION_NAME_MAX)) {
-    return new Problem(`evaluation.label of "${name}" must be a string of at most ${EVALUATION_NAME_MAX} characters ("pass", "relevant") or undefined, got ${shown(label)}`);
+    return new Problem(`evaluation.label of "${name}" must be a string of at most ${EVALUATION_NAME_MAX} characters ("pass", "relevant") or undefined, got ${shownValue(label)}`);
   }
   if (explanation !== undefined && typeof explanation !== 'string') {
-    return new Problem(`evaluation.explanation of "${name}" must be a string or undefined, got ${shown(explanation)}`);
+    return new Problem(`evaluation.explanation of "${name}" must be a string or undefined, got ${shownValue(explanation)}`);
   }
   if (!optionalText(responseId, 1, RESPONSE_ID_MAX)) {
-    return new Problem(`evaluation.responseId of "${name}" must be a string of 1-${RESPONSE_ID_MAX} characters or undefined, got ${shown(responseId)}`);
+    return new Problem(`evaluation.responseId of "${name}" must be a string of 1-${RESPONSE_ID_MAX} characters or undefined, got ${shownValue(responseId)}`);
   }
   if (!optionalText(errorType, 1, ERROR_TYPE_MAX)) {
-    return new Problem(`evaluation.errorType of "${name}" must be a string of 1-${ERROR_TYPE_MAX} characters ("timeout") or undefined, got ${shown(errorType)}`);
+    return new Problem(`evaluation.errorType of "${name}" must be a string of 1-${ERROR_TYPE_MAX} characters ("timeout") or undefined, got ${shownValue(errorType)}`);
   }
   // One shape for every evaluation event, absent fields included.
   return {
@@ -109,11 +103,11 @@ function payloadOf(evaluation: unknown): EventData<typeof EVENT_TYPE> | Problem 
 function judgedStepOf(target: unknown, frame: Frame): string | undefined | Problem {
   if (target === undefined) return frame.spanId;
   if ((typeof target !== 'object' && typeof target !== 'function') || target === null) {
-    return new Problem(`the target must be the judged step (a Step, one of its events, or { spanId }) or undefined, got ${shown(target)}`);
+    return new Problem(`the target must be the judged step (a Step, one of its events, or { spanId }) or undefined, got ${shownValue(target)}`);
   }
   const spanId = (target as EvaluationTarget).spanId;
   if (spanId === undefined) return frame.spanId;
-  if (!isSpanId(spanId)) return new Problem(`target.spanId must be a span id (${SPAN_ID_RULE}) or undefined, got ${shown(spanId)}`);
+  if (!isSpanId(spanId)) return new Problem(`target.spanId must be a span id (${SPAN_ID_RULE}) or undefined, got ${shownValue(spanId)}`);
   return spanId;
 }
 

@@ -7,11 +7,35 @@
  *
  * Adding or removing a listener replaces the arrays, so that `publish`
  * walks a snapshot and allocates nothing.
+ *
+ * Every listener sees the events in the order they were published. A
+ * listener may publish (or close a stream) while it is being called; what it
+ * publishes then is queued and handed to the listeners after the event at
+ * hand has reached all of them, as diagnostics_channel's subscribers would
+ * not (they nest): nested delivery gave the listeners after the publishing
+ * one event N+1 before N, and the Redis backplane then refused N as older
+ * than what it had written, for good.
  */
 import type { BusErrors } from './bus-errors.js';
 import type { StreamEvent } from './events.js';
 import { ListenerEntry, type BusListener, type StreamEndReason } from './listeners.js';
 import { runWrapped, type NamedStepWrapper } from './step-wrapping.js';
+
+/** A stream's end told while the listeners were being called: queued as an event is. */
+class StreamEnd {
+  constructor(
+    readonly runId: string,
+    readonly reason: StreamEndReason,
+  ) {}
+}
+
+/**
+ * How many events and stream ends the listeners may publish while handling
+ * one published outside them. A listener that publishes for every event it
+ * sees, its own included, never stops: past this, what it publishes is
+ * refused (the bus says so), so the loop ends and nothing it queued is lost.
+ */
+export const MAX_QUEUED_BY_LISTENERS = 10_000;
 
 /** @internal The listeners of one bus. */
 export class ListenerSet {
@@ -19,6 +43,9 @@ export class ListenerSet {
   #entries: readonly ListenerEntry[] = [];
   #wrappers: readonly NamedStepWrapper[] = [];
   #added = 0;
+  // True while listeners are being called; what arrives meanwhile waits in #queued.
+  #delivering = false;
+  readonly #queued: (StreamEvent | StreamEnd)[] = [];
 
   constructor(errors: BusErrors) {
     this.#errors = errors;
@@ -51,8 +78,48 @@ export class ListenerSet {
     return this.#wrappers.length !== 0;
   }
 
-  /** Calls every `onEvent` with `event`, inside `publish`. */
+  /** True when the listeners have published, while being called, as much as one event may cause (see {@link MAX_QUEUED_BY_LISTENERS}). */
+  get saturated(): boolean {
+    return this.#queued.length >= MAX_QUEUED_BY_LISTENERS;
+  }
+
+  /** Calls every `onEvent` with `event`, inside `publish`; after what is being delivered, when called from a listener. */
   onEvent(event: StreamEvent): void {
+    if (this.#delivering) this.#queued.push(event);
+    else this.#deliverAll(event);
+  }
+
+  /** Tells every `onStreamEnd` that a run's stream ended without an event; after what is being delivered, when called from a listener. */
+  onStreamEnd(runId: string, reason: StreamEndReason): void {
+    const end = new StreamEnd(runId, reason);
+    if (this.#delivering) this.#queued.push(end);
+    else this.#deliverAll(end);
+  }
+
+  // Delivers `first`, then what the listeners publish meanwhile.
+  #deliverAll(first: StreamEvent | StreamEnd): void {
+    this.#delivering = true;
+    try {
+      this.#deliverOne(first);
+      this.#drain();
+    } finally {
+      this.#queued.length = 0;
+      this.#delivering = false;
+    }
+  }
+
+  // What the listeners published while being called, in order; the queue may grow while it is walked.
+  #drain(): void {
+    const queued = this.#queued;
+    for (let i = 0; i < queued.length; i++) this.#deliverOne(queued[i] as StreamEvent | StreamEnd);
+  }
+
+  #deliverOne(item: StreamEvent | StreamEnd): void {
+    if (item instanceof StreamEnd) this.#deliverEnd(item);
+    else this.#deliver(item);
+  }
+
+  #deliver(event: StreamEvent): void {
     const entries = this.#entries;
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as ListenerEntry;
@@ -64,8 +131,7 @@ export class ListenerSet {
     }
   }
 
-  /** Tells every `onStreamEnd` that a run's stream ended without an event. */
-  onStreamEnd(runId: string, reason: StreamEndReason): void {
+  #deliverEnd({ runId, reason }: StreamEnd): void {
     for (const entry of this.#entries) {
       if (entry.onStreamEnd === undefined) continue;
       try {

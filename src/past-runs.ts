@@ -40,9 +40,10 @@ function probesOf(text: string): Uint32Array {
   return probes;
 }
 
-/** One run remembered exactly: its last seq, and its place in the line to be forgotten. */
+/** One run remembered exactly: its last seq, whether its stream was closed, and its place in the line to be forgotten. */
 interface Remembered {
   seq: number;
+  closed: boolean;
   order: number;
 }
 
@@ -69,26 +70,39 @@ export class PastRuns {
     this.#capacity = capacity;
   }
 
-  /** Remembers that `runId` used sequence numbers up to `lastSeq`. */
-  remember(runId: string, lastSeq: number): void {
+  /** Remembers that `runId` used sequence numbers up to `lastSeq`, and whether its stream was closed. */
+  remember(runId: string, lastSeq: number, closed: boolean): void {
     this.#exact.delete(runId);
-    const entry = { seq: lastSeq, order: ++this.#order };
+    const entry = { seq: lastSeq, closed, order: ++this.#order };
     this.#exact.set(runId, entry);
     this.#queue(runId, entry.order);
     if (this.#exact.size > this.#capacity + this.#pinned.size) this.#forgetOldest();
   }
 
   /**
-   * The seq `runId` must continue after (0 for a run never seen), and
-   * forgets it: the caller retains the run again from now on.
+   * The seq `runId` must continue after (0 for a run never seen) and whether
+   * its stream was closed, and forgets it: the caller retains the run again
+   * from now on. A run folded into the filter comes back open: only the
+   * exactly remembered ones keep their state.
    */
-  take(runId: string): number {
+  take(runId: string): { readonly seq: number; readonly closed: boolean } | undefined {
     const entry = this.#exact.get(runId);
     if (entry !== undefined) {
       this.#exact.delete(runId);
-      return entry.seq;
+      return entry;
     }
-    return this.#bloom !== undefined && this.#mayHaveSeen(runId) ? this.#floor : 0;
+    return this.#bloom !== undefined && this.#mayHaveSeen(runId) ? { seq: this.#floor, closed: false } : undefined;
+  }
+
+  /** True when `runId` is remembered exactly and its stream was closed when it was given up. */
+  wasClosed(runId: string): boolean {
+    return this.#exact.get(runId)?.closed === true;
+  }
+
+  /** A `runContext` enters `runId` again: its stream is no longer remembered as closed. */
+  reopen(runId: string): void {
+    const entry = this.#exact.get(runId);
+    if (entry !== undefined) entry.closed = false;
   }
 
   /** Marks a run as executing: it is never forgotten until {@link unpin}. */

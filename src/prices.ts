@@ -12,6 +12,7 @@
  */
 import { errorText } from './payload-text.js';
 import type { TokenUsage } from './trace.js';
+import { shownValue } from './options.js';
 
 /**
  * One model's prices, each in `currency` per MILLION tokens. Only `currency`,
@@ -59,12 +60,6 @@ export const CURRENCY_PATTERN = /^[A-Z]{3}$/;
 const PRICE_FIELDS = ['inputPerMillion', 'outputPerMillion', 'cacheReadPerMillion', 'cacheWritePerMillion', 'reasoningPerMillion'] as const;
 const REQUIRED: ReadonlySet<string> = new Set(['inputPerMillion', 'outputPerMillion']);
 
-function shown(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number') return String(value);
-  return value === null ? 'null' : typeof value;
-}
-
 /**
  * The price table option checked and copied, or undefined when not given.
  * Every field is read once, here: a getter that throws, a price that is not
@@ -76,7 +71,7 @@ function shown(value: unknown): string {
 export function pricesOption(name: string, prices: unknown): Prices | undefined {
   if (prices === undefined) return undefined;
   if (typeof prices !== 'object' || prices === null || Array.isArray(prices)) {
-    throw new TypeError(`${name} must be an object of ModelPrice by model name, or undefined, got ${Array.isArray(prices) ? 'an array' : shown(prices)}`);
+    throw new TypeError(`${name} must be an object of ModelPrice by model name, or undefined, got ${Array.isArray(prices) ? 'an array' : shownValue(prices)}`);
   }
   const table = new Map<string, Readonly<ModelPrice>>();
   let models: string[];
@@ -100,7 +95,7 @@ export function pricesOption(name: string, prices: unknown): Prices | undefined 
 
 function modelPrice(where: string, entry: unknown): Readonly<ModelPrice> {
   if (typeof entry !== 'object' || entry === null) {
-    throw new TypeError(`${where} must be an object { currency, inputPerMillion, outputPerMillion, ... }, got ${shown(entry)}`);
+    throw new TypeError(`${where} must be an object { currency, inputPerMillion, outputPerMillion, ... }, got ${shownValue(entry)}`);
   }
   const read = (field: string): unknown => {
     try {
@@ -111,14 +106,14 @@ function modelPrice(where: string, entry: unknown): Readonly<ModelPrice> {
   };
   const currency = read('currency');
   if (typeof currency !== 'string' || !CURRENCY_PATTERN.test(currency)) {
-    throw new TypeError(`${where}.currency must be an ISO 4217 code of three uppercase letters ("USD"), got ${shown(currency)}`);
+    throw new TypeError(`${where}.currency must be an ISO 4217 code of three uppercase letters ("USD"), got ${shownValue(currency)}`);
   }
   const price: ModelPrice = { currency, inputPerMillion: 0, outputPerMillion: 0 };
   for (const field of PRICE_FIELDS) {
     const value = read(field);
     if (value === undefined && !REQUIRED.has(field)) continue;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-      throw new TypeError(`${where}.${field} must be a finite number >= 0 (${currency} per million tokens)${REQUIRED.has(field) ? '' : ' or undefined'}, got ${shown(value)}`);
+      throw new TypeError(`${where}.${field} must be a finite number >= 0 (${currency} per million tokens)${REQUIRED.has(field) ? '' : ' or undefined'}, got ${shownValue(value)}`);
     }
     price[field] = value;
   }

@@ -96,10 +96,22 @@ export class RunTable {
         this.#remove(victim, 'evicted');
       }
     }
-    const run = new RunRecord(runId, this.#historySize, this.#past.take(runId));
+    const past = this.#past.take(runId);
+    const run = new RunRecord(runId, this.#historySize, past?.seq ?? 0);
+    // Given up closed, it comes back closed (see `closedBefore`).
+    if (past?.closed === true) run.closed = true;
     this.#runs.set(runId, run);
     this.#order.add(run, this.#rankOf(run));
     return run;
+  }
+
+  /**
+   * True when `runId`, not retained now, was given up with its stream closed
+   * (and is still remembered exactly): its stream stays closed, as it would
+   * have if it were retained, until a `runContext` enters it again.
+   */
+  closedBefore(runId: string): boolean {
+    return this.#past.wasClosed(runId);
   }
 
   /** Marks the run as the most recently active. */
@@ -145,7 +157,10 @@ export class RunTable {
     this.#executing.set(runId, (this.#executing.get(runId) ?? 0) + 1);
     this.#past.pin(runId);
     const run = this.#runs.get(runId);
-    if (run === undefined) return;
+    if (run === undefined) {
+      this.#past.reopen(runId);
+      return;
+    }
     if (run.closed) {
       run.closed = false;
       run.closeWhenDone = false;
@@ -181,7 +196,7 @@ export class RunTable {
     this.#runs.delete(run.runId);
     this.#order.remove(run);
     this.#bytes -= run.bytes;
-    this.#past.remember(run.runId, run.seq);
+    this.#past.remember(run.runId, run.seq, run.closed);
     run.endSubscribers(reason);
     // A closed run was already reported when it closed.
     if (!run.closed) this.#listeners.onStreamEnd(run.runId, reason);

@@ -7,9 +7,36 @@
  */
 import type { SubscribeOptions } from './bus.js';
 import type { StreamEvent } from './events.js';
-import { positiveIntOption } from './options.js';
+import { nonNegativeIntOption, positiveIntOption, signalOption } from './options.js';
 import type { RunRecord } from './run-record.js';
-import { QueueSubscription, type EndReason, type Subscription } from './subscription.js';
+import { droppedEvent, QueueSubscription, type EndReason, type Subscription } from './subscription.js';
+
+/** @internal What a subscribe call asked for, checked before anything is registered. */
+export interface SubscribeRequest {
+  readonly afterSeq: number;
+  readonly highWaterMark: number | undefined;
+  readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * @internal Checks `options` of `owner` (`EventBus.subscribe`, `EventBus.subscribeAll`)
+ * before the bus registers anything: a call refused halfway would leave a
+ * subscriber (or a run) behind.
+ * @throws {TypeError | RangeError} naming the option.
+ */
+export function subscribeRequest(owner: string, options: SubscribeOptions | undefined): SubscribeRequest {
+  if (options === undefined) return { afterSeq: 0, highWaterMark: undefined, signal: undefined };
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`${owner}: options must be an object or undefined, got ${options === null ? 'null' : typeof options}`);
+  }
+  const highWaterMark = options.highWaterMark;
+  if (highWaterMark !== undefined) positiveIntOption(owner, 'highWaterMark', highWaterMark, 0);
+  return {
+    afterSeq: nonNegativeIntOption(owner, 'afterSeq', options.afterSeq, 0),
+    highWaterMark,
+    signal: signalOption(owner, 'signal', options.signal),
+  };
+}
 
 /** @internal The subscribers of one bus. */
 export class SubscriberSet {
@@ -23,41 +50,42 @@ export class SubscriberSet {
     this.#highWaterMark = highWaterMark;
   }
 
-  /** Subscribes to `run` (see `EventBus.subscribe`): its history after `afterSeq`, then its live events. */
-  ofRun(run: RunRecord, options: SubscribeOptions): Subscription {
-    const history = run.historyAfter(options.afterSeq ?? 0);
+  /**
+   * Subscribes to `run` (see `EventBus.subscribe`): its history after
+   * `afterSeq`, then its live events. A resume from before the oldest event
+   * retained starts with a `stream.dropped` for the events it cannot have.
+   */
+  ofRun(run: RunRecord, request: SubscribeRequest): Subscription {
+    const { afterSeq } = request;
+    const history = run.historyAfter(afterSeq);
+    const firstKept = history.length > 0 ? (history[0] as StreamEvent).seq : run.seq + 1;
+    const lost = afterSeq > 0 && firstKept > afterSeq + 1 ? droppedEvent(run.runId, firstKept - afterSeq - 1, afterSeq + 1, firstKept - 1) : undefined;
+    const replay = history.length + (lost === undefined ? 0 : 1);
     // The replay is never cut by the queue bound: a late subscriber gets all
     // retained history (itself bounded by historySize), then the live bound applies.
-    const sub = new QueueSubscription(
-      Math.max(positiveIntOption('EventBus.subscribe', 'highWaterMark', options.highWaterMark, this.#highWaterMark), history.length),
-      run.runId,
-      (ended) => {
-        run.removeSubscriber(ended);
-        this.#droppedByEnded += ended.dropped;
-      },
-    );
+    const sub = new QueueSubscription(Math.max(request.highWaterMark ?? this.#highWaterMark, replay), run.runId, (ended) => {
+      run.removeSubscriber(ended);
+      this.#droppedByEnded += ended.dropped;
+    });
+    if (lost !== undefined) sub.push(lost);
     for (const event of history) sub.push(event);
     if (run.closed) {
       sub.end('closed', true);
       return sub;
     }
     run.addSubscriber(sub);
-    if (options.signal !== undefined) sub.bindSignal(options.signal);
+    if (request.signal !== undefined) sub.bindSignal(request.signal);
     return sub;
   }
 
   /** Subscribes to the live events of every run (see `EventBus.subscribeAll`). */
-  ofAll(options: Omit<SubscribeOptions, 'afterSeq'>): Subscription {
-    const sub = new QueueSubscription(
-      positiveIntOption('EventBus.subscribeAll', 'highWaterMark', options.highWaterMark, this.#highWaterMark),
-      undefined,
-      (ended) => {
-        this.#all.delete(ended);
-        this.#droppedByEnded += ended.dropped;
-      },
-    );
+  ofAll(request: SubscribeRequest): Subscription {
+    const sub = new QueueSubscription(request.highWaterMark ?? this.#highWaterMark, undefined, (ended) => {
+      this.#all.delete(ended);
+      this.#droppedByEnded += ended.dropped;
+    });
     this.#all.add(sub);
-    if (options.signal !== undefined) sub.bindSignal(options.signal);
+    if (request.signal !== undefined) sub.bindSignal(request.signal);
     return sub;
   }
 

@@ -119,3 +119,72 @@ describe('argumentsFromSchema', () => {
     expect(schema.safeParse(args).success).toBe(true);
   });
 });
+
+describe('ScriptedModel checks each scripted reply where it is given', () => {
+  it('refuses token counts that are not non-negative integers, naming the step and the count', () => {
+    expect(() => new ScriptedModel([{ content: 'x', usage: { inputTokens: -5, outputTokens: 1 } }])).toThrow(
+      new RangeError('ScriptedModel: script[0].usage.inputTokens must be a non-negative integer, got -5'),
+    );
+    expect(() => new ScriptedModel([{}, { usage: { inputTokens: 1, outputTokens: NaN } }])).toThrow(
+      new RangeError('ScriptedModel: script[1].usage.outputTokens must be a non-negative integer, got NaN'),
+    );
+    expect(() => new ScriptedModel([{ usage: { inputTokens: 1, outputTokens: 2, reasoningOutputTokens: 1.5 } }])).toThrow(
+      'ScriptedModel: script[0].usage.reasoningOutputTokens must be a non-negative integer or undefined, got 1.5',
+    );
+    expect(() => new ScriptedModel([{ usage: { inputTokens: '5', outputTokens: 2 } as never }])).toThrow(
+      new TypeError('ScriptedModel: script[0].usage.inputTokens must be a non-negative integer, got "5"'),
+    );
+    expect(() => new ScriptedModel([{ usage: 7 as never }])).toThrow(
+      'ScriptedModel: script[0].usage must be an object of token counts ({ inputTokens, outputTokens }) or undefined, got 7',
+    );
+  });
+
+  it('refuses a bad count that a step function returns, when the call is made', async () => {
+    const model = new ScriptedModel([() => ({ content: 'x', usage: { inputTokens: 3, outputTokens: -1 } })]);
+    await expect(model.generate(request('hi'))).rejects.toThrow(
+      new RangeError('ScriptedModel: script[0]().usage.outputTokens must be a non-negative integer, got -1'),
+    );
+    await expect(new ScriptedModel([() => null as never]).generate(request('hi'))).rejects.toThrow(
+      'ScriptedModel: script[0]() must be a ScriptedResponse object, got null',
+    );
+  });
+
+  it('refuses steps, tool calls and text fields of the wrong type', () => {
+    expect(() => new ScriptedModel([5 as never])).toThrow('ScriptedModel: script[0] must be a ScriptedResponse object or a function, got 5');
+    expect(() => new ScriptedModel('x' as never)).toThrow('ScriptedModel: script must be an array of steps, got "x"');
+    expect(() => new ScriptedModel([{ content: 5 as never }])).toThrow('ScriptedModel: script[0].content must be a string or undefined, got 5');
+    expect(() => new ScriptedModel([{ toolCalls: {} as never }])).toThrow('ScriptedModel: script[0].toolCalls must be an array of tool calls or undefined, got object');
+    expect(() => new ScriptedModel([{ toolCalls: [{ name: 5 as never, arguments: {} }] }])).toThrow(
+      'ScriptedModel: script[0].toolCalls[0].name must be a string, got 5',
+    );
+    expect(() => new ScriptedModel([{ toolCalls: [{ id: 9 as never, name: 't', arguments: {} }] }])).toThrow(
+      'ScriptedModel: script[0].toolCalls[0].id must be a string or undefined, got 9',
+    );
+    expect(() => new ScriptedModel([{ delayMs: -1 }])).toThrow(
+      new RangeError('ScriptedModel: script[0].delayMs must be a finite number of milliseconds >= 0 or undefined, got -1'),
+    );
+  });
+
+  it('refuses a name or provider that is not a string, which every model event carries', () => {
+    expect(() => new ScriptedModel(undefined, { name: 42 as never })).toThrow(new TypeError('ScriptedModel: options.name must be a string or undefined, got 42'));
+    expect(() => new ScriptedModel(undefined, { provider: null as never })).toThrow('ScriptedModel: options.provider must be a string or undefined, got null');
+    expect(() => new ScriptedModel(undefined, null as never)).toThrow('ScriptedModel: options must be a ScriptedModelOptions object');
+  });
+
+  it('still accepts every valid reply, zero counts included', async () => {
+    const model = new ScriptedModel([
+      { content: 'a', usage: { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheCreationInputTokens: 0, reasoningOutputTokens: 0 }, delayMs: 0 },
+      { toolCalls: [{ id: 'c1', name: 'get_weather', arguments: { city: 'Oslo' }, argumentsError: 'bad json' }], stopReason: 'tool_calls', reasoning: 'r' },
+    ]);
+    expect((await model.generate(request('hi'))).usage).toEqual({ inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheCreationInputTokens: 0, reasoningOutputTokens: 0 });
+    expect((await model.generate(request('hi'))).toolCalls).toEqual([{ id: 'c1', name: 'get_weather', arguments: { city: 'Oslo' }, argumentsError: 'bad json' }]);
+  });
+});
+
+describe('ScriptedModel token estimate', () => {
+  it('estimates usage for scripted arguments that JSON cannot write, instead of failing the call', async () => {
+    const response = await new ScriptedModel([{ toolCalls: [{ name: 'get_weather', arguments: { big: 10n } }] }]).generate(request('hi'));
+    expect(response.usage?.outputTokens).toBe(0);
+    expect(response.toolCalls[0]?.arguments).toEqual({ big: 10n });
+  });
+});

@@ -101,3 +101,45 @@ describe('tools with any Standard Schema', () => {
     await expect(parseToolArguments(tool, {})).rejects.toThrow('invalid arguments for tool "h": city: city is required');
   });
 });
+
+describe('defineTool with hostile definitions', () => {
+  it('refuses a definition that is not an object, naming it', () => {
+    expect(() => defineTool(null as never)).toThrow(
+      new TypeError('defineTool: definition must be a ToolDefinition object ({ name, description, input, execute }), got null'),
+    );
+  });
+
+  it('says what a JSON Schema converter threw, even a value without text', () => {
+    const input = {
+      '~standard': {
+        version: 1,
+        vendor: 'odd',
+        validate: (value: unknown) => ({ value }),
+        jsonSchema: { input: () => { throw Object.create(null); } },
+      },
+    };
+    expect(() => defineTool({ name: 'odd', description: 'x', input: input as never, execute: () => 1 })).toThrow(
+      'defineTool(odd): input cannot be expressed as JSON Schema: [unprintable object]',
+    );
+  });
+
+  it('names an argument whose path segment has no text', async () => {
+    const input = {
+      '~standard': {
+        version: 1,
+        vendor: 'odd',
+        validate: () => ({ issues: [{ message: 'bad', path: [{ key: Object.create(null) }, 'n'] }] }),
+      },
+    };
+    const tool = defineTool({ name: 'odd', description: 'x', input: input as never, parameters: { type: 'object' }, execute: () => 1 });
+    await expect(parseToolArguments(tool, {})).rejects.toThrow('invalid arguments for tool "odd": [unprintable object].n: bad');
+  });
+});
+
+describe('defineTool error messages', () => {
+  it('names a BigInt name by its type instead of failing to write it', () => {
+    expect(() => defineTool({ name: 10n as never, description: 'x', input: z.object({}), execute: () => 1 })).toThrow(
+      new TypeError("defineTool: name must be 1-64 letters, digits, '_' or '-', got bigint"),
+    );
+  });
+});

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Agent, ScriptedModel, defineTool, type ModelRequest, type ToolResultMessage } from '../src/agent/index.js';
+import { Agent, OpenAICompatibleModel, ScriptedModel, defineTool, type ModelRequest, type ToolResultMessage } from '../src/agent/index.js';
 import { getEventBus, peekEventBus, resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { emit } from '../src/emit.js';
@@ -465,5 +465,170 @@ describe('Agent and a broken exporter', () => {
     expect(published).toBeGreaterThan(8);
     // One listener error per event, plus one per wrapped step (agent, two model calls, one tool).
     expect(bus.stats().listenerErrors).toBe(published + 4);
+  });
+});
+
+describe('Agent with hostile values', () => {
+  const throwingProxy = () =>
+    new Proxy({}, {
+      get() {
+        throw new Error('get trap');
+      },
+      getPrototypeOf() {
+        throw new Error('prototype trap');
+      },
+    });
+
+  it('shows the model a tool failure whose thrown value has no text (a null-prototype object), and completes the run', async () => {
+    const weird = defineTool({
+      name: 'weird',
+      description: 'Throws a bare object.',
+      input: z.object({}),
+      execute: () => {
+        throw Object.assign(Object.create(null), { code: 'E_WEIRD' });
+      },
+    });
+    const model = new ScriptedModel([{ toolCalls: [{ name: 'weird', arguments: {} }] }, { content: 'recovered' }]);
+    const runId = nextRunId();
+    const result = await runContext(() => new Agent({ model, tools: [weird] }).run('go'), { runId });
+    expect(result.reason).toBe('completed');
+    expect(result.output).toBe('recovered');
+    expect(result.toolCalls.map((c) => [c.result, c.isError])).toEqual([['Error: [unprintable object]', true]]);
+    const events = runEvents(runId);
+    expect(data(only(events, 'agent.terminate')).reason).toBe('completed');
+    expectStepsClosedOnce(events);
+  });
+
+  it('shows the model a tool failure whose thrown value throws from every trap', async () => {
+    const evil = defineTool({ name: 'evil', description: 'Throws a Proxy.', input: z.object({}), execute: () => { throw throwingProxy(); } });
+    const model = new ScriptedModel([{ toolCalls: [{ name: 'evil', arguments: {} }] }, { content: 'done' }]);
+    const runId = nextRunId();
+    const result = await runContext(() => new Agent({ model, tools: [evil] }).run('go'), { runId });
+    expect(result.reason).toBe('completed');
+    expect(result.toolCalls[0]).toMatchObject({ result: 'Error: [unprintable object]', isError: true });
+    expectStepsClosedOnce(runEvents(runId));
+  });
+
+  it('shows the model a tool output that can be written neither as JSON nor as text', async () => {
+    const cyclic = Object.create(null) as Record<string, unknown>;
+    cyclic.self = cyclic;
+    const odd = defineTool({ name: 'odd', description: 'Returns a cycle.', input: z.object({}), execute: () => cyclic });
+    const model = new ScriptedModel([{ toolCalls: [{ name: 'odd', arguments: {} }] }, { content: 'done' }]);
+    const result = await new Agent({ model, tools: [odd] }).run('go');
+    expect(result.toolCalls[0]).toMatchObject({ result: '[unprintable object]', isError: false });
+  });
+
+  it('emits agent.terminate and rejects with an AbortError when the abort reason throws from every trap', async () => {
+    const controller = new AbortController();
+    controller.abort(throwingProxy());
+    const runId = nextRunId();
+    const run = runContext(() => new Agent({ model: new ScriptedModel() }).run('hi', { signal: controller.signal }), { runId });
+    await expect(run).rejects.toMatchObject({ name: 'AbortError', message: 'agent "agent" was aborted: [unprintable object]' });
+    const events = runEvents(runId);
+    expect(data(only(events, 'agent.terminate'))).toMatchObject({ reason: 'aborted', errorType: 'AbortError' });
+    expect(data(only(events, 'run.completed')).status).toBe('aborted');
+    expectStepsClosedOnce(events);
+  });
+
+  it('emits agent.terminate when the run is aborted mid-call with a hostile reason', async () => {
+    const controller = new AbortController();
+    const model = new ScriptedModel([{ content: 'slow', delayMs: 5_000 }]);
+    const runId = nextRunId();
+    const run = runContext(() => new Agent({ model }).run('hi', { signal: controller.signal }), { runId });
+    setTimeout(() => controller.abort(throwingProxy()), 10);
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    const events = runEvents(runId);
+    expect(data(only(events, 'agent.terminate')).reason).toBe('aborted');
+    expectStepsClosedOnce(events);
+  });
+});
+
+describe('Agent options that flow into events', () => {
+  it('refuses options that are not an object, and tools that are not an array', () => {
+    const model = new ScriptedModel();
+    expect(() => new Agent(null as never)).toThrow('Agent: options must be an AgentOptions object ({ model, tools, ... }), got null');
+    expect(() => new Agent({ model, tools: {} as never })).toThrow(
+      'Agent: tools must be an array of tools (built with defineTool()) or undefined, got object',
+    );
+    expect(() => new Agent({ model, tools: 'x' as never })).toThrow('Agent: tools must be an array of tools (built with defineTool()) or undefined, got "x"');
+  });
+
+  it('refuses an id that is not a string, which agent.invocation.started would carry', () => {
+    const model = new ScriptedModel();
+    expect(() => new Agent({ model, id: 7 as never })).toThrow(new TypeError('Agent: id must be a string or undefined, got 7'));
+    expect(() => new Agent({ model, id: null as never })).toThrow('Agent: id must be a string or undefined, got null');
+    expect(new Agent({ model, id: 'agent-7' }).id).toBe('agent-7');
+  });
+
+  it('refuses a model whose name or provider is not a string, which every model event carries', () => {
+    const generate = async () => ({ content: '', toolCalls: [], stopReason: 'stop' });
+    expect(() => new Agent({ model: { name: 42, provider: 'p', generate } as never })).toThrow('Agent: model.name must be a string, got 42');
+    expect(() => new Agent({ model: { name: 'm', generate } as never })).toThrow('Agent: model.provider must be a string, got undefined');
+  });
+
+  it('describes a bad name or maxIterations without throwing while describing it', () => {
+    const model = new ScriptedModel();
+    expect(() => new Agent({ model, name: 10n as never })).toThrow('Agent: name must be a non-empty string, got bigint');
+    expect(() => new Agent({ model, maxIterations: Object.create(null) })).toThrow('Agent: maxIterations must be a positive integer, got object');
+    expect(() => new Agent({ model, maxIterations: NaN })).toThrow(new RangeError('Agent: maxIterations must be a positive integer, got NaN'));
+  });
+
+  it('rejects run options that are not an object, and a signal that is not an AbortSignal, before any event', async () => {
+    const agent = new Agent({ model: new ScriptedModel() });
+    const runId = nextRunId();
+    await expect(runContext(() => agent.run('hi', { signal: 'x' as never }), { runId })).rejects.toThrow(
+      new TypeError('Agent.run: options.signal must be an AbortSignal (controller.signal, AbortSignal.timeout(ms)) or undefined, got "x"'),
+    );
+    expect(types(runEvents(runId))).toEqual(['run.started', 'run.completed']);
+    await expect(agent.run('hi', null as never)).rejects.toThrow('Agent.run: options must be an AgentRunOptions object ({ signal }) or undefined, got null');
+    await expect(agent.run('hi', { signal: {} as never })).rejects.toThrow('Agent.run: options.signal must be an AbortSignal');
+    await expect(agent.run('hi', { signal: AbortSignal.timeout(60_000) })).resolves.toMatchObject({ reason: 'completed' });
+  });
+
+  it('fails the model call, not the catalogue, when a model reports token counts that are not non-negative integers', async () => {
+    const model = { name: 'm', provider: 'p', generate: async () => ({ content: 'x', toolCalls: [], stopReason: 'stop', usage: { inputTokens: -5, outputTokens: 1 } }) };
+    const runId = nextRunId();
+    await expect(runContext(() => new Agent({ model }).run('x'), { runId })).rejects.toThrow(
+      'model p/m returned a bad response: expected usage.inputTokens to be a non-negative integer, got -5',
+    );
+    const events = runEvents(runId);
+    expect(types(events)).not.toContain('agent.tokens.used');
+    expect(data(only(events, 'agent.terminate')).reason).toBe('error');
+  });
+
+  it('fails the model call when a tool call has no string id, which the tool events carry', async () => {
+    const model = { name: 'm', provider: 'p', generate: async () => ({ content: '', toolCalls: [{ id: 5, name: 'calc', arguments: {} }], stopReason: 'tool_calls' }) };
+    const runId = nextRunId();
+    await expect(runContext(() => new Agent({ model: model as never, tools: [calc] }).run('x'), { runId })).rejects.toThrow(
+      'model p/m returned a bad response: expected toolCalls[0].id to be a string, got 5',
+    );
+    expect(types(runEvents(runId))).not.toContain('agent.tool.started');
+  });
+
+  it('publishes only events that pass the catalogue for valid options (an id, scripted usage)', async () => {
+    const model = new ScriptedModel([{ content: 'x', usage: { inputTokens: 5, outputTokens: 0, cacheReadInputTokens: 2 } }], { name: 'm1', provider: 'p1' });
+    const runId = nextRunId();
+    await runContext(() => new Agent({ model, id: 'agent-1' }).run('hi'), { runId, name: 'checked' });
+    const events = runEvents(runId);
+    expect(data(only(events, 'agent.invocation.started'))).toMatchObject({ agentId: 'agent-1', model: 'm1', provider: 'p1' });
+    expect(data(only(events, 'agent.tokens.used'))).toMatchObject({ inputTokens: 5, outputTokens: 0, totalTokens: 5 });
+  });
+});
+
+describe('OpenAICompatibleModel options that flow into events', () => {
+  it('refuses a model or provider that is not a string, and options that are not an object', () => {
+    expect(() => new OpenAICompatibleModel({ model: 42 as never })).toThrow(new TypeError('OpenAICompatibleModel: model must be a string, got 42'));
+    expect(() => new OpenAICompatibleModel({ model: 'gpt', provider: 7 as never })).toThrow('OpenAICompatibleModel: provider must be a string or undefined, got 7');
+    expect(() => new OpenAICompatibleModel(null as never)).toThrow('OpenAICompatibleModel: options must be an OpenAICompatibleModelOptions object');
+    expect(() => new OpenAICompatibleModel({ model: 'gpt', temperature: 1n as never })).toThrow(
+      new TypeError('OpenAICompatibleModel: temperature must be a finite number or undefined, got bigint'),
+    );
+  });
+
+  it('says what a caller-supplied fetch threw, even a value without text', async () => {
+    const model = new OpenAICompatibleModel({ model: 'gpt', apiKey: 'k', fetch: (async () => { throw Object.create(null); }) as never });
+    await expect(model.generate({ messages: [{ role: 'user', content: 'x' }], tools: [] })).rejects.toThrow(
+      'OpenAICompatibleModel: POST https://api.openai.com/v1/chat/completions failed: [unprintable object]',
+    );
   });
 });

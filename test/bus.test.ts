@@ -358,3 +358,32 @@ describe('the process-wide bus', () => {
     sub.close();
   });
 });
+
+describe('EventBus options of the wrong type', () => {
+  it('refuses an onError that is not a function, which would take every report and drop it', () => {
+    expect(() => new EventBus({ onError: 'log' as never })).toThrow(
+      new TypeError('EventBus: onError must be a function (error, event) => void or undefined, got "log"'),
+    );
+    expect(() => new EventBus({ onError: null as never })).toThrow('EventBus: onError must be a function (error, event) => void or undefined, got null');
+    expect(() => new EventBus({ onError: {} as never })).toThrow('EventBus: onError must be a function (error, event) => void or undefined, got object');
+  });
+
+  it('refuses a validate that is not a boolean, rather than taking "false" for true', () => {
+    expect(() => new EventBus({ validate: 'false' as never })).toThrow(
+      new TypeError('EventBus: validate must be a boolean or undefined, got "false"'),
+    );
+  });
+
+  it('refuses options that are not an object', () => {
+    expect(() => new EventBus(null as never)).toThrow(new TypeError('EventBus: options must be an EventBusOptions object or undefined, got null'));
+    expect(() => new EventBus('big' as never)).toThrow('EventBus: options must be an EventBusOptions object or undefined, got "big"');
+  });
+
+  it('still takes every valid option', () => {
+    const errors: unknown[] = [];
+    const bus = new EventBus({ validate: false, onError: (error) => errors.push(error), historySize: 10 });
+    bus.publish(event('r', 'Not.Valid'));
+    expect(errors).toHaveLength(1);
+    expect(new EventBus(undefined).stats().rejected).toBe(0);
+  });
+});

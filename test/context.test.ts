@@ -1,7 +1,7 @@
 import { EventEmitter, once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getEventBus, resetEventBus } from '../src/global.js';
-import { bindToRun, currentRunId, isRecording, runContext } from '../src/context.js';
+import { bindToRun, currentRunId, isAbortError, isRecording, runContext } from '../src/context.js';
 import { emit } from '../src/emit.js';
 import type { StreamEvent } from '../src/events.js';
 
@@ -130,5 +130,79 @@ describe('runContext', () => {
     });
     outside.abort();
     expect(seen).toBeUndefined();
+  });
+});
+
+describe('runContext options', () => {
+  it('refuses options that are not an object, before reading any option from them', async () => {
+    let ran = false;
+    const fn = () => {
+      ran = true;
+    };
+    // A string's own properties would otherwise be read as options ('x'.link is String.prototype.link).
+    await expect(runContext(fn, 'x' as never)).rejects.toThrow(new TypeError('runContext: options must be a RunOptions object or undefined, got "x"'));
+    await expect(runContext(fn, null as never)).rejects.toThrow(new TypeError('runContext: options must be a RunOptions object or undefined, got null'));
+    await expect(runContext(fn, 5 as never)).rejects.toThrow('runContext: options must be a RunOptions object or undefined, got 5');
+    expect(ran).toBe(false);
+    await expect(runContext(() => 1, undefined)).resolves.toBe(1);
+  });
+
+  it('refuses a name that is not a string, which run.started would carry', async () => {
+    await expect(runContext(() => {}, { runId: 'named', name: 42 as never })).rejects.toThrow(
+      new TypeError('runContext: options.name must be a string or undefined, got 42'),
+    );
+    expect(eventsOf('named')).toEqual([]);
+    await runContext(() => {}, { runId: 'named', name: 'a name' });
+    expect(eventsOf('named')[0]?.data).toMatchObject({ name: 'a name' });
+  });
+
+  it('refuses a keepOpen that is not a boolean, rather than taking "no" for false', async () => {
+    await expect(runContext(() => {}, { runId: 'kept', keepOpen: 'no' as never })).rejects.toThrow(
+      new TypeError('runContext: options.keepOpen must be a boolean or undefined, got "no"'),
+    );
+    expect(eventsOf('kept')).toEqual([]);
+    await runContext(() => {}, { runId: 'kept', keepOpen: true });
+    await runContext(() => emit('app.later', {}), { runId: 'kept' });
+    expect(eventsOf('kept').map((e) => e.eventType)).toEqual(['run.started', 'run.completed', 'run.started', 'app.later', 'run.completed']);
+  });
+
+  it('refuses a runId of null (only undefined means "make one")', async () => {
+    let ran = false;
+    await expect(runContext(() => { ran = true; }, { runId: null as never })).rejects.toThrow(
+      new TypeError("runContext: options.runId must be 1-128 characters of letters, digits, '.', '_', ':' or '-', not only dots, or undefined for a random UUID, got null"),
+    );
+    expect(ran).toBe(false);
+    await expect(runContext((runId) => runId, { runId: undefined })).resolves.toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('refuses an fn that is not a function, before the run starts', async () => {
+    await expect(runContext('work' as never, { runId: 'no-fn' })).rejects.toThrow(new TypeError('runContext: fn must be a function (runId) => result, got "work"'));
+    expect(eventsOf('no-fn')).toEqual([]);
+  });
+
+  it('reads each option once, all before fn runs (keepOpen included, though used only at the end)', async () => {
+    const reads: string[] = [];
+    const options = new Proxy({ runId: 'read-once', keepOpen: false, name: 'n' }, {
+      get(target, key) {
+        reads.push(String(key));
+        return Reflect.get(target, key);
+      },
+    });
+    let readBeforeFn = 0;
+    await runContext(() => {
+      readBeforeFn = reads.length;
+    }, options);
+    expect(reads.length).toBe(readBeforeFn);
+    expect(reads.filter((key) => key === 'keepOpen')).toEqual(['keepOpen']);
+    expect(reads.filter((key) => key === 'name')).toEqual(['name']);
+  });
+});
+
+describe('isAbortError', () => {
+  it('is false, and does not throw, for a value whose name cannot be read', () => {
+    const hostile = new Proxy({}, { get() { throw new Error('trap'); } });
+    expect(isAbortError(hostile)).toBe(false);
+    expect(isAbortError(new DOMException('x', 'AbortError'))).toBe(true);
+    expect(isAbortError(null)).toBe(false);
   });
 });

@@ -395,9 +395,9 @@ describe('runContext with a link', () => {
     ['a string', 'run-1', /^link must be a RunLink object .* got "run-1"$/],
     ['no parent run', {}, /^link\.parentRunId must be 1-128 characters .*, got undefined$/],
     ['a parent run of dots', { parentRunId: '..' }, /^link\.parentRunId must be .*, got "\.\."$/],
-    ['a numeric step', { parentRunId: 'r', parentSpanId: 7 }, /^link\.parentSpanId must be undefined or 1-256 characters without control characters, got number$/],
+    ['a numeric step', { parentRunId: 'r', parentSpanId: 7 }, /^link\.parentSpanId must be undefined or 1-256 characters without control characters, got 7$/],
     ['a step of 257 characters', { parentRunId: 'r', parentSpanId: 's'.repeat(257) }, /^link\.parentSpanId must be/],
-    ['a numeric traceparent', { parentRunId: 'r', traceparent: 1 }, /^link\.traceparent must be undefined or a string of at most 512 characters, got number$/],
+    ['a numeric traceparent', { parentRunId: 'r', traceparent: 1 }, /^link\.traceparent must be undefined or a string of at most 512 characters, got 1$/],
     ['a tracestate of 513 characters', { parentRunId: 'r', tracestate: 'x'.repeat(513) }, /^link\.tracestate must be .*, got 513 characters$/],
   ])('refuses a link with %s with a precise TypeError, before the run starts', async (_name, link, message) => {
     const attempt = runContext(() => undefined, { runId: 'bad-link', link: link as RunLink });

@@ -715,7 +715,7 @@ describe('instrumentOtel recommended attributes', () => {
 
   it('refuses a conversation id that is not a short string without control characters', async () => {
     await expect(runContext(() => 1, { conversationId: 42 as unknown as string })).rejects.toThrow(
-      'runContext: options.conversationId must be undefined or 1-256 characters without control characters, got number',
+      'runContext: options.conversationId must be undefined or 1-256 characters without control characters, got 42',
     );
     await expect(runContext(() => 1, { conversationId: 'a\nb' })).rejects.toThrow(TypeError);
     await expect(runContext(() => 1, { conversationId: 'x'.repeat(257) })).rejects.toThrow(TypeError);

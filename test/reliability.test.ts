@@ -1,6 +1,7 @@
 // The promise the package rests on, defect by defect: observing an agent
 // never hurts it (no throw, no stall), and nothing is lost silently (ids
 // never repeat, what is cut is counted, memory stays bounded).
+import { AsyncResource } from 'node:async_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,7 +15,8 @@ import { argKeys, errorText, preview } from '../src/payload-text.js';
 import { boundedJson, MAX_DEPTH } from '../src/bounded-json.js';
 import { plainJsonSize } from '../src/plain-json.js';
 import { FrameEncoder } from '../src/sse/frames.js';
-import { event } from './sse-harness.js';
+import { event, serve } from './sse-harness.js';
+import { subscribeSse } from '../src/sse/client.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -266,5 +268,195 @@ describe('history bytes', () => {
   it('refuses byte limits that do not nest', () => {
     expect(() => new EventBus({ maxEventBytes: 1024 * 1024, maxRunBytes: 1024 * 1024 })).toThrow(/must nest/);
     expect(() => new EventBus({ maxBytes: 1024 })).toThrow(/must nest/);
+  });
+});
+
+describe('listeners that publish', () => {
+  it('hand every listener the events in seq order when one publishes while it is called', async () => {
+    const bus = new EventBus();
+    const seen: Record<string, string[]> = { first: [], second: [] };
+    bus.addListener({
+      onEvent(e) {
+        seen.first!.push(`${e.seq}:${e.eventType}`);
+        if (e.eventType === 'app.order') emit('app.audit', { of: e.seq });
+      },
+    });
+    bus.addListener({ onEvent: (e) => seen.second!.push(`${e.seq}:${e.eventType}`) });
+    await runContext(
+      async () => {
+        emit('app.order', {});
+        emit('app.other', {});
+      },
+      { bus, runId: 'reentrant' },
+    );
+    const inOrder = ['1:run.started', '2:app.order', '3:app.audit', '4:app.other', '5:run.completed'];
+    expect(seen.first).toEqual(inOrder);
+    expect(seen.second).toEqual(inOrder);
+    expect(bus.history('reentrant').map((e) => `${e.seq}:${e.eventType}`)).toEqual(inOrder);
+  });
+
+  it('tell a stream closed by a listener after the event it was handling has reached every listener', () => {
+    const bus = new EventBus();
+    const told: string[] = [];
+    bus.addListener({
+      onEvent(e) {
+        if (e.eventType === 'app.last') bus.closeStream(e.runId);
+      },
+    });
+    bus.addListener({ onEvent: (e) => told.push(e.eventType), onStreamEnd: (runId, reason) => told.push(`end ${runId} ${reason}`) });
+    bus.publish(event('closing', 'app.first'));
+    bus.publish(event('closing', 'app.last'));
+    expect(told).toEqual(['app.first', 'app.last', 'end closing closed']);
+  });
+
+  it('stop a listener that publishes for every event it sees, its own too: the emitter goes on, the rest is refused once', async () => {
+    const errors: unknown[] = [];
+    const bus = new EventBus({ onError: (error) => errors.push(error), historySize: 100 });
+    let calls = 0;
+    bus.addListener({
+      onEvent(e) {
+        calls++;
+        if (!e.eventType.startsWith('run.')) emit('app.echo', {});
+      },
+    });
+    const result = await runContext(
+      async () => {
+        emit('app.start', {});
+        return 'done';
+      },
+      { bus, runId: 'loop' },
+    );
+    expect(result).toBe('done');
+    // app.start's delivery queued one echo per echo up to the bound: the next one was refused,
+    // so the loop ended. Called for run.started, app.start, 10,000 echoes and run.completed.
+    expect(calls).toBe(10_003);
+    expect(bus.stats().published).toBe(10_003);
+    expect(bus.stats().rejected).toBe(1);
+    expect(errors.map(String)).toEqual([
+      'Error: EventBus.publish: listeners published 10000 events while handling one (a listener that publishes for every event it sees, its own too?); app.echo was not published',
+    ]);
+    // Ids stay unique and in order: what was refused took no seq.
+    const seqs = bus.history('loop').map((e) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(bus.history('loop').at(-1)!.eventType).toBe('run.completed');
+  });
+});
+
+describe('a run that has ended', () => {
+  it('stays closed when it was given up: a late event is refused, not retained as an open stream', async () => {
+    const errors: string[] = [];
+    const bus = new EventBus({ maxRuns: 2, onError: (error) => errors.push(String(error)) });
+    let late: (() => void) | undefined;
+    await runContext(
+      async () => {
+        emit('demo.step', {});
+        late = AsyncResource.bind(() => emit('demo.late', {})); // keeps the run's context, as a timer left behind does
+      },
+      { bus, runId: 'ended' },
+    );
+    // Two more runs give 'ended' up; one of them stays open so that emit is not idle.
+    await runContext(async () => {}, { bus, runId: 'other' });
+    let release!: () => void;
+    const open = runContext(() => new Promise<void>((r) => (release = r)), { bus, runId: 'open' });
+    expect(bus.hasRun('ended')).toBe(false);
+    late!();
+    expect(bus.hasRun('ended')).toBe(false);
+    expect(bus.stats().openStreams).toBe(1);
+    await new Promise((r) => setImmediate(r)); // onError is told after publish returns
+    expect(errors.at(-1)).toMatch(/run ended is closed; event demo.late was not published/);
+    // A reader that asks for it directly is told it ended.
+    const sub = bus.subscribe('ended');
+    expect(await sub.next()).toEqual({ done: true, value: undefined });
+    expect(sub.endReason).toBe('closed');
+    release();
+    await open;
+  });
+
+  it('opens again when a runContext enters it, and its ids continue', async () => {
+    const bus = new EventBus({ maxRuns: 1 });
+    await runContext(async () => emit('demo.step', {}), { bus, runId: 'again' });
+    await runContext(async () => {}, { bus, runId: 'between' });
+    expect(bus.hasRun('again')).toBe(false);
+    await runContext(async () => emit('demo.step', {}), { bus, runId: 'again' });
+    expect(bus.history('again').map((e) => `${e.seq}:${e.eventType}`)).toEqual(['4:run.started', '5:demo.step', '6:run.completed']);
+  });
+});
+
+describe('lifecycle events', () => {
+  it('are the bus own: emit refuses run.* and stream.* and names why; the run goes on', async () => {
+    const errors: string[] = [];
+    const bus = new EventBus({ onError: (error) => errors.push(String(error)) });
+    await runContext(
+      async () => {
+        emit('run.completed' as string, { status: 'ok', durationMs: 1 });
+        emit('stream.dropped' as string, { count: 3 });
+        emit('run.whatever' as string, {});
+        emit('runs.are.fine', {});
+        emit('app.after', {});
+      },
+      { bus, runId: 'forged' },
+    );
+    expect(bus.history('forged').map((e) => e.eventType)).toEqual(['run.started', 'runs.are.fine', 'app.after', 'run.completed']);
+    expect(errors).toHaveLength(3);
+    expect(errors[0]).toMatch(/emit: eventType "run.completed" is reserved: run\.\* and stream\.\* events are written by the bus and runContext/);
+    expect(bus.stats().rejected).toBe(3);
+  });
+});
+
+describe('subscribe', () => {
+  it('refuses a bad signal, afterSeq or options before registering anything', () => {
+    const bus = new EventBus();
+    bus.publish(event('known', 'app.one'));
+    const before = bus.stats();
+    expect(() => bus.subscribe('known', { signal: 'x' as unknown as AbortSignal })).toThrow(new TypeError('EventBus.subscribe: signal must be an AbortSignal (controller.signal, AbortSignal.timeout(ms)) or undefined, got "x"'));
+    expect(() => bus.subscribe('known', { signal: {} as AbortSignal })).toThrow(/signal must be an AbortSignal .* or undefined, got object/);
+    expect(() => bus.subscribe('unknown', { afterSeq: Number.NaN })).toThrow(new RangeError('EventBus.subscribe: afterSeq must be a non-negative integer, got NaN'));
+    expect(() => bus.subscribe('unknown', { afterSeq: '3' as unknown as number })).toThrow(/afterSeq must be a non-negative integer, got "3"/);
+    expect(() => bus.subscribe('unknown', null as unknown as undefined)).toThrow(new TypeError('EventBus.subscribe: options must be an object or undefined, got null'));
+    expect(() => bus.subscribeAll({ signal: 5 as unknown as AbortSignal })).toThrow(new TypeError('EventBus.subscribeAll: signal must be an AbortSignal (controller.signal, AbortSignal.timeout(ms)) or undefined, got 5'));
+    expect(() => bus.subscribeAll({ highWaterMark: 0 })).toThrow(/EventBus.subscribeAll: highWaterMark must be a positive integer, got 0/);
+    const after = bus.stats();
+    expect(after.subscribers).toBe(before.subscribers);
+    expect(after.runs).toBe(before.runs);
+    expect(bus.hasRun('unknown')).toBe(false);
+  });
+
+  it('starts a resume from before the retained history with one stream.dropped for what is gone', async () => {
+    const bus = new EventBus({ historySize: 5 });
+    for (let i = 0; i < 12; i++) bus.publish(event('long', 'app.tick'));
+    bus.closeStream('long');
+    const drain = async (afterSeq: number) => {
+      const out: string[] = [];
+      for await (const e of bus.subscribe('long', { afterSeq })) out.push(e.seq === 0 ? `${e.eventType} ${JSON.stringify(e.data)}` : String(e.seq));
+      return out;
+    };
+    expect(await drain(3)).toEqual(['stream.dropped {"count":4,"fromSeq":4,"toSeq":7}', '8', '9', '10', '11', '12']);
+    // From within the history, or from its last kept-out event: nothing missing, no marker.
+    expect(await drain(7)).toEqual(['8', '9', '10', '11', '12']);
+    expect(await drain(9)).toEqual(['10', '11', '12']);
+    // A first subscription gets the history as it is (the run's start is not a resume).
+    expect(await drain(0)).toEqual(['8', '9', '10', '11', '12']);
+    // All history dropped: the whole tail is the gap.
+    bus.publish(event('gone', 'app.tick'));
+    bus.publish(event('gone', 'app.tick'));
+    bus.dropHistory('gone');
+    bus.publish(event('gone', 'app.tick'));
+    const sub = bus.subscribe('gone', { afterSeq: 1 });
+    expect((await sub.next()).value).toMatchObject({ eventType: 'stream.dropped', seq: 0, data: { count: 1, fromSeq: 2, toSeq: 2 } });
+    expect((await sub.next()).value).toMatchObject({ seq: 3 });
+  });
+
+  it('over SSE: a Last-Event-ID older than the history gets the gap first, and the client yields it once', async () => {
+    const bus = new EventBus({ historySize: 5 });
+    for (let i = 0; i < 12; i++) bus.publish(event('long', 'app.tick'));
+    bus.closeStream('long');
+    const { base, requests } = await serve({ bus, public: true });
+    const got: string[] = [];
+    for await (const e of subscribeSse(`${base}/runs/long/events`, { lastEventId: 3 })) {
+      got.push(e.seq === 0 ? `${e.eventType} ${JSON.stringify(e.data)}` : String(e.seq));
+    }
+    expect(got).toEqual(['stream.dropped {"count":4,"fromSeq":4,"toSeq":7}', '8', '9', '10', '11', '12']);
+    // The client asked once more from 3 to refill the gap; history could not, so it said so.
+    expect(requests.map((h) => h['last-event-id'])).toEqual(['3', '3']);
   });
 });

@@ -297,6 +297,9 @@ describe('the run given up, against the reference rule', () => {
           const maxBytes = maxRunBytes + limits.extraBytes;
           const bus = new EventBus({ maxRuns, historySize, maxEventBytes: 1024, maxRunBytes, maxBytes, onError: () => {} });
           const executing = new Map<string, number>();
+          // Runs given up while closed: they stay closed (a publish is refused, a subscriber finds them ended) until entered.
+          const closedGone = new Set<string>();
+          const goneAs = (run: RunState) => (run.closed ? closedGone.add(run.id) : closedGone.delete(run.id));
           let counter = 0;
 
           for (const op of operations) {
@@ -311,8 +314,12 @@ describe('the run given up, against the reference rule', () => {
             const find = (id: string) => expected.find((run) => run.id === id);
             // A new run at the limit gives one up by the reference rule; it is then least recently active until touched.
             const admit = (id: string): RunState => {
-              if (expected.length >= maxRuns) expected.splice(expected.indexOf(referenceVictim(expected) as RunState), 1);
-              const run: RunState = { id, closed: false, executing: (executing.get(id) ?? 0) > 0, history: [] };
+              if (expected.length >= maxRuns) {
+                const victim = referenceVictim(expected) as RunState;
+                expected.splice(expected.indexOf(victim), 1);
+                goneAs(victim);
+              }
+              const run: RunState = { id, closed: closedGone.delete(id), executing: (executing.get(id) ?? 0) > 0, history: [] };
               expected.push(run);
               return run;
             };
@@ -326,7 +333,7 @@ describe('the run given up, against the reference rule', () => {
                 const k = `k${String(++counter).padStart(6, '0')}`;
                 const known = find(op.runId);
                 bus.publish(event(op.runId, { k, pad: 'x'.repeat(op.pad) }));
-                if (known?.closed) break; // refused
+                if (known?.closed || (known === undefined && closedGone.has(op.runId))) break; // refused
                 const run = known ?? admit(op.runId);
                 makeMostRecent(run);
                 run.history.push({ k, size: sizes.get(op.pad) as number });
@@ -347,12 +354,13 @@ describe('the run given up, against the reference rule', () => {
                 // seq cannot be written: refused after the run was added, which stays, never active.
                 const known = find(op.runId);
                 bus.publish(Object.freeze(event(op.runId, { k: 'k000000', pad: '' })));
-                if (known === undefined) admit(op.runId);
+                if (known === undefined && !closedGone.has(op.runId)) admit(op.runId);
                 break;
               }
               case 'subscribe': {
                 const run = find(op.runId) ?? admit(op.runId);
                 bus.subscribe(op.runId);
+                if (run.closed) expect(bus.isClosed(op.runId)).toBe(true); // one given up closed comes back closed
                 makeMostRecent(run);
                 break;
               }
@@ -362,6 +370,7 @@ describe('the run given up, against the reference rule', () => {
               case 'enter':
                 executing.set(op.runId, (executing.get(op.runId) ?? 0) + 1);
                 bus[runStarted](op.runId);
+                closedGone.delete(op.runId); // entered again: open
                 break;
               case 'leave': {
                 const count = executing.get(op.runId) ?? 0;
@@ -373,7 +382,10 @@ describe('the run given up, against the reference rule', () => {
               }
               case 'drop': {
                 const run = find(op.runId);
-                if (run !== undefined) expected.splice(expected.indexOf(run), 1);
+                if (run !== undefined) {
+                  expected.splice(expected.indexOf(run), 1);
+                  goneAs(run);
+                }
                 bus.dropHistory(op.runId);
                 break;
               }

@@ -108,16 +108,17 @@ describe('subscribeSse', () => {
     expect(served.requests.length).toBeGreaterThan(1);
   });
 
-  it('yields stream.dropped when history can no longer refill the gap', async () => {
+  /** Reads a run of `total` events through a client that falls behind at once (queues of 16, 2 KiB events). */
+  async function overflowed(total: number, refill: boolean) {
     const bus = new EventBus({ highWaterMark: 16, historySize: 100 });
     const served = await serve({ bus, public: true });
     bus.publish(event('run', 'demo.step', { i: 1 }));
     const payload = 'p'.repeat(2048);
     const seen: StreamEvent[] = [];
-    for await (const e of subscribeSse(`${served.base}/runs/run/events`)) {
+    for await (const e of subscribeSse(`${served.base}/runs/run/events`, { refill })) {
       seen.push(e);
       if (e.seq === 1) {
-        for (let i = 2; i <= 20_000; i++) {
+        for (let i = 2; i <= total; i++) {
           bus.publish(event('run', 'demo.step', { i, payload }));
           if (i % 500 === 0) await tick();
         }
@@ -125,13 +126,25 @@ describe('subscribeSse', () => {
       }
     }
     const seqs = seen.filter((e) => e.seq > 0).map((e) => e.seq);
+    const reports = seen.filter((e) => e.eventType === 'stream.dropped');
+    const lost = reports.reduce((n, r) => n + (r.data as { count: number }).count, 0);
+    return { seqs, reports, lost, requests: served.requests.length };
+  }
+
+  it('yields stream.dropped when history can no longer refill the gap', async () => {
+    const { seqs, reports, lost } = await overflowed(20_000, true);
     expect(new Set(seqs).size).toBe(seqs.length);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(seqs.at(-1)).toBe(20_000);
-    const reports = seen.filter((e) => e.eventType === 'stream.dropped');
     expect(reports.length).toBeGreaterThan(0);
-    const lost = reports.reduce((n, r) => n + (r.data as { count: number }).count, 0);
     expect(seqs.length + lost).toBe(20_000);
+  });
+
+  it('with refill off, counts each lost event once: the server report, not again as a gap in the seqs after it', async () => {
+    const { seqs, lost, requests } = await overflowed(5_000, false);
+    expect(lost).toBeGreaterThan(0);
+    expect(seqs.length + lost).toBe(5_000);
+    expect(requests).toBe(1);
   });
 
   it.each([
@@ -220,5 +233,72 @@ describe('subscribeSse', () => {
     })().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
     expect(error).not.toBeInstanceOf(SseHttpError);
+  });
+
+  /** What iterating `subscribeSse` with `options` threw, and how many requests it made first. */
+  async function firstFailure(options: Record<string, unknown>): Promise<{ error: unknown; fetches: number }> {
+    let fetches = 0;
+    const fetchSpy = (() => {
+      fetches++;
+      return Promise.reject(new TypeError('fetch failed'));
+    }) as typeof fetch;
+    const error = await (async () => {
+      for await (const _ of subscribeSse('http://127.0.0.1:9/runs/r/events', { ...options, fetch: fetchSpy })) {
+        // nothing
+      }
+    })().catch((e: unknown) => e);
+    return { error, fetches };
+  }
+
+  it.each([
+    [Number.NaN, 'NaN'],
+    [-1, '-1'],
+    [1.5, '1.5'],
+    [Number.POSITIVE_INFINITY, 'Infinity'],
+    ['3', '"3"'],
+  ])('refuses maxRetries %s at the first iteration, before connecting, naming the option and the rule', async (value, shown) => {
+    const { error, fetches } = await firstFailure({ maxRetries: value });
+    expect(error).toBeInstanceOf(RangeError);
+    expect((error as Error).message).toBe(`subscribeSse: maxRetries must be a non-negative integer, got ${shown}`);
+    expect(fetches).toBe(0);
+  });
+
+  it.each([
+    [Number.NaN, 'must be a non-negative integer, got NaN'],
+    [-5, 'must be a non-negative integer, got -5'],
+    [2.5, 'must be a non-negative integer, got 2.5'],
+    ['abc', 'must be a non-negative integer, got "abc"'],
+    [2 ** 31, 'must be at most 2147483647 ms (2^31-1, the longest delay timers accept; Node fires a longer one after 1 ms), got 2147483648'],
+  ])('refuses retryMs %s at the first iteration, before connecting, instead of retrying every millisecond', async (value, rule) => {
+    const { error, fetches } = await firstFailure({ retryMs: value });
+    expect(error).toBeInstanceOf(RangeError);
+    expect((error as Error).message).toBe(`subscribeSse: retryMs ${rule}`);
+    expect(fetches).toBe(0);
+  });
+
+  it('refuses a signal that is not an AbortSignal at the first iteration, before connecting', async () => {
+    const { error, fetches } = await firstFailure({ signal: 'stop' as never });
+    expect(error).toEqual(new TypeError('subscribeSse: signal must be an AbortSignal (controller.signal, AbortSignal.timeout(ms)) or undefined, got "stop"'));
+    expect(fetches).toBe(0);
+  });
+
+  it('accepts maxRetries 0 and retryMs 0: one attempt, then the network error', async () => {
+    const { error, fetches } = await firstFailure({ maxRetries: 0, retryMs: 0 });
+    expect((error as Error).message).toBe('fetch failed');
+    expect(fetches).toBe(1);
+  });
+
+  it('caps a retry: the server advertises at the longest delay a timer accepts, instead of reconnecting after 1 ms', async () => {
+    let fetches = 0;
+    const fetchSpy = (async () => {
+      fetches++;
+      // A stream that sets a retry delay past 2^31-1 ms and ends without `event: end`.
+      return new Response('retry: 99999999999\n\n', { headers: { 'content-type': 'text/event-stream' } });
+    }) as typeof fetch;
+    const seen: StreamEvent[] = [];
+    // Uncapped, the five retries are spent in a few ms and the loop throws "connection lost 6 times".
+    for await (const e of subscribeSse('http://127.0.0.1:9/runs/r/events', { fetch: fetchSpy, signal: AbortSignal.timeout(100) })) seen.push(e);
+    expect(seen).toEqual([]);
+    expect(fetches).toBe(1);
   });
 });

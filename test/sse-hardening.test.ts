@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EventBus } from '../src/bus.js';
 import { FrameEncoder } from '../src/sse/frames.js';
 import { createSseHandler, type SseAuthorize } from '../src/sse/index.js';
+import type { RunSource } from '../src/source.js';
 import { event, serve } from './sse-harness.js';
 
 interface RawAnswer {
@@ -468,5 +469,67 @@ describe('the first bytes of a stream', () => {
     const behind = await fetch(`${base}/runs/r/events`, { headers: { 'last-event-id': '1' } });
     expect(behind.status).toBe(200);
     expect(await behind.text()).toContain('id: 2\n');
+  });
+
+  it('names a target that starts with // in its 404 as the path sent, not as a host and a path', async () => {
+    const bus = new EventBus();
+    bus.publish(event('r1', 'demo.step'));
+    const { base } = await serve({ bus, public: true });
+    // URL resolution reads `//runs/r1/events` as host `runs`, path `/r1/events`.
+    const answer = await raw(base, '//runs/r1/events');
+    expect(answer.status).toBe(404);
+    expect(answer.body).toMatch(/^not found: "\/\/runs\/r1\/events"; /);
+    // Resolved, this one was the route /runs/r1/events on host other.example: as sent, it is no route.
+    expect((await raw(base, '//other.example/runs/r1/events')).status).toBe(404);
+  });
+});
+
+describe('options checked at construction', () => {
+  const MAX = 2 ** 31 - 1;
+
+  it.each(['heartbeatMs', 'retryMs'] as const)(
+    'refuses %s above 2^31-1 ms, the longest delay a timer accepts, with a RangeError naming the option',
+    (name) => {
+      // Node would not refuse 2^32 in setInterval: it warns and fires every 1 ms.
+      for (const value of [MAX + 1, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+        expect(() => createSseHandler({ public: true, [name]: value })).toThrow(RangeError);
+        expect(() => createSseHandler({ public: true, [name]: value })).toThrow(
+          `createSseHandler: ${name} must be at most 2147483647 ms (2^31-1, the longest delay timers accept; Node fires a longer one after 1 ms), got ${value}`,
+        );
+      }
+      expect(() => createSseHandler({ public: true, [name]: 1.5 })).toThrow(`createSseHandler: ${name} must be a positive integer, got 1.5`);
+      expect(() => createSseHandler({ public: true, [name]: Number.NaN })).toThrow(`createSseHandler: ${name} must be a positive integer, got NaN`);
+      expect(() => createSseHandler({ public: true, [name]: '5000' as unknown as number })).toThrow(
+        `createSseHandler: ${name} must be a positive integer, got "5000"`,
+      );
+      expect(() => createSseHandler({ public: true, [name]: MAX })).not.toThrow();
+    },
+  );
+
+  it('refuses a basePath that is not a string with a TypeError naming basePath and the rule', () => {
+    expect(() => createSseHandler({ public: true, basePath: 5 as unknown as string })).toThrow(TypeError);
+    expect(() => createSseHandler({ public: true, basePath: 5 as unknown as string })).toThrow(
+      "createSseHandler: basePath must be a string starting with '/', got 5",
+    );
+    expect(() => createSseHandler({ public: true, basePath: null as unknown as string })).toThrow("basePath must be a string starting with '/', got null");
+    expect(() => createSseHandler({ public: true, basePath: 'api' })).toThrow(`createSseHandler: basePath must start with '/', got "api"`);
+  });
+
+  it('refuses a bus or source without the methods the handler calls, naming the option and the missing methods, rather than answering 503 to every request', () => {
+    expect(() => createSseHandler({ public: true, bus: {} as EventBus })).toThrow(TypeError);
+    expect(() => createSseHandler({ public: true, bus: {} as EventBus })).toThrow(
+      'createSseHandler: bus must be an EventBus (with methods lookup, subscribe, subscribeAll), got an object without lookup, subscribe, subscribeAll',
+    );
+    const bus = new EventBus();
+    const noLookup = { subscribe: bus.subscribe.bind(bus), subscribeAll: bus.subscribeAll.bind(bus) };
+    expect(() => createSseHandler({ public: true, source: noLookup as unknown as RunSource })).toThrow(
+      'createSseHandler: source must be a RunSource such as RedisRunSource (with methods lookup, subscribe, subscribeAll), got an object without lookup',
+    );
+    expect(() => createSseHandler({ public: true, source: 'redis://localhost' as unknown as RunSource })).toThrow(
+      'createSseHandler: source must be a RunSource such as RedisRunSource (with methods lookup, subscribe, subscribeAll), got "redis://localhost"',
+    );
+    // The methods may come from a prototype, and retainedRuns is optional.
+    expect(() => createSseHandler({ public: true, bus })).not.toThrow();
+    expect(() => createSseHandler({ public: true, source: { ...noLookup, lookup: () => 'unknown' } })).not.toThrow();
   });
 });

@@ -57,6 +57,16 @@ describe('warnings for refused events', () => {
     expect(errors).toHaveLength(1);
   });
 
+  it('refuses an onError that is not a function, so refused events are not silenced (the budget test below spends the process-wide budget)', async () => {
+    const bus = resetEventBus({})!;
+    expect(() => resetEventBus({ onError: 'log' as never })).toThrow('EventBus: onError must be a function (error, event) => void or undefined, got "log"');
+    // The bus in place keeps warning about refused events.
+    expect(getEventBus()).toBe(bus);
+    await runContext(() => emit('Not.A.Type', {}));
+    await settle();
+    expect(warnings.map((w) => w.message)).toEqual(['emit: eventType "Not.A.Type" is not a dotted lowercase name like "myapp.cache.miss"']);
+  });
+
   it('bounds the distinct problems it warns about, and says so', async () => {
     resetEventBus({});
     await runContext(() => {

@@ -13,18 +13,21 @@ import { errorTypeOf, preview } from '../payload-text.js';
 import { textMessage, toolCallPart, toolDefinitions, toolResponsePart, type ChatMessage, type ContentBuilder, type ModelInputContent } from '../content.js';
 import type { Message, Model, ModelRequestInfo, ModelResponse, ToolCall, ToolResultMessage, ToolSpec } from './model.js';
 import { parseToolArguments, type Tool } from './tool.js';
+import { usageProblem } from './token-usage.js';
+import { shownValue, signalOption } from '../options.js';
+import { thrownText } from './value-text.js';
 
 /** Options of {@link Agent}. */
 export interface AgentOptions {
   /** The model that decides what to do. */
   model: Model;
-  /** Tools the model may call. Names must be unique. Default none. */
+  /** Tools the model may call: an array of tools built with `defineTool`. Names must be unique. Default none. */
   tools?: ReadonlyArray<Tool<any, unknown>>;
   /** Most model calls per run. Default 10. */
   maxIterations?: number;
   /** Agent name, in events and spans (`gen_ai.agent.name`). Default `agent`. */
   name?: string;
-  /** Agent id, in events and spans (`gen_ai.agent.id`). */
+  /** Agent id, in events and spans (`gen_ai.agent.id`): a string, or undefined for none. */
   id?: string;
   /** System prompt. */
   instructions?: string;
@@ -32,7 +35,7 @@ export interface AgentOptions {
 
 /** Options of {@link Agent.run}. */
 export interface AgentRunOptions {
-  /** Aborts the run: the model call and the tools in flight get it too. */
+  /** Aborts the run: the model call and the tools in flight get it too. An `AbortSignal`, or undefined for none. */
   signal?: AbortSignal;
 }
 
@@ -97,22 +100,42 @@ type ToolOutcome = { message: ToolResultMessage; abort?: undefined } | { message
 function abortErrorFor(signal: AbortSignal | undefined, error: unknown, agentName: string): unknown {
   const reason: unknown = signal?.aborted ? signal.reason : error;
   if (isAbortError(reason)) return reason;
-  const why = reason === undefined ? '' : `: ${reason instanceof Error ? reason.message : String(reason)}`;
+  // The reason is the aborter's value (any value, a hostile Proxy included): its text never throws.
+  const why = reason === undefined ? '' : `: ${thrownText(reason)}`;
   return new DOMException(`agent "${agentName}" was aborted${why}`, 'AbortError');
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
+/** What the model is shown of a tool's output: a string as is, else JSON, else its text. Never throws. */
 function resultText(output: unknown): string {
   if (typeof output === 'string') return output;
   if (output === undefined) return '';
   try {
-    return JSON.stringify(output) ?? String(output);
+    return JSON.stringify(output) ?? thrownText(output);
   } catch {
-    return String(output);
+    // A cycle, a BigInt, a throwing getter or toJSON: the output's text, which never throws either.
+    return thrownText(output);
   }
+}
+
+/**
+ * The problem with one tool call of a response, or undefined: its `id` and
+ * `name` go into `agent.tool.started`/`completed`, which want strings.
+ */
+function toolCallProblem(calls: readonly unknown[]): string | undefined {
+  for (const [i, call] of calls.entries()) {
+    if (typeof call !== 'object' || call === null) return `toolCalls[${i}] to be a tool call object, got ${shownValue(call)}`;
+    const { id, name } = call as Partial<ToolCall>;
+    if (typeof id !== 'string') return `toolCalls[${i}].id to be a string, got ${shownValue(id)}`;
+    if (typeof name !== 'string') return `toolCalls[${i}].name to be a string, got ${shownValue(name)}`;
+  }
+  return undefined;
+}
+
+/** The problem with a response's usage, or undefined: see token-usage.ts. */
+function responseUsageProblem(usage: unknown): string | undefined {
+  if (usage === undefined) return undefined;
+  const problem = usageProblem(usage);
+  return problem === undefined ? undefined : `${problem.field} to be ${problem.rule}, got ${problem.got}`;
 }
 
 function checkResponse(response: unknown, model: Model): ModelResponse {
@@ -122,7 +145,7 @@ function checkResponse(response: unknown, model: Model): ModelResponse {
     : typeof r.content !== 'string' ? `content to be a string, got ${typeof r.content}`
     : !Array.isArray(r.toolCalls) ? `toolCalls to be an array, got ${typeof r.toolCalls}`
     : typeof r.stopReason !== 'string' ? `stopReason to be a string, got ${typeof r.stopReason}`
-    : undefined;
+    : (toolCallProblem(r.toolCalls) ?? responseUsageProblem(r.usage));
   if (problem !== undefined) throw new TypeError(`model ${model.provider}/${model.name} returned a bad response: expected ${problem}`);
   return r as ModelResponse;
 }
@@ -173,15 +196,35 @@ export class Agent {
   readonly #tools: ReadonlyMap<string, Tool<any, unknown>>;
   readonly #specs: readonly ToolSpec[];
 
+  /**
+   * @throws {TypeError} naming the option, when `options` is not an object,
+   *   `model` is not a Model with a string `name` and `provider`, `tools` is
+   *   not an array of tools, or `name`, `id` or `instructions` is not a string.
+   * @throws {RangeError} when `maxIterations` is not a positive integer.
+   */
   constructor(options: AgentOptions) {
-    const { model, tools = [], maxIterations = 10, name = 'agent', id, instructions } = options ?? ({} as AgentOptions);
-    if (typeof model?.generate !== 'function') throw new TypeError('Agent: model must be a Model (an object with generate())');
-    if (!Number.isInteger(maxIterations) || maxIterations < 1) {
-      throw new RangeError(`Agent: maxIterations must be a positive integer, got ${String(maxIterations)}`);
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`Agent: options must be an AgentOptions object ({ model, tools, ... }), got ${shownValue(options)}`);
     }
-    if (typeof name !== 'string' || name.length === 0) throw new TypeError(`Agent: name must be a non-empty string, got ${JSON.stringify(name)}`);
+    const { model, tools = [], maxIterations = 10, name = 'agent', id, instructions } = options;
+    if (typeof model?.generate !== 'function') throw new TypeError('Agent: model must be a Model (an object with generate())');
+    // The model's name and provider go into every model event, where the catalogue wants strings.
+    for (const field of ['name', 'provider'] as const) {
+      const value: unknown = model[field];
+      if (typeof value !== 'string') throw new TypeError(`Agent: model.${field} must be a string, got ${shownValue(value)}`);
+    }
+    if (!Number.isInteger(maxIterations) || maxIterations < 1) {
+      const got = shownValue(maxIterations);
+      throw new RangeError(`Agent: maxIterations must be a positive integer, got ${got}`);
+    }
+    if (typeof name !== 'string' || name.length === 0) throw new TypeError(`Agent: name must be a non-empty string, got ${shownValue(name)}`);
+    // `agent.invocation.started` carries the id, and the catalogue wants a string there.
+    if (id !== undefined && typeof id !== 'string') throw new TypeError(`Agent: id must be a string or undefined, got ${shownValue(id)}`);
     if (instructions !== undefined && typeof instructions !== 'string') {
       throw new TypeError(`Agent: instructions must be a string, got ${typeof instructions}`);
+    }
+    if (!Array.isArray(tools)) {
+      throw new TypeError(`Agent: tools must be an array of tools (built with defineTool()) or undefined, got ${shownValue(tools)}`);
     }
     const byName = new Map<string, Tool<any, unknown>>();
     for (const [i, tool] of tools.entries()) {
@@ -204,10 +247,17 @@ export class Agent {
    * Rejects with the model's error (after `agent.terminate` with reason
    * `error`), or with an `AbortError` when `signal` aborts (reason `aborted`).
    * A failing tool does not fail the run: the model sees the error.
+   *
+   * @throws {TypeError} (as a rejection, before any event) when `prompt` is
+   *   not a string, `options` is not an object or `options.signal` not an
+   *   `AbortSignal`.
    */
   async run(prompt: string, options: AgentRunOptions = {}): Promise<AgentResult> {
     if (typeof prompt !== 'string') throw new TypeError(`Agent.run: prompt must be a string, got ${typeof prompt}`);
-    const signal = options.signal;
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`Agent.run: options must be an AgentRunOptions object ({ signal }) or undefined, got ${shownValue(options)}`);
+    }
+    const signal = signalOption('Agent.run', 'options.signal', options.signal);
     const state: RunState = {
       iterations: 0,
       output: '',
@@ -236,6 +286,8 @@ export class Agent {
     try {
       reason = await step.run(() => this.#loop(state, signal));
     } catch (error) {
+      // isAbortError, abortErrorFor and errorTypeOf never throw, whatever was thrown or given as the abort's
+      // reason: the run always emits its terminate event before it rejects.
       const aborted = signal?.aborted === true || isAbortError(error);
       const thrown = aborted ? abortErrorFor(signal, error, this.name) : error;
       // The class of what the run rejects with: what ended the agent, for its span's error.type.
@@ -330,7 +382,7 @@ export class Agent {
     } catch (error) {
       if (signal?.aborted === true || isAbortError(error)) return { abort: error };
       return {
-        message: { role: 'tool', toolCallId: call.id, name: call.name, content: `Error: ${describe(error)}`, isError: true },
+        message: { role: 'tool', toolCallId: call.id, name: call.name, content: `Error: ${thrownText(error)}`, isError: true },
       };
     }
   }

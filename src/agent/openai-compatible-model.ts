@@ -6,6 +6,8 @@
 import { z } from 'zod';
 import type { TokenUsage } from '../trace.js';
 import type { Message, Model, ModelRequest, ModelRequestInfo, ModelResponse, ToolCall } from './model.js';
+import { shownValue } from '../options.js';
+import { shownJson, thrownText } from './value-text.js';
 
 /** Options of {@link OpenAICompatibleModel}. */
 export interface OpenAICompatibleModelOptions {
@@ -153,7 +155,7 @@ function numberOption(name: string, value: unknown, integer: boolean): number | 
   if (value === undefined) return undefined;
   const ok = typeof value === 'number' && Number.isFinite(value) && (!integer || (Number.isInteger(value) && value > 0));
   if (!ok) {
-    throw new TypeError(`OpenAICompatibleModel: ${name} must be ${integer ? 'a positive integer' : 'a finite number'} or undefined, got ${JSON.stringify(value) ?? typeof value}`);
+    throw new TypeError(`OpenAICompatibleModel: ${name} must be ${integer ? 'a positive integer' : 'a finite number'} or undefined, got ${shownJson(value)}`);
   }
   return value;
 }
@@ -177,17 +179,25 @@ export class OpenAICompatibleModel implements Model {
   readonly #fetch: typeof fetch;
   readonly #headers: Record<string, string>;
 
+  /** @throws {TypeError} naming the option that is missing or of the wrong type. */
   constructor(options: OpenAICompatibleModelOptions = {}) {
-    const model = options.model ?? process.env.OPENAI_MODEL;
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`OpenAICompatibleModel: options must be an OpenAICompatibleModelOptions object ({ model, baseURL, ... }) or undefined, got ${shownValue(options)}`);
+    }
+    const model: unknown = options.model ?? process.env.OPENAI_MODEL;
     if (model === undefined || model === '') {
       throw new TypeError('OpenAICompatibleModel: model is required: pass { model } or set OPENAI_MODEL');
     }
+    // The model and provider names go into every model event, where the catalogue wants strings.
+    if (typeof model !== 'string') throw new TypeError(`OpenAICompatibleModel: model must be a string, got ${shownValue(model)}`);
+    const provider: unknown = options.provider ?? 'openai';
+    if (typeof provider !== 'string') throw new TypeError(`OpenAICompatibleModel: provider must be a string or undefined, got ${shownValue(provider)}`);
     const baseURL = options.baseURL ?? process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1';
     let url: URL;
     try {
       url = new URL(baseURL);
     } catch {
-      throw new TypeError(`OpenAICompatibleModel: baseURL must be an absolute URL, got ${JSON.stringify(baseURL)}`);
+      throw new TypeError(`OpenAICompatibleModel: baseURL must be an absolute URL, got ${shownJson(baseURL)}`);
     }
     const temperature = numberOption('temperature', options.temperature, false);
     const maxTokens = numberOption('maxTokens', options.maxTokens, true);
@@ -195,7 +205,7 @@ export class OpenAICompatibleModel implements Model {
     const fetchImpl = options.fetch ?? globalThis.fetch;
     if (typeof fetchImpl !== 'function') throw new TypeError('OpenAICompatibleModel: fetch must be a function');
     this.name = model;
-    this.provider = options.provider ?? 'openai';
+    this.provider = provider;
     this.baseURL = baseURL.replace(/\/+$/, '');
     this.#apiKey = options.apiKey ?? (process.env.OPENAI_API_KEY || undefined);
     this.#fetch = fetchImpl;
@@ -228,8 +238,15 @@ export class OpenAICompatibleModel implements Model {
       response = await this.#fetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal: request.signal ?? null });
     } catch (error) {
       if (request.signal?.aborted) throw request.signal.reason ?? error;
-      const cause = (error as { cause?: { message?: string } }).cause?.message;
-      throw new Error(`OpenAICompatibleModel: POST ${url} failed: ${(error as Error).message}${cause ? ` (${cause})` : ''}`, { cause: error });
+      // The fetch may be the caller's (options.fetch) and throw anything: its text never throws.
+      let cause: string | undefined;
+      try {
+        const message: unknown = (error as { cause?: { message?: unknown } } | null)?.cause?.message;
+        cause = typeof message === 'string' ? message : undefined;
+      } catch {
+        cause = undefined;
+      }
+      throw new Error(`OpenAICompatibleModel: POST ${url} failed: ${thrownText(error)}${cause ? ` (${cause})` : ''}`, { cause: error });
     }
     const text = await response.text();
     if (!response.ok) {

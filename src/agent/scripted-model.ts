@@ -8,6 +8,9 @@
  */
 import type { TokenUsage } from '../trace.js';
 import type { Message, Model, ModelRequest, ModelResponse, ToolCall, ToolSpec } from './model.js';
+import { usageProblem } from './token-usage.js';
+import { isAbortError } from '../context.js';
+import { shownValue } from '../options.js';
 
 /** A tool call in a script; `id` defaults to `call_<turn>_<index>`. */
 export interface ScriptedToolCall {
@@ -28,7 +31,11 @@ export interface ScriptedResponse {
   stopReason?: string;
   /** Reasoning text (shown in `agent.think`). */
   reasoning?: string;
-  /** Token counts. Default: about one token per 4 characters of input and output. */
+  /**
+   * Token counts, each a non-negative integer (they go into
+   * `agent.tokens.used`). Default: about one token per 4 characters of
+   * input and output.
+   */
   usage?: TokenUsage;
   /** Wait this long first (abortable). */
   delayMs?: number;
@@ -55,8 +62,65 @@ export interface ScriptedModelOptions {
 
 function abortError(signal: AbortSignal): unknown {
   const reason: unknown = signal.reason;
-  if (reason instanceof Error && (reason.name === 'AbortError' || reason.name === 'TimeoutError')) return reason;
+  // The reason is the aborter's value: reading it may throw (a Proxy's traps), and then it is no abort error.
+  try {
+    if (reason instanceof Error && isAbortError(reason)) return reason;
+  } catch {
+    // See above.
+  }
   return new DOMException('The model call was aborted', 'AbortError');
+}
+
+/**
+ * Checks one scripted reply where it is given (`where` names it: `script[0]`,
+ * or `script[1]()` for what a step function returned), so that a bad script
+ * fails with the step and field at fault, not with an event that fails the
+ * catalogue (`agent.tokens.used`, `agent.tool.started`) or a bare property read.
+ * @throws {TypeError} or, for a number out of range, {@link RangeError}.
+ */
+function checkStep(step: unknown, where: string): asserts step is ScriptedResponse {
+  if (typeof step !== 'object' || step === null || Array.isArray(step)) {
+    throw new TypeError(`ScriptedModel: ${where} must be a ScriptedResponse object${where.endsWith(')') ? '' : ' or a function'}, got ${shownValue(step)}`);
+  }
+  const { content, toolCalls, stopReason, reasoning, usage, delayMs } = step as Record<string, unknown>;
+  for (const [field, value] of [['content', content], ['stopReason', stopReason], ['reasoning', reasoning]] as const) {
+    if (value !== undefined && typeof value !== 'string') throw new TypeError(`ScriptedModel: ${where}.${field} must be a string or undefined, got ${shownValue(value)}`);
+  }
+  if (delayMs !== undefined && (typeof delayMs !== 'number' || !(delayMs >= 0) || delayMs === Infinity)) {
+    const Problem = typeof delayMs === 'number' ? RangeError : TypeError;
+    throw new Problem(`ScriptedModel: ${where}.delayMs must be a finite number of milliseconds >= 0 or undefined, got ${shownValue(delayMs)}`);
+  }
+  if (usage !== undefined) {
+    const problem = usageProblem(usage);
+    if (problem !== undefined) {
+      const Problem = problem.range ? RangeError : TypeError;
+      throw new Problem(`ScriptedModel: ${where}.${problem.field} must be ${problem.rule}, got ${problem.got}`);
+    }
+  }
+  if (toolCalls === undefined) return;
+  if (!Array.isArray(toolCalls)) throw new TypeError(`ScriptedModel: ${where}.toolCalls must be an array of tool calls or undefined, got ${shownValue(toolCalls)}`);
+  for (const [i, call] of toolCalls.entries()) {
+    const at = `${where}.toolCalls[${i}]`;
+    if (typeof call !== 'object' || call === null) throw new TypeError(`ScriptedModel: ${at} must be a tool call object ({ name, arguments }), got ${shownValue(call)}`);
+    const { id, name, argumentsError } = call as Record<string, unknown>;
+    // The name and id go into agent.tool.started and agent.tool.completed, which want strings.
+    if (typeof name !== 'string') throw new TypeError(`ScriptedModel: ${at}.name must be a string, got ${shownValue(name)}`);
+    if (id !== undefined && typeof id !== 'string') throw new TypeError(`ScriptedModel: ${at}.id must be a string or undefined, got ${shownValue(id)}`);
+    if (argumentsError !== undefined && typeof argumentsError !== 'string') {
+      throw new TypeError(`ScriptedModel: ${at}.argumentsError must be a string or undefined, got ${shownValue(argumentsError)}`);
+    }
+  }
+}
+
+/**
+ * A name option (`name`, `provider`), or its default: both go into every
+ * model event, where the catalogue wants strings.
+ * @throws {TypeError} unless it is a string or undefined.
+ */
+function nameOption(option: 'name' | 'provider', value: unknown): string {
+  if (value === undefined) return 'scripted';
+  if (typeof value === 'string') return value;
+  throw new TypeError(`ScriptedModel: options.${option} must be a string or undefined, got ${shownValue(value)}`);
 }
 
 function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -79,9 +143,22 @@ function tokens(chars: number): number {
   return Math.ceil(chars / 4);
 }
 
+/**
+ * The length of a value's JSON, for the token estimate: 0 for what JSON
+ * cannot write (scripted arguments with a cycle or a BigInt), since an
+ * estimate must not fail the call it estimates.
+ */
+function jsonChars(value: unknown): number {
+  try {
+    return JSON.stringify(value)?.length ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
 function messageChars(message: Message): number {
   if (message.role === 'assistant' && message.toolCalls.length > 0) {
-    return message.content.length + JSON.stringify(message.toolCalls).length;
+    return message.content.length + jsonChars(message.toolCalls);
   }
   return message.content.length;
 }
@@ -164,6 +241,11 @@ export function argumentsFromSchema(schema: JsonSchema, prompt: string, root: Js
  * `new ScriptedModel([step, step, ...])` replies with one step per call, in
  * order; a step is a {@link ScriptedResponse} or a function of the request.
  * A call past the end of the script fails with an error that says so.
+ *
+ * Each reply is checked where it is given (a step object when the model is
+ * built, a step function's reply when it is called): a field of the wrong
+ * type or a token count that is not a non-negative integer throws, naming
+ * the step and the field.
  */
 export class ScriptedModel implements Model {
   readonly name: string;
@@ -171,13 +253,24 @@ export class ScriptedModel implements Model {
   readonly #script: readonly ScriptStep[] | undefined;
   #calls = 0;
 
+  /**
+   * @throws {TypeError} (or {@link RangeError} for a number out of range)
+   *   naming the step and the field, or the option, that is wrong.
+   */
   constructor(script?: readonly ScriptStep[], options: ScriptedModelOptions = {}) {
     if (script !== undefined && !Array.isArray(script)) {
-      throw new TypeError(`ScriptedModel: script must be an array of steps, got ${typeof script}`);
+      throw new TypeError(`ScriptedModel: script must be an array of steps, got ${shownValue(script)}`);
     }
-    this.#script = script === undefined ? undefined : [...script];
-    this.name = options.name ?? 'scripted';
-    this.provider = options.provider ?? 'scripted';
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`ScriptedModel: options must be a ScriptedModelOptions object ({ name, provider }) or undefined, got ${shownValue(options)}`);
+    }
+    const steps = script === undefined ? undefined : [...script];
+    steps?.forEach((step, i) => {
+      if (typeof step !== 'function') checkStep(step, `script[${i}]`);
+    });
+    this.#script = steps;
+    this.name = nameOption('name', options.name);
+    this.provider = nameOption('provider', options.provider);
   }
 
   /** Calls made so far (each consumes one script step). */
@@ -199,7 +292,12 @@ export class ScriptedModel implements Model {
           `ScriptedModel: the script ran out: call ${call} but the script has only ${this.#script.length} step(s); add a step for this call`,
         );
       }
-      step = typeof entry === 'function' ? await entry(request, call) : entry;
+      if (typeof entry === 'function') {
+        step = await entry(request, call);
+        checkStep(step, `script[${call - 1}]()`);
+      } else {
+        step = entry;
+      }
     }
     if (step.delayMs !== undefined && step.delayMs > 0) await delay(step.delayMs, signal);
     if (signal?.aborted) throw abortError(signal);
@@ -217,9 +315,9 @@ export class ScriptedModel implements Model {
     const content = step.content ?? '';
     let usage = step.usage;
     if (usage === undefined) {
-      let input = JSON.stringify(request.tools).length;
+      let input = jsonChars(request.tools);
       for (const message of request.messages) input += messageChars(message);
-      const output = content.length + (toolCalls.length > 0 ? JSON.stringify(toolCalls).length : 0);
+      const output = content.length + (toolCalls.length > 0 ? jsonChars(toolCalls) : 0);
       usage = { inputTokens: tokens(input), outputTokens: tokens(output) };
     }
     return {

@@ -12,6 +12,8 @@
 import { z } from 'zod';
 import type { ToolSpec } from './model.js';
 import { isStandardSchema, type StandardSchemaV1 } from './standard-schema.js';
+import { shownValue } from '../options.js';
+import { shownJson, thrownText } from './value-text.js';
 
 export type { StandardSchemaV1 } from './standard-schema.js';
 
@@ -76,9 +78,12 @@ const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
  * @throws {TypeError} naming the field when the definition is unusable.
  */
 export function defineTool<S extends StandardSchemaV1, O>(definition: ToolDefinition<S, O>): Tool<S, O> {
+  if (typeof definition !== 'object' || definition === null) {
+    throw new TypeError(`defineTool: definition must be a ToolDefinition object ({ name, description, input, execute }), got ${shownValue(definition)}`);
+  }
   const { name, description, input, execute } = definition;
   if (typeof name !== 'string' || !TOOL_NAME.test(name)) {
-    throw new TypeError(`defineTool: name must be 1-64 letters, digits, '_' or '-', got ${JSON.stringify(name)}`);
+    throw new TypeError(`defineTool: name must be 1-64 letters, digits, '_' or '-', got ${shownJson(name)}`);
   }
   if (typeof description !== 'string') {
     throw new TypeError(`defineTool(${name}): description must be a string, got ${typeof description}`);
@@ -93,7 +98,7 @@ export function defineTool<S extends StandardSchemaV1, O>(definition: ToolDefini
   }
   const parameters = jsonSchemaOf(name, input, definition.parameters);
   if (parameters.type !== 'object') {
-    throw new TypeError(`defineTool(${name}): input must describe an object (use z.object), got JSON Schema type ${JSON.stringify(parameters.type)}`);
+    throw new TypeError(`defineTool(${name}): input must describe an object (use z.object), got JSON Schema type ${shownJson(parameters.type)}`);
   }
   return Object.freeze({ name, description, parameters, input, execute });
 }
@@ -123,7 +128,8 @@ function jsonSchemaOf(name: string, input: StandardSchemaV1, given: Record<strin
     const converter = input['~standard'].jsonSchema;
     if (converter !== undefined) return withoutDialect(converter.input({ target: 'draft-2020-12' }));
   } catch (error) {
-    throw new TypeError(`defineTool(${name}): input cannot be expressed as JSON Schema: ${(error as Error).message}`);
+    // The converter is a schema library's: what it throws may be anything, and its text never throws.
+    throw new TypeError(`defineTool(${name}): input cannot be expressed as JSON Schema: ${thrownText(error)}`);
   }
   throw new TypeError(
     `defineTool(${name}): input (a ${input['~standard'].vendor} schema) cannot describe itself as JSON Schema, which the model needs: ` +
@@ -149,5 +155,6 @@ export async function parseToolArguments<S extends StandardSchemaV1>(tool: Tool<
 
 function pathText(path: StandardSchemaV1.Issue['path']): string {
   if (path === undefined) return '';
-  return path.map((segment) => String(typeof segment === 'object' && segment !== null ? segment.key : segment)).join('.');
+  // A schema library's path segments: a key that has no text (a null-prototype object) gets a fixed one.
+  return path.map((segment) => thrownText(typeof segment === 'object' && segment !== null ? segment.key : segment)).join('.');
 }

@@ -22,6 +22,7 @@
 import { isRunId, RUN_ID_RULE, type StreamEvent } from '../events.js';
 import { positiveIntOption } from '../options.js';
 import type { SubscribeOptions } from '../bus.js';
+import { subscribeRequest } from '../subscriber-set.js';
 import type { Subscription } from '../subscription.js';
 import type { RetainedRun, RunLookup, RunSource } from '../source.js';
 import { QueueSubscription } from '../subscription.js';
@@ -237,18 +238,17 @@ export class RedisRunSource implements RunSource {
    * `signal` (`'aborted'`), on `close()`, or when the source closes
    * (`'aborted'`).
    *
-   * @throws {TypeError} when `runId` is not a run id.
+   * @throws {TypeError} when `runId` is not a run id, or `signal` not an AbortSignal.
+   * @throws {RangeError} when `afterSeq` is not a non-negative integer, or `highWaterMark` not a positive integer.
    */
-  subscribe(runId: string, options: SubscribeOptions = {}): Subscription {
+  subscribe(runId: string, options?: SubscribeOptions): Subscription {
     if (!isRunId(runId)) {
       const shown: unknown = runId;
       throw new TypeError(`RedisRunSource.subscribe: runId must be ${RUN_ID_RULE}, got ${typeof shown === 'string' ? JSON.stringify(shown.slice(0, 40)) : typeof shown}`);
     }
-    const afterSeq = options.afterSeq ?? 0;
-    if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) {
-      throw new RangeError(`RedisRunSource.subscribe: afterSeq must be a non-negative integer, got ${String(afterSeq)}`);
-    }
-    const highWaterMark = positiveIntOption('RedisRunSource.subscribe', 'highWaterMark', options.highWaterMark, this.#highWaterMark);
+    const request = subscribeRequest('RedisRunSource.subscribe', options);
+    const afterSeq = request.afterSeq;
+    const highWaterMark = request.highWaterMark ?? this.#highWaterMark;
     const key = runKey(this.#prefix, runId);
     let reader: RunReader | undefined;
     const sub = new PagedSubscription(highWaterMark, runId, () => {
@@ -262,7 +262,7 @@ export class RedisRunSource implements RunSource {
       return sub;
     }
     this.#readers.add(reader);
-    if (options.signal !== undefined) sub.bindSignal(options.signal);
+    if (request.signal !== undefined) sub.bindSignal(request.signal);
     if (!reader.ended) {
       this.#readHistory(reader, afterSeq).catch(() => {
         // #readHistory catches what it awaits; this only keeps a bug from becoming an unhandled rejection.
@@ -273,18 +273,15 @@ export class RedisRunSource implements RunSource {
   }
 
   /** Subscribes to the live events of every run (no history); see `AllRunsView`. */
-  subscribeAll(options: Omit<SubscribeOptions, 'afterSeq'> = {}): Subscription {
-    const sub = new QueueSubscription(
-      positiveIntOption('RedisRunSource.subscribeAll', 'highWaterMark', options.highWaterMark, this.#highWaterMark),
-      undefined,
-      (ended) => this.#all.remove(ended),
-    );
+  subscribeAll(options?: Omit<SubscribeOptions, 'afterSeq'>): Subscription {
+    const request = subscribeRequest('RedisRunSource.subscribeAll', options);
+    const sub = new QueueSubscription(request.highWaterMark ?? this.#highWaterMark, undefined, (ended) => this.#all.remove(ended));
     if (this.#closing !== undefined) {
       sub.end('aborted', false);
       return sub;
     }
     this.#all.add(sub);
-    if (options.signal !== undefined) sub.bindSignal(options.signal);
+    if (request.signal !== undefined) sub.bindSignal(request.signal);
     return sub;
   }
 

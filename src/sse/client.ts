@@ -10,6 +10,7 @@
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { envelopeSchema, parseStreamEvent, type StreamEvent } from '../events.js';
+import { delayOption, MAX_DELAY_MS, shownValue, signalOption } from '../options.js';
 
 /** Options of {@link subscribeSse}. */
 export interface SubscribeSseOptions {
@@ -21,9 +22,12 @@ export interface SubscribeSseOptions {
   lastEventId?: number | string;
   /** The fetch to use. Default: the global `fetch`. */
   fetch?: typeof fetch;
-  /** Consecutive failed connection attempts tolerated before giving up. Default 5. */
+  /** Consecutive failed connection attempts tolerated before giving up: a non-negative integer (0: none). Default 5. */
   maxRetries?: number;
-  /** Delay before reconnecting, until the server advertises its own with `retry:`. Default 1000. */
+  /**
+   * Delay before reconnecting, until the server advertises its own with `retry:`. Default 1000.
+   * A non-negative integer of at most 2147483647 (2^31-1 ms, the longest delay timers accept).
+   */
   retryMs?: number;
   /**
    * On `stream.dropped` (this client fell behind and the server dropped
@@ -85,6 +89,15 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+function retriesOf(value: unknown): number {
+  if (value === undefined) return 5;
+  // NaN would compare false with every count and never give up.
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new RangeError(`subscribeSse: maxRetries must be a non-negative integer, got ${shownValue(value)}`);
+  }
+  return value;
+}
+
 function seqOf(id: number | string | undefined): number {
   if (id === undefined || id === '') return 0;
   const n = Number(id);
@@ -100,23 +113,25 @@ function seqOf(id: number | string | undefined): number {
  * @throws {SseHttpError} on 4xx answers (401, 403, 404, 400, ...), without retrying.
  * @throws {SseProtocolError} when the stream carries something that is not a valid event.
  * @throws the last network error after `maxRetries` consecutive failed attempts.
+ * @throws {TypeError | RangeError} at the first iteration, for a bad `lastEventId`, `maxRetries`, `retryMs` or `signal`.
  */
 export async function* subscribeSse(url: string | URL, options: SubscribeSseOptions = {}): AsyncGenerator<StreamEvent, void, undefined> {
   const fetchImpl = options.fetch ?? globalThis.fetch;
-  const maxRetries = options.maxRetries ?? 5;
+  const maxRetries = retriesOf(options.maxRetries);
   const refill = options.refill ?? true;
-  let retryMs = options.retryMs ?? 1000;
+  let retryMs = delayOption('subscribeSse', 'retryMs', options.retryMs, 1000, 0);
   const target = String(url);
   // The id to resume from (what the server sent as `id:`), and the last seq seen per run.
   let lastEventId = seqOf(options.lastEventId);
+  const signal = signalOption('subscribeSse', 'signal', options.signal);
   const lastSeq = new Map<string, number>();
   let failures = 0;
   let refilledFrom = -1;
 
   const stop = new AbortController();
   const onAbort = () => stop.abort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  if (options.signal?.aborted) stop.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) stop.abort();
 
   try {
     while (!stop.signal.aborted) {
@@ -163,7 +178,8 @@ export async function* subscribeSse(url: string | URL, options: SubscribeSseOpti
         const parser = createParser({
           onEvent: (message) => messages.push(message),
           onRetry: (ms) => {
-            retryMs = ms;
+            // A server's `retry:` past what a timer holds would fire after 1 ms: a reconnect loop.
+            retryMs = Math.min(ms, MAX_DELAY_MS);
           },
         });
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -191,6 +207,9 @@ export async function* subscribeSse(url: string | URL, options: SubscribeSseOpti
                   reconnectNow = true;
                   break;
                 }
+                // The server named the seqs it could not send: they are reported, not a gap to report again.
+                const toSeq = droppedUpTo(event);
+                if (toSeq !== undefined && toSeq > (lastSeq.get(event.runId) ?? 0)) rememberSeq(lastSeq, event.runId, toSeq);
                 yield event;
                 continue;
               }
@@ -223,7 +242,7 @@ export async function* subscribeSse(url: string | URL, options: SubscribeSseOpti
       await sleep(retryMs, stop.signal);
     }
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
+    signal?.removeEventListener('abort', onAbort);
     stop.abort();
   }
 }
@@ -258,6 +277,13 @@ function rememberSeq(lastSeq: Map<string, number>, runId: string, seq: number): 
     if (oldest !== undefined) lastSeq.delete(oldest);
   }
   lastSeq.set(runId, seq);
+}
+
+/** The last seq a `stream.dropped` of one run says is lost, when it says (an all-runs report does not). */
+function droppedUpTo(event: StreamEvent): number | undefined {
+  if (event.eventType !== 'stream.dropped') return undefined;
+  const toSeq = (event.data as { toSeq?: unknown }).toSeq;
+  return typeof toSeq === 'number' && Number.isSafeInteger(toSeq) && toSeq > 0 ? toSeq : undefined;
 }
 
 function gapReport(runId: string, fromSeq: number, toSeq: number): StreamEvent {

@@ -26,7 +26,7 @@ import type { RunLookup, RunSource } from '../source.js';
 import { eventStream } from './event-stream.js';
 import { FrameEncoder, type SseFormat } from './frames.js';
 import { DEFAULT_MAX_EVENT_BYTES } from '../bounded-json.js';
-import { positiveIntOption } from '../options.js';
+import { delayOption, positiveIntOption, shownValue } from '../options.js';
 import { listRuns } from './run-list.js';
 
 /**
@@ -60,11 +60,17 @@ export interface SseHandlerOptions {
   public?: boolean;
   /** Wire framing: `'agentbus'` (default) or Locus's snake_case envelope with `event: done`. */
   format?: SseFormat;
-  /** Idle time after which a `: ping` comment is written, so proxies keep the connection. Default 15000. */
+  /**
+   * Idle time after which a `: ping` comment is written, so proxies keep the connection. Default 15000.
+   * A positive integer of at most 2147483647 (2^31-1 ms, the longest delay timers accept).
+   */
   heartbeatMs?: number;
-  /** Reconnection delay advertised to clients with `retry:`. Default 3000. */
+  /**
+   * Reconnection delay advertised to clients with `retry:`. Default 3000.
+   * A positive integer of at most 2147483647 (2^31-1 ms): clients wait it with a timer too.
+   */
   retryMs?: number;
-  /** Path prefix of the routes, e.g. `'/api'`. Default `''`. */
+  /** Path prefix of the routes, a string starting with `/`, e.g. `'/api'`. Default `''`. */
   basePath?: string;
   /** Queue bound of each connection's subscription. Default: the bus's `highWaterMark`. */
   highWaterMark?: number;
@@ -141,12 +147,37 @@ export function layeredHeaders(defaults: Readonly<Record<string, string>>, extra
   return headers;
 }
 
-function normalizeBasePath(basePath: string | undefined): string {
+function normalizeBasePath(basePath: unknown): string {
   if (basePath === undefined || basePath === '' || basePath === '/') return '';
+  if (typeof basePath !== 'string') {
+    throw new TypeError(`createSseHandler: basePath must be a string starting with '/', got ${shownValue(basePath)}`);
+  }
   if (!basePath.startsWith('/')) {
     throw new TypeError(`createSseHandler: basePath must start with '/', got ${JSON.stringify(basePath)}`);
   }
   return basePath.endsWith('/') ? basePath.slice(0, -1) : basePath;
+}
+
+// What the handler calls on a bus or source; `retainedRuns` is optional (GET /runs answers 501 without it).
+const SOURCE_METHODS = ['lookup', 'subscribe', 'subscribeAll'] as const;
+
+/**
+ * Refuses a `bus` or `source` that cannot serve: taken as it is, it would fail on every
+ * request with a 503 and `retry-after`, and clients would retry a configuration mistake
+ * as if it were an outage.
+ */
+function assertRunSource(name: 'bus' | 'source', value: unknown): void {
+  if (value === undefined || value === null) return;
+  const what = name === 'bus' ? 'an EventBus' : 'a RunSource such as RedisRunSource';
+  if (typeof value !== 'object' && typeof value !== 'function') {
+    throw new TypeError(`createSseHandler: ${name} must be ${what} (with methods ${SOURCE_METHODS.join(', ')}), got ${shownValue(value)}`);
+  }
+  const missing = SOURCE_METHODS.filter((method) => typeof (value as Record<string, unknown>)[method] !== 'function');
+  if (missing.length > 0) {
+    throw new TypeError(
+      `createSseHandler: ${name} must be ${what} (with methods ${SOURCE_METHODS.join(', ')}), got an object without ${missing.join(', ')}`,
+    );
+  }
 }
 
 function carriesCredentials(request: Request, url: URL): boolean {
@@ -177,10 +208,12 @@ export function createSseHandler(options: SseHandlerOptions = {}): SseHandler {
   if (format !== 'agentbus' && format !== 'locus') {
     throw new TypeError(`createSseHandler: format must be 'agentbus' or 'locus', got ${JSON.stringify(format)}`);
   }
-  const heartbeatMs = positiveIntOption('createSseHandler', 'heartbeatMs', options.heartbeatMs, 15_000);
-  const retryMs = positiveIntOption('createSseHandler', 'retryMs', options.retryMs, 3_000);
+  const heartbeatMs = delayOption('createSseHandler', 'heartbeatMs', options.heartbeatMs, 15_000, 1);
+  const retryMs = delayOption('createSseHandler', 'retryMs', options.retryMs, 3_000, 1);
   const highWaterMark = options.highWaterMark === undefined ? undefined : positiveIntOption('createSseHandler', 'highWaterMark', options.highWaterMark, 1);
   const basePath = normalizeBasePath(options.basePath);
+  assertRunSource('bus', options.bus);
+  assertRunSource('source', options.source);
   const frames = new FrameEncoder(format, positiveIntOption('createSseHandler', 'maxEventSize', options.maxEventSize, DEFAULT_MAX_EVENT_BYTES));
   // Built once: an invalid header name or value fails here, not on the first request.
   const extraHeaders = new Headers(options.headers);

@@ -89,7 +89,10 @@ export function toNodeListener(handler: SseHandler): NodeSseListener {
       const path = rawPath(target);
       let url: URL;
       try {
-        url = new URL(target, `http://${req.headers.host ?? 'localhost'}`);
+        const origin = new URL(`http://${req.headers.host ?? 'localhost'}`).origin;
+        // A path is joined to the origin, not resolved against it: resolved, `//runs/r1/events`
+        // would name the host `runs`. A target with a scheme (a proxy's absolute form) stays as sent.
+        url = target.startsWith('/') ? new URL(`${origin}${target}`) : new URL(target, origin);
       } catch {
         if (next !== undefined && !facts.underRoutes(path)) return next();
         plain(res, 400, `bad Host header: ${JSON.stringify(String(req.headers.host).slice(0, 100))} is not a host name`);

@@ -341,6 +341,38 @@ describe('what a run looks like in Redis', () => {
     const closed = createClient({ url: redis.url });
     await expect(attachRedisBackplane({ client: closed })).rejects.toThrow(/await client.connect\(\) first/);
   });
+  it('a listener added before the backplane that emits while it is called: every entry written, in seq order, nothing refused', async () => {
+    const prefix = freshPrefix();
+    const bus = new EventBus();
+    // It runs before the backplane's listener: its event N+1 used to reach the backplane before N,
+    // and Redis then refused N (an XADD id at or below the stream's top), with no gap marker.
+    bus.addListener({
+      onEvent(e) {
+        if (e.eventType === 'app.order') emit('app.audit', { of: e.seq });
+      },
+    });
+    const errors: Error[] = [];
+    const backplane = await attach({ url: redis.url, prefix, bus, onError: (error) => errors.push(error) });
+    await runContext(
+      async () => {
+        emit('app.order', {});
+        emit('app.other', {});
+      },
+      { bus, runId: 'reentrant' },
+    );
+    expect(await backplane.flush()).toBe(true);
+    const entries = decoded('reentrant', await readStream(reader, runKey(prefix, 'reentrant')));
+    expect(entries.map((d) => (d.entry.kind === 'event' ? `${d.entry.event.seq}:${d.entry.event.eventType}` : d.entry.kind))).toEqual([
+      '1:run.started',
+      '2:app.order',
+      '3:app.audit',
+      '4:app.other',
+      '5:run.completed',
+      'end',
+    ]);
+    expect(backplane.stats()).toMatchObject({ dropped: 0, errors: 0, gaps: 0 });
+    expect(errors).toEqual([]);
+  });
 });
 
 describe('when Redis goes away', () => {
