@@ -28,6 +28,12 @@ export interface RunScope {
   readonly conversationId: string | undefined;
   /** The checked price table (`RunOptions.prices`), or undefined: then `recordTokens` adds no cost. */
   readonly prices: Prices | undefined;
+  /**
+   * True once the `runContext` that opened this scope has returned and the
+   * run's stream closed with it (not `keepOpen`): nothing recorded in it can
+   * end any more, so what an adapter still keeps open for it may go.
+   */
+  ended: boolean;
 }
 
 /**
@@ -264,6 +270,7 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
     contentHook: contentHookOption(options.contentHook) ?? parent?.run.contentHook,
     conversationId: conversationId ?? parent?.run.conversationId,
     prices: prices ?? parent?.run.prices,
+    ended: false,
   };
   const bus = chosenBus ?? parent?.bus ?? getEventBus();
   const frame: Frame = { run, spanId: undefined, bus };
@@ -298,6 +305,7 @@ export async function runContext<T>(fn: (runId: string) => T | Promise<T>, optio
   } finally {
     runContextExited();
     bus[runEnded](runId, keepOpen);
+    if (!keepOpen) run.ended = true;
   }
 }
 

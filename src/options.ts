@@ -6,13 +6,22 @@
  */
 
 /**
- * `value` when it is a positive integer, `fallback` when it is undefined.
- * @throws {RangeError} `"<owner>: <name> must be a positive integer, got <value>"`.
+ * `value` when it is an integer from 1 to `Number.MAX_SAFE_INTEGER` (2^53-1),
+ * `fallback` when it is undefined. The upper bound is for counts that leave
+ * the process as text or meet arithmetic: past 2^53-1 a number is no longer
+ * exact, and from 1e21 `String` writes it in exponent form (`"1e+21"`), which
+ * Redis (`MAXLEN ~ 1e+21`, `EXPIRE`) refuses on every command, long after
+ * the option was accepted.
+ * @throws {RangeError} `"<owner>: <name> must be a positive integer, got 0"`, or
+ *   `"attachRedisBackplane: historySize must be at most 9007199254740991 (Number.MAX_SAFE_INTEGER), got 1e+21"`.
  */
-export function positiveIntOption(owner: string, name: string, value: number | undefined, fallback: number): number {
+export function positiveIntOption(owner: string, name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${owner}: ${name} must be a positive integer, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new RangeError(`${owner}: ${name} must be a positive integer, got ${shownValue(value)}`);
+  }
+  if (value > Number.MAX_SAFE_INTEGER) {
+    throw new RangeError(`${owner}: ${name} must be at most ${Number.MAX_SAFE_INTEGER} (Number.MAX_SAFE_INTEGER), got ${value}`);
   }
   return value;
 }

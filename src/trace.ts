@@ -9,13 +9,16 @@
  * returns or throws.
  */
 import { now } from './clock.js';
-import { als } from './context.js';
+import { als, type Frame } from './context.js';
 import type { EventData } from './events.js';
 import { argKeys, errorText, errorTypeOf, preview } from './payload-text.js';
 import { newSpanId } from './ids.js';
 import { gate } from './gate.js';
 import { NOOP_STEP, RecordingStep, startStepInRun, type Step } from './step.js';
 import { costIn } from './prices.js';
+import { refuse } from './refusal.js';
+import { readUsage, type UsageReading } from './token-usage.js';
+import { warnOnce } from './warnings.js';
 import { modelEnd, modelInput, toolArgs, toolEnd, wantsContent, type InputMapping, type ModelInput } from './step-content.js';
 import type { ToolCallRequest } from './content.js';
 import { isThenable } from './thenable.js';
@@ -181,7 +184,9 @@ export interface ModelCallOutcome {
 
 /**
  * Runs one model call as a step: emits `agent.model.started`, then (if the
- * result has usage) `agent.tokens.used`, then `agent.model.completed`. On
+ * result has usage) `agent.tokens.used` (refused, not published, when a count
+ * is not a non-negative safe integer: see {@link recordTokens}), then
+ * `agent.model.completed`. On
  * failure the completed event carries the error, which is rethrown. `fn`
  * gets the open step (the no-op step outside a run).
  */
@@ -219,7 +224,7 @@ export async function traceModel<R extends ModelCallOutcome>(
   // Reading the result is telemetry's business: a hostile result is still returned as is.
   let closing;
   try {
-    if (result.usage !== undefined) recordTokens(step, info, result.usage);
+    if (result.usage !== undefined) recordTokensFor('traceModel', step, info, result.usage);
     const stopReason = String(result.stopReason);
     const content = input !== undefined
       ? modelEnd(run, step.spanId, input, { text: result.content, stopReason, toolCalls: result.toolCalls, reasoning: result.reasoning })
@@ -243,28 +248,76 @@ export async function traceModel<R extends ModelCallOutcome>(
 /**
  * Emits `agent.tokens.used` on a model-call step (so it carries that call's
  * span id). When the run has a price table (`RunOptions.prices`) that prices
- * `info.model`, the event carries the call's `cost`; otherwise none. Never
- * throws: usage that cannot be read is the caller's bug, not the agent's failure.
+ * `info.model`, the event carries the call's `cost`; otherwise none.
+ *
+ * Each count must be a non-negative safe integer, and so must the sum of
+ * `inputTokens` and `outputTokens` (the event's `totalTokens`). A usage that
+ * breaks this is refused as a malformed emission is: nothing is published
+ * (a count of `"12"` or 1e308 would otherwise end up in every span and
+ * metric downstream), the refusal is counted in the bus's `stats().rejected`
+ * and told to its `onError`, or warned about once, naming the field and what
+ * it was. Never throws: usage that cannot be read is the caller's bug, not
+ * the agent's failure.
  */
 export function recordTokens(step: Step, info: { model: string; provider: string }, usage: TokenUsage): void {
+  recordTokensFor('recordTokens', step, info, usage);
+}
+
+/** {@link recordTokens}, refusing in the name of `caller` (`traceModel` reads its result's usage). */
+function recordTokensFor(caller: string, step: Step, info: { model: string; provider: string }, usage: unknown): void {
   if (!step.recording) return;
+  let reading: UsageReading;
   try {
+    reading = readUsage(usage);
+  } catch (error) {
+    // A getter that throws: the caller's bug, said as any other bad usage is.
+    refuseTokens(step, usage, `${caller}: ${caller === 'traceModel' ? 'result.usage' : 'usage'} could not be read (${errorText(error)}); the agent.tokens.used event of this model call is not published`);
+    return;
+  }
+  try {
+    if (reading.problem !== undefined) {
+      const { field, rule, got } = reading.problem;
+      const where = caller === 'traceModel' ? `result.${field}` : field;
+      refuseTokens(step, usage, `${caller}: ${where} must be ${rule}, got ${got}; the agent.tokens.used event of this model call is not published`);
+      return;
+    }
+    const counts = reading.usage;
     // A run without prices pays this one check and allocates nothing for cost.
     const prices = step instanceof RecordingStep ? step.prices : undefined;
     step.emit('agent.tokens.used', {
       model: info.model,
       provider: info.provider,
-      inputTokens: usage.inputTokens,
-      outputTokens: usage.outputTokens,
-      totalTokens: usage.inputTokens + usage.outputTokens,
-      cacheReadInputTokens: usage.cacheReadInputTokens,
-      cacheCreationInputTokens: usage.cacheCreationInputTokens,
-      reasoningOutputTokens: usage.reasoningOutputTokens,
-      cost: prices === undefined ? undefined : costIn(prices, info.model, usage),
+      inputTokens: counts.inputTokens,
+      outputTokens: counts.outputTokens,
+      totalTokens: counts.inputTokens + counts.outputTokens,
+      cacheReadInputTokens: counts.cacheReadInputTokens,
+      cacheCreationInputTokens: counts.cacheCreationInputTokens,
+      reasoningOutputTokens: counts.reasoningOutputTokens,
+      cost: prices === undefined ? undefined : costIn(prices, info.model, counts),
     });
   } catch {
     // See above: telemetry never fails the call it observes.
   }
+}
+
+/**
+ * Refuses a tokens event of `step`'s model call. The refusal belongs to the
+ * step's run and bus, which a step does not expose: its own `run` enters its
+ * frame (a model step's frame is not the caller's once the step's body has
+ * returned). A step with no frame to find (one made outside agentbus) gets
+ * the caller's run, else a warning: the usage is never published silently
+ * changed, nor dropped unsaid.
+ */
+function refuseTokens(step: Step, usage: unknown, message: string): void {
+  let frame: Frame | undefined;
+  try {
+    frame = step instanceof RecordingStep ? step.run(() => als.getStore()) : undefined;
+  } catch {
+    // A step wrapper that failed is the bus's to report; fall back to the caller's run.
+  }
+  frame ??= als.getStore();
+  if (frame === undefined) warnOnce(message, message);
+  else refuse(frame, 'agent.tokens.used', usage, message);
 }
 
 // A model's result is user code's: a field of the wrong type is dropped, not published.

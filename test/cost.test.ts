@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { DataPointType, type MetricData } from '@opentelemetry/sdk-metrics';
 import { diag, DiagLogLevel } from '@opentelemetry/api';
-import { getEventBus } from '../src/global.js';
+import { getEventBus, resetEventBus } from '../src/global.js';
 import { runContext } from '../src/context.js';
 import { emit, startStep } from '../src/emit.js';
 import { recordTokens, traceModel, type TokenUsage } from '../src/trace.js';
@@ -187,33 +187,93 @@ describe('hostile model names and counts', () => {
     expect(({} as Record<string, unknown>).currency).toBeUndefined();
   });
 
-  it('counts too large for a finite cost give no cost (the tokens still go out); the largest safe count gives a finite one', async () => {
+  it('counts past Number.MAX_SAFE_INTEGER are refused, not published (nor priced); the largest safe count gives a finite cost', async () => {
+    const errors: unknown[] = [];
+    resetEventBus({ onError: (error) => errors.push(error) });
     const runId = await runContext(async (id) => {
       await call('gpt-4o', { inputTokens: Number.MAX_VALUE, outputTokens: Number.MAX_VALUE });
       await call('gpt-4o', { inputTokens: Number.MAX_SAFE_INTEGER, outputTokens: 0 });
       return id;
     }, { prices: PRICES });
-    const [huge, safe] = tokenEvents(runId);
-    expect((huge?.data as { inputTokens: number }).inputTokens).toBe(Number.MAX_VALUE);
-    expect(costOfEvent(huge)).toBeUndefined();
-    expect((costOfEvent(safe) as { amount: number }).amount).toBe((Number.MAX_SAFE_INTEGER * 2.5) / 1e6);
+    const events = tokenEvents(runId);
+    expect(events).toHaveLength(1);
+    expect((events[0]?.data as { inputTokens: number }).inputTokens).toBe(Number.MAX_SAFE_INTEGER);
+    expect((costOfEvent(events[0]) as { amount: number }).amount).toBe((Number.MAX_SAFE_INTEGER * 2.5) / 1e6);
+    expect(getEventBus().stats().rejected).toBe(1);
+    expect(errors).toEqual([
+      new TypeError(`traceModel: result.usage.inputTokens must be at most ${Number.MAX_SAFE_INTEGER} (Number.MAX_SAFE_INTEGER), got 1.7976931348623157e+308; the agent.tokens.used event of this model call is not published`),
+    ]);
   });
 
-  it('counts that are not numbers, negative or NaN give no cost', async () => {
+  it('counts that are not numbers, negative, NaN, fractional or missing are refused naming the field: no event, no cost, never a throw', async () => {
+    const errors: Array<{ error: unknown; event: StreamEvent }> = [];
+    resetEventBus({ onError: (error, event) => errors.push({ error, event }) });
+    let spanId: string | undefined;
     const runId = await runContext(async (id) => {
       const step = startStep('agent.model.started', { model: 'gpt-4o', provider: 'openai', messageCount: 1, toolCount: 0 });
+      spanId = step.spanId;
       for (const usage of [
         { inputTokens: '1000', outputTokens: 5 },
         { inputTokens: -5, outputTokens: 5 },
         { inputTokens: Number.NaN, outputTokens: 5 },
         { inputTokens: 5, outputTokens: undefined },
-      ]) recordTokens(step, { model: 'gpt-4o', provider: 'openai' }, usage as unknown as TokenUsage);
+        { inputTokens: 5, outputTokens: 5, cacheReadInputTokens: 1.5 },
+        { inputTokens: Number.MAX_SAFE_INTEGER, outputTokens: 1 },
+        null,
+      ]) expect(() => recordTokens(step, { model: 'gpt-4o', provider: 'openai' }, usage as unknown as TokenUsage)).not.toThrow();
       step.end({ stopReason: 'stop', toolCallCount: 0, contentPreview: '' });
       return id;
     }, { prices: PRICES });
-    const events = tokenEvents(runId);
-    expect(events).toHaveLength(4);
-    for (const event of events) expect(costOfEvent(event)).toBeUndefined();
+    expect(tokenEvents(runId)).toEqual([]);
+    expect(getEventBus().stats().rejected).toBe(7);
+    const tail = '; the agent.tokens.used event of this model call is not published';
+    expect(errors.map(({ error }) => (error as Error).message)).toEqual([
+      `recordTokens: usage.inputTokens must be a non-negative integer, got "1000"${tail}`,
+      `recordTokens: usage.inputTokens must be a non-negative integer, got -5${tail}`,
+      `recordTokens: usage.inputTokens must be a non-negative integer, got NaN${tail}`,
+      `recordTokens: usage.outputTokens must be a non-negative integer, got undefined${tail}`,
+      `recordTokens: usage.cacheReadInputTokens must be a non-negative integer or undefined, got 1.5${tail}`,
+      `recordTokens: usage.inputTokens + usage.outputTokens must be at most ${Number.MAX_SAFE_INTEGER} (Number.MAX_SAFE_INTEGER) in all (the event's totalTokens), got 9007199254740992${tail}`,
+      `recordTokens: usage must be an object of token counts ({ inputTokens, outputTokens }) or undefined, got null${tail}`,
+    ]);
+    // Each refusal is the model step's, in its run, as any refused emission.
+    for (const { error, event } of errors) {
+      expect(error).toBeInstanceOf(TypeError);
+      expect(event).toMatchObject({ runId, eventType: 'agent.tokens.used', parentSpanId: spanId });
+    }
+  });
+
+  it('traceModel refuses a usage of string counts (JSON from a provider) instead of publishing "123" tokens; the call and its step are unharmed', async () => {
+    const errors: unknown[] = [];
+    resetEventBus({ onError: (error) => errors.push(error) });
+    const runId = await runContext(async (id) => {
+      const result = await traceModel({ model: 'm', provider: 'p', messageCount: 1, toolCount: 0 }, async () => ({
+        stopReason: 'stop', toolCallCount: 0, content: 'ok', usage: { inputTokens: '12', outputTokens: '3' } as unknown as TokenUsage,
+      }));
+      expect(result.content).toBe('ok');
+      await call('m', { inputTokens: 12, outputTokens: 3 });
+      return id;
+    });
+    const events = getEventBus().history(runId);
+    expect(tokenEvents(runId).map((e) => e.data)).toEqual([expect.objectContaining({ inputTokens: 12, outputTokens: 3, totalTokens: 15 })]);
+    expect(events.filter((e) => e.eventType === 'agent.model.completed')).toHaveLength(2);
+    expect(errors).toEqual([new TypeError('traceModel: result.usage.inputTokens must be a non-negative integer, got "12"; the agent.tokens.used event of this model call is not published')]);
+  });
+
+  it('with no onError, a refused usage is warned about once per distinct problem', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', onWarning);
+    try {
+      await runContext(async () => {
+        for (let i = 0; i < 3; i++) await call('m', { inputTokens: -7, outputTokens: 1 });
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(getEventBus().stats().rejected).toBe(3);
+    expect(warnings.filter((w) => w.includes('usage.inputTokens must be a non-negative integer, got -7'))).toHaveLength(1);
   });
 
   it('cache and reasoning counts larger than the totals are charged, the rest never below zero', async () => {
@@ -224,7 +284,9 @@ describe('hostile model names and counts', () => {
     expect((costOfEvent(tokenEvents(runId)[0]) as { amount: number }).amount).toBeCloseTo(0.3 + 20, 12);
   });
 
-  it('recordTokens never throws, whatever the usage: a getter that throws loses the event, not the call', async () => {
+  it('recordTokens never throws, whatever the usage: a getter that throws loses the event (refused, saying why), not the call', async () => {
+    const errors: unknown[] = [];
+    resetEventBus({ onError: (error) => errors.push(error) });
     const usage = Object.defineProperty({ outputTokens: 1 }, 'inputTokens', { enumerable: true, get: () => { throw new Error('hostile'); } }) as TokenUsage;
     const result = await runContext(async () => {
       const step = startStep('agent.model.started', { model: 'gpt-4o', provider: 'openai', messageCount: 1, toolCount: 0 });
@@ -233,6 +295,10 @@ describe('hostile model names and counts', () => {
       return call('gpt-4o', usage);
     }, { prices: PRICES });
     expect(result).toMatchObject({ content: 'ok' });
+    expect(errors.map((error) => (error as Error).message)).toEqual([
+      'recordTokens: usage could not be read (Error: hostile); the agent.tokens.used event of this model call is not published',
+      'traceModel: result.usage could not be read (Error: hostile); the agent.tokens.used event of this model call is not published',
+    ]);
   });
 });
 

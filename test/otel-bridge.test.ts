@@ -899,6 +899,45 @@ describe('instrumentOtel bounds and options', () => {
     expect(() => instrumentOtel({ maxSpansPerRun: -1 })).toThrow(/maxSpansPerRun/);
   });
 
+  it('refuses options that are not an object, providers without the method it calls and a bus that is not one, naming the option', () => {
+    const refused = (options: unknown) => () => instrumentOtel(options as never);
+    const shape = '({ tracerProvider, meterProvider, bus, ... }) or undefined';
+    expect(refused(null)).toThrow(new TypeError(`instrumentOtel: options must be an object ${shape}, got null`));
+    expect(refused('x')).toThrow(new TypeError(`instrumentOtel: options must be an object ${shape}, got "x"`));
+    expect(refused([])).toThrow(new TypeError(`instrumentOtel: options must be an object ${shape}, got an array`));
+    const tracer = 'instrumentOtel: tracerProvider must be a TracerProvider (an object with a getTracer method, as the OpenTelemetry SDK\'s) or undefined, got';
+    expect(refused({ tracerProvider: {} })).toThrow(new TypeError(`${tracer} an object without getTracer`));
+    expect(refused({ tracerProvider: 'global' })).toThrow(new TypeError(`${tracer} "global"`));
+    // A meter provider passed where the tracer provider goes: the method it lacks is named.
+    expect(refused({ tracerProvider: tel.meterProvider })).toThrow(new TypeError(`${tracer} an object without getTracer`));
+    const meter = 'instrumentOtel: meterProvider must be a MeterProvider (an object with a getMeter method, as the OpenTelemetry SDK\'s) or undefined, got';
+    expect(refused({ meterProvider: 5 })).toThrow(new TypeError(`${meter} 5`));
+    expect(refused({ meterProvider: null })).toThrow(new TypeError(`${meter} null`));
+    expect(refused({ meterProvider: { get getMeter() { throw new Error('hostile'); } } })).toThrow(new TypeError(`${meter} an object without getMeter`));
+    const bus = 'instrumentOtel: bus must be an EventBus (new EventBus() or getEventBus()) or undefined, got';
+    expect(refused({ bus: {} })).toThrow(new TypeError(`${bus} a plain object`));
+    expect(refused({ bus: new Map() })).toThrow(new TypeError(`${bus} an instance of Map`));
+    expect(refused({ bus: 'default' })).toThrow(new TypeError(`${bus} string`));
+  });
+
+  it('a refused option leaves nothing attached; undefined options and providers are the defaults', async () => {
+    const bus = getEventBus();
+    for (const options of [{ bus: {} }, { meterProvider: {} }, { maxRuns: 0 }]) {
+      expect(() => instrumentOtel({ tracerProvider: tel.tracerProvider, meterProvider: tel.meterProvider, ...options } as never)).toThrow();
+    }
+    await runContext(() => agentTurn());
+    expect(tel.spans()).toEqual([]);
+    const bridge = instrumentOtel(undefined);
+    bridge.shutdown();
+    const given = instrumentOtel({ tracerProvider: tel.tracerProvider, meterProvider: tel.meterProvider, bus, captureContent: undefined });
+    try {
+      await runContext(() => agentTurn());
+      expect(tel.spans()).toHaveLength(4);
+    } finally {
+      given.shutdown();
+    }
+  });
+
   it('uses the global providers when none are passed', async () => {
     const { metrics } = await import('@opentelemetry/api');
     trace.setGlobalTracerProvider(tel.sdkTracerProvider);

@@ -460,3 +460,31 @@ describe('subscribe', () => {
     expect(requests.map((h) => h['last-event-id'])).toEqual(['3', '3']);
   });
 });
+
+describe('token usage that is not one', () => {
+  it('never hurts the model call and is never lost silently: every bad usage is refused, counted and reported, the result returned as it was', async () => {
+    const errors: unknown[] = [];
+    resetEventBus({ onError: (error) => errors.push(error) });
+    const hostile = [
+      { inputTokens: '12', outputTokens: '3' },
+      { inputTokens: 1e308, outputTokens: 1e308 },
+      { inputTokens: -10, outputTokens: 0 },
+      Object.defineProperty({}, 'inputTokens', { get: () => { throw new Error('boom'); } }),
+      new Proxy({}, { get: () => { throw new Error('trap'); } }),
+      42,
+    ];
+    const runId = await runContext(async (id) => {
+      for (const usage of hostile) {
+        const result = { stopReason: 'stop', toolCallCount: 0, content: 'ok', usage: usage as never };
+        await expect(traceModel({ model: 'm', provider: 'p', messageCount: 1, toolCount: 0 }, async () => result)).resolves.toBe(result);
+      }
+      return id;
+    });
+    const history = getEventBus().history(runId);
+    expect(history.filter((e) => e.eventType === 'agent.tokens.used')).toEqual([]);
+    expect(history.filter((e) => e.eventType === 'agent.model.completed').map((e) => (e.data as { stopReason: string }).stopReason)).toEqual(Array(hostile.length).fill('stop'));
+    expect(getEventBus().stats().rejected).toBe(hostile.length);
+    expect(errors).toHaveLength(hostile.length);
+    for (const error of errors) expect((error as Error).message).toMatch(/^traceModel: result\.usage.*; the agent\.tokens\.used event of this model call is not published$/);
+  });
+});

@@ -1,3 +1,4 @@
+import type http from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
 import { EventBus } from '../src/bus.js';
 import type { StreamEvent } from '../src/events.js';
@@ -276,6 +277,19 @@ describe('subscribeSse', () => {
     expect(fetches).toBe(0);
   });
 
+  it.each([
+    [0, '0'],
+    [-1, '-1'],
+    [1.5, '1.5'],
+    [Number.NaN, 'NaN'],
+    [Number.POSITIVE_INFINITY, 'Infinity'],
+    ['1024', '"1024"'],
+  ])('refuses maxEventBytes %s at the first iteration, before connecting, naming the option and the rule', async (value, shown) => {
+    const { error, fetches } = await firstFailure({ maxEventBytes: value });
+    expect(error).toEqual(new RangeError(`subscribeSse: maxEventBytes must be a positive integer, got ${shown}`));
+    expect(fetches).toBe(0);
+  });
+
   it('refuses a signal that is not an AbortSignal at the first iteration, before connecting', async () => {
     const { error, fetches } = await firstFailure({ signal: 'stop' as never });
     expect(error).toEqual(new TypeError('subscribeSse: signal must be an AbortSignal (controller.signal, AbortSignal.timeout(ms)) or undefined, got "stop"'));
@@ -300,5 +314,161 @@ describe('subscribeSse', () => {
     for await (const e of subscribeSse('http://127.0.0.1:9/runs/r/events', { fetch: fetchSpy, signal: AbortSignal.timeout(100) })) seen.push(e);
     expect(seen).toEqual([]);
     expect(fetches).toBe(1);
+  });
+});
+
+/**
+ * Writes `text` to `res` again and again, at the pace the client reads
+ * (waiting for `drain`), until `cap` bytes or until the client goes away.
+ * `written` counts what the server got rid of; `closed` says the client let go.
+ */
+function flood(res: http.ServerResponse, text: string, cap: number) {
+  const state = { written: 0, closed: false };
+  const chunk = Buffer.from(text);
+  res.on('close', () => (state.closed = true));
+  const pump = () => {
+    while (!res.destroyed && state.written < cap) {
+      state.written += chunk.length;
+      if (!res.write(chunk)) return void res.once('drain', pump);
+    }
+    if (!res.destroyed) res.end();
+  };
+  pump();
+  return state;
+}
+
+/** A fetch that counts the bytes the client pulled from each body, in order of the requests. */
+function countingFetch() {
+  const read: number[] = [];
+  const fetchCounting = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const response = await fetch(input, init);
+    const index = read.push(0) - 1;
+    const counted = (response.body as ReadableStream<Uint8Array>).pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          read[index] = (read[index] ?? 0) + chunk.byteLength;
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+    return new Response(counted, { status: response.status, statusText: response.statusText, headers: response.headers });
+  }) as typeof fetch;
+  return { fetch: fetchCounting, read };
+}
+
+/** What iterating `subscribeSse(url, options)` threw (undefined if it ended), and the events it yielded first. */
+async function outcome(url: string, options: Parameters<typeof subscribeSse>[1]) {
+  const seen: StreamEvent[] = [];
+  try {
+    for await (const e of subscribeSse(url, options)) seen.push(e);
+    return { error: undefined as unknown, seen };
+  } catch (error) {
+    return { error, seen };
+  }
+}
+
+const MiB = 1024 * 1024;
+
+describe('subscribeSse against a server that sends without end', () => {
+  it('reads only the start of an error body: a 500 of 64 MiB is retried and then fails quoting its start, each body let go after a few KiB', async () => {
+    const floods: ReturnType<typeof flood>[] = [];
+    const served = await serve({ public: true }, (_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      floods.push(flood(res, 'y'.repeat(64 * 1024), 64 * MiB));
+    });
+    const counting = countingFetch();
+    const url = `${served.base}/runs/r/events`;
+    const { error } = await outcome(url, { maxRetries: 2, retryMs: 5, fetch: counting.fetch });
+    expect(error).toBeInstanceOf(SseHttpError);
+    expect((error as Error).message).toBe(`SSE GET ${url} answered 500: Internal Server Error (${'y'.repeat(200)})`);
+    expect(counting.read).toHaveLength(3);
+    // Unbounded, each would be 64 MiB; what is pulled is a chunk or two past the few KiB wanted.
+    for (const bytes of counting.read) expect(bytes).toBeLessThan(MiB);
+    await vi.waitFor(() => expect(floods.map((f) => f.closed)).toEqual([true, true, true]));
+    for (const f of floods) expect(f.written).toBeLessThan(64 * MiB);
+  });
+
+  it('ends with an SseProtocolError naming maxEventBytes and the URL when a line never ends, having read about the bound, and does not reconnect', async () => {
+    const floods: ReturnType<typeof flood>[] = [];
+    const served = await serve({ public: true }, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: ');
+      floods.push(flood(res, 'y'.repeat(64 * 1024), 64 * MiB));
+    });
+    const counting = countingFetch();
+    const url = `${served.base}/runs/r/events`;
+    const { error } = await outcome(url, { maxEventBytes: MiB, maxRetries: 1, retryMs: 5, fetch: counting.fetch });
+    expect(error).toBeInstanceOf(SseProtocolError);
+    expect((error as Error).message).toBe(
+      `SSE GET ${url}: an event exceeded maxEventBytes (1048576 bytes), ended or not; stopped reading the stream (raise subscribeSse's maxEventBytes if the server's events are that large)`,
+    );
+    expect(counting.read).toHaveLength(1);
+    expect(counting.read[0]).toBeGreaterThan(MiB);
+    expect(counting.read[0]).toBeLessThan(2 * MiB);
+    await vi.waitFor(() => expect(floods[0]?.closed).toBe(true));
+  });
+
+  it('bounds an event of many short lines whose blank line never comes, though comments and ids come between them', async () => {
+    const served = await serve({ public: true }, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      flood(res, 'data: y\n: ping\nid: 7\n'.repeat(1000), 64 * MiB);
+    });
+    const { error } = await outcome(`${served.base}/runs/r/events`, { maxEventBytes: 64 * 1024, maxRetries: 0 });
+    expect(error).toBeInstanceOf(SseProtocolError);
+    expect((error as Error).message).toContain('exceeded maxEventBytes (65536 bytes)');
+  });
+
+  it('reads a stream many times longer than maxEventBytes whole when each event is under it: the bound is per event', async () => {
+    const bus = new EventBus({ historySize: 5_000 });
+    const served = await serve({ bus, public: true });
+    const payload = 'p'.repeat(1024);
+    for (let i = 1; i <= 2_000; i++) bus.publish(event('run', 'demo.step', { i, payload }));
+    bus.closeStream('run');
+    const { error, seen } = await outcome(`${served.base}/runs/run/events`, { maxEventBytes: 2048 });
+    expect(error).toBeUndefined();
+    expect(seen.map((e) => e.seq)).toEqual(range(1, 2_000));
+  });
+
+  /** A fetch answering `body` as an event stream, cut into chunks of `size` bytes. */
+  function chunkedFetch(body: Uint8Array, size: number): typeof fetch {
+    return (async () => {
+      let at = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (at >= body.length) return controller.close();
+          controller.enqueue(body.slice(at, (at += size)));
+        },
+      });
+      return new Response(stream, { headers: { 'content-type': 'text/event-stream' } });
+    }) as typeof fetch;
+  }
+
+  it.each([
+    ['LF', '\n'],
+    ['CRLF', '\r\n'],
+    ['CR', '\r'],
+  ])('counts an event (lines %s) to its blank line in bytes, however the bytes are split: exactly maxEventBytes passes, one less fails', async (_name, eol) => {
+    const lines = ['id: 1', 'event: demo.step', `data: ${JSON.stringify({ ...event('r', 'demo.step', { text: 'héllo, 世界' }), seq: 1, eventId: 'r:1' })}`, ': a comment'];
+    const frame = `${lines.map((line) => `${line}${eol}`).join('')}${eol}`;
+    // The end in LFs: a stream's last CR is held by the parser as a possible CRLF, and the stream ends before it is known.
+    const end = 'event: end\ndata: {}\n\n';
+    const body = new TextEncoder().encode(frame + end);
+    const size = Buffer.byteLength(frame) - Buffer.byteLength(eol);
+    for (const chunk of [body.length, 1, 2, 7]) {
+      const exact = await outcome('http://127.0.0.1:9/runs/r/events', { maxEventBytes: size, fetch: chunkedFetch(body, chunk) });
+      expect(exact.error, `chunks of ${chunk}`).toBeUndefined();
+      expect(exact.seen.map((e) => e.data), `chunks of ${chunk}`).toEqual([{ text: 'héllo, 世界' }]);
+      const under = await outcome('http://127.0.0.1:9/runs/r/events', { maxEventBytes: size - 1, fetch: chunkedFetch(body, chunk) });
+      expect(under.error, `chunks of ${chunk}`).toBeInstanceOf(SseProtocolError);
+      expect(under.seen, `chunks of ${chunk}`).toEqual([]);
+    }
+  });
+
+  it('yields the whole events ahead of an oversized one in the same chunk, then fails', async () => {
+    const frame = (seq: number, text: string) => `id: ${seq}\nevent: demo.step\ndata: ${JSON.stringify({ ...event('r', 'demo.step', { text }), seq, eventId: `r:${seq}` })}\n\n`;
+    const body = new TextEncoder().encode(frame(1, 'a') + frame(2, 'b') + frame(3, 'c'.repeat(5000)) + frame(4, 'd'));
+    const { error, seen } = await outcome('http://127.0.0.1:9/runs/r/events', { maxEventBytes: 1000, fetch: chunkedFetch(body, body.length) });
+    expect(error).toBeInstanceOf(SseProtocolError);
+    expect(seen.map((e) => e.seq)).toEqual([1, 2]);
   });
 });

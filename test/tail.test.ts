@@ -691,6 +691,73 @@ describe('agentbus tail', () => {
     });
   });
 
+  describe('a server that sends without end', () => {
+    /**
+     * A raw server answering every request with `status` and `type`, then `first`,
+     * then 64 KiB chunks at the pace the client reads, up to 64 MiB.
+     * `written` counts what it sent; `closed` says the client let go.
+     */
+    async function flooding(status: number, type: string, first: string) {
+      const state = { written: 0, closed: false };
+      const chunk = Buffer.from('y'.repeat(64 * 1024));
+      const floodServer = http.createServer((_req, res) => {
+        res.writeHead(status, { 'content-type': type });
+        res.write(first);
+        res.on('close', () => (state.closed = true));
+        const pump = () => {
+          while (!res.destroyed && state.written < 64 * 1024 * 1024) {
+            state.written += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          if (!res.destroyed) res.end();
+        };
+        pump();
+      });
+      await new Promise<void>((resolve) => floodServer.listen(0, '127.0.0.1', resolve));
+      const close = () => {
+        floodServer.closeAllConnections();
+        return new Promise((resolve) => floodServer.close(resolve));
+      };
+      return { url: `http://127.0.0.1:${(floodServer.address() as AddressInfo).port}/runs/r/events`, state, close };
+    }
+
+    it('exits 1 quoting the start of an error body that never ends, having read only its start', async () => {
+      const served = await flooding(404, 'text/plain', 'no such run here: ');
+      try {
+        const { code, stdout, stderr } = await tail([served.url]);
+        expect({ code, stdout }).toEqual({ code: 1, stdout: '' });
+        expect(stderr).toBe(`agentbus tail: SSE GET ${served.url} answered 404: no such run (or no SSE route at this path) (no such run here: ${'y'.repeat(182)})\n`);
+        expect(served.state.closed).toBe(true);
+        expect(served.state.written).toBeLessThan(64 * 1024 * 1024);
+      } finally {
+        await served.close();
+      }
+    });
+
+    it('exits 1 naming maxEventBytes when the stream sends a line that never ends, instead of holding it all', async () => {
+      const served = await flooding(200, 'text/event-stream', 'data: ');
+      try {
+        const { code, stdout, stderr } = await tail([served.url]);
+        expect({ code, stdout }).toEqual({ code: 1, stdout: '' });
+        expect(stderr).toBe(
+          `agentbus tail: SseProtocolError: SSE GET ${served.url}: an event exceeded maxEventBytes (16777216 bytes), ended or not; stopped reading the stream (raise subscribeSse's maxEventBytes if the server's events are that large)\n`,
+        );
+        expect(served.state.closed).toBe(true);
+        expect(served.state.written).toBeLessThan(64 * 1024 * 1024);
+      } finally {
+        await served.close();
+      }
+    });
+  });
+
+  it('never prints the password of a URL that carries one', async () => {
+    const port = await freePort();
+    const { code, stderr } = await tail([`http://reader:s3cr%40t@127.0.0.1:${port}/runs/r/events`]);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`http://reader:***@127.0.0.1:${port}/runs/r/events`);
+    expect(stderr).not.toContain('s3cr');
+  });
+
   describe('command line', () => {
     it.each([
       [['tail'], 'missing <url>'],

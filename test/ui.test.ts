@@ -134,6 +134,18 @@ describe('the agentbus ui server', () => {
     ]);
   });
 
+  it('shows the upstream on its page without the password its URL carries', async () => {
+    const { base } = await upstream();
+    const withPassword = new URL(base);
+    withPassword.username = 'reader';
+    withPassword.password = 's3cret-pw';
+    const ui = await startUiServer({ upstream: withPassword, headers: { authorization: TOKEN }, port: 0 });
+    started.push(ui);
+    const page = await (await fetch(ui.url)).text();
+    expect(page).not.toContain('s3cret-pw');
+    expect(page).toContain(`<meta name="agentbus-source" content="${base.replace('//', '//reader:***@')}">`);
+  });
+
   it('lets go of the SSE server\'s stream as soon as the page goes away', async () => {
     const { bus, base } = await upstream();
     bus.publish(event('live-run', 'run.started', { name: 'still going' }));
@@ -242,6 +254,71 @@ describe('the agentbus command', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     child.kill('SIGINT');
     expect(await exited).toBe(0);
+  });
+
+  /** The built command serving the console for `upstream`; `stop` sends Ctrl-C and resolves with the exit code. */
+  function startUi(upstream: string) {
+    const child = spawn(process.execPath, [BIN, 'ui', upstream, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += String(chunk)));
+    child.stderr.on('data', (chunk) => (stderr += String(chunk)));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    return {
+      stdout: () => stdout,
+      stderr: () => stderr,
+      stop: () => {
+        child.kill('SIGINT');
+        return exited;
+      },
+    };
+  }
+
+  it('says nothing at start for an agentbus server with allRuns: true that accepts the header', async () => {
+    const { base, requests } = await serve({ bus: new EventBus(), allRuns: true, authorize: (request) => request.headers.get('authorization') === TOKEN });
+    const child = spawn(process.execPath, [BIN, 'ui', base, '--port', '0', '--header', `authorization: ${TOKEN}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += String(chunk)));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await expect.poll(() => requests.length, { timeout: 10_000 }).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(stderr).toBe('');
+  });
+
+  it('warns at start about a URL that answers 200 with something other than a run list, as an app with a catch-all route does', async () => {
+    const base = await listen((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end('<!doctype html><div id=app></div>');
+    });
+    const ui = startUi(base);
+    await expect.poll(() => ui.stderr(), { timeout: 10_000 }).toContain('warning');
+    expect(ui.stderr()).toBe(
+      `agentbus ui: warning: ${base}/runs answered 200 text/html, not an agentbus run list: is ${base} the base URL (basePath included) of a createSseHandler({ allRuns: true }) server?\n`,
+    );
+    expect(await ui.stop()).toBe(0);
+  });
+
+  it('says a server that took the connection but did not answer did not answer within 3 s, not that it cannot connect', async () => {
+    const base = await listen(() => {
+      // accepted, never answered
+    });
+    const ui = startUi(base);
+    await expect.poll(() => ui.stderr(), { timeout: 10_000 }).toContain('warning');
+    expect(ui.stderr()).toBe(`agentbus ui: warning: ${base}/runs did not answer within 3 s\n`);
+    expect(await ui.stop()).toBe(0);
+    (servers.at(-1) as http.Server).closeAllConnections();
+  });
+
+  it('never prints the password of a URL that carries one', async () => {
+    const base = await listen(() => {});
+    const withPassword = base.replace('http://', 'http://reader:s3cret@');
+    const ui = startUi(withPassword);
+    await expect.poll(() => ui.stderr(), { timeout: 10_000 }).toContain('warning');
+    expect(await ui.stop()).toBe(0);
+    expect(ui.stdout()).toContain(`the console for ${base.replace('http://', 'http://reader:***@')} is at`);
+    expect(ui.stdout() + ui.stderr()).not.toContain('s3cret');
   });
 
   it('exits 1 when its port is taken', async () => {

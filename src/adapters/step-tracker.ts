@@ -78,6 +78,8 @@ export interface TrackedPassThrough<D> extends TrackedBase<D> {
   readonly kind: 'pass';
   readonly under: Step | undefined;
   readonly agent: TrackedAgent<D> | undefined;
+  /** The run it was met in. */
+  readonly run: RunScope | undefined;
 }
 
 /** Anything the tracker keeps under a framework id. */
@@ -124,6 +126,9 @@ export interface ModelAnswer {
 
 const TOP: Placement<never> = Object.freeze({ parent: undefined, under: undefined, agent: undefined, scope: undefined });
 
+/** Entries a tracker keeps before it first looks for ones of ended runs (see `StepTracker.#sweep`). */
+const SWEEP_FLOOR = 256;
+
 /** The error of steps an agent leaves open when it ends without saying why. */
 const AGENT_ENDED = 'the agent ended before this step closed';
 
@@ -141,6 +146,8 @@ const ABORT_ERROR_TYPE = 'AbortError';
  */
 export class StepTracker<D = undefined> {
   readonly #entries = new Map<string, Tracked<D>>();
+  // Entries kept when the next sweep runs (see #sweep).
+  #sweepAt = SWEEP_FLOOR;
 
   /** Entries kept (steps open, and units looked through). */
   get size(): number {
@@ -239,7 +246,7 @@ export class StepTracker<D = undefined> {
 
   /** Keeps a unit that is not a step, so that what opens under it finds its place. */
   passThrough(id: string, at: Placement<D>): void {
-    this.#keep({ kind: 'pass', id, parent: at.parent, scope: at.scope, under: at.under, agent: at.agent });
+    this.#keep({ kind: 'pass', id, parent: at.parent, scope: at.scope, under: at.under, agent: at.agent, run: runOf(at) });
   }
 
   /** Forgets a unit looked through, once the framework ended it. */
@@ -384,8 +391,25 @@ export class StepTracker<D = undefined> {
   }
 
   #keep<E extends Tracked<D>>(entry: E): E {
+    if (this.#entries.size >= this.#sweepAt) this.#sweep();
     this.#entries.set(entry.id, entry);
     return entry;
+  }
+
+  /**
+   * Forgets, without a word, what runs that have ended left open: a
+   * framework may never report the end of a unit its caller abandoned (a
+   * LangChain stream its consumer stopped reading), and a handler lives as
+   * long as the process. Nothing can be recorded in such a run any more;
+   * the bridge ends its open spans as unfinished when the run ends. Runs
+   * when the entries have doubled since the last sweep: amortized O(1).
+   */
+  #sweep(): void {
+    for (const entry of [...this.#entries.values()]) {
+      const run = entry.kind === 'pass' ? entry.run : runScopeOf(entry.step);
+      if (run?.ended === true) this.#release(entry);
+    }
+    this.#sweepAt = Math.max(SWEEP_FLOOR, 2 * this.#entries.size);
   }
 
   /** Forgets an entry, unless its id was taken by a newer one meanwhile. */

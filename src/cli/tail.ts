@@ -20,6 +20,7 @@
 import { subscribeSse } from '../sse/client.js';
 import { parseTailArgs, SYNOPSIS, UsageError, USAGE, type TailArgs } from './args.js';
 import { failureMessage } from './failure.js';
+import { withoutPassword } from '../masked-url.js';
 import { printable } from './printable.js';
 import { StreamPrinter } from './stream-printer.js';
 import { colourWanted, createStyle } from './style.js';
@@ -89,16 +90,18 @@ async function main(argv: readonly string[]): Promise<number> {
   };
 
   const context = () => ({ url: args.url, headerNames: Object.keys(args.headers), connected, fetchError });
+  // A password in the URL is not echoed: fetch refuses such a URL and quotes it whole.
+  const failure = (error: unknown) => printable(withoutPassword(failureMessage(error, context()), args.url));
   try {
     const events = subscribeSse(args.url, { headers: args.headers, signal: stop.signal, lastEventId: args.lastEventId, fetch: fetchWatched });
     for await (const event of events) printer.print(event);
   } catch (error) {
     // The message can quote the server (an HTTP error body) or the stream.
-    process.stderr.write(`agentbus tail: ${printable(failureMessage(error, context()))}\n`);
+    process.stderr.write(`agentbus tail: ${failure(error)}\n`);
     return 1;
   }
   if (unreachable) {
-    process.stderr.write(`agentbus tail: ${printable(failureMessage(fetchError, context()))}\n`);
+    process.stderr.write(`agentbus tail: ${failure(fetchError)}\n`);
     return 1;
   }
   if (interrupted) return 130;

@@ -15,6 +15,7 @@ import { toNodeListener } from '../sse/node.js';
 import type { SseHandler } from '../sse/handler.js';
 import { createUiHandler, type TokenPrice } from '../ui/handler.js';
 import { createUpstreamProxy } from './upstream-proxy.js';
+import { maskedUrl } from '../masked-url.js';
 
 /** @internal Where the page reads the proxied SSE routes. */
 export const PROXY_BASE = '/sse';
@@ -38,7 +39,7 @@ export interface UiServer {
 
 /** @internal Starts the console server; rejects when the port cannot be taken. */
 export async function startUiServer(options: UiServerOptions): Promise<UiServer> {
-  const ui = createUiHandler({ sseBase: PROXY_BASE, label: options.upstream.href.replace(/\/+$/, ''), ...(options.prices === undefined ? {} : { prices: options.prices }) });
+  const ui = createUiHandler({ sseBase: PROXY_BASE, label: maskedUrl(options.upstream).replace(/\/+$/, ''), ...(options.prices === undefined ? {} : { prices: options.prices }) });
   const proxy = createUpstreamProxy({ upstream: options.upstream, headers: options.headers, basePath: PROXY_BASE });
   // toNodeListener bridges any Web handler: it refuses dot segments and encoded slashes
   // before URL parsing could resolve them, and streams bodies with backpressure.

@@ -32,6 +32,7 @@ import {
   type EventData,
   type StreamEvent,
   type StreamEventOf,
+  type TokenUsage,
 } from '../index.js';
 import * as mapping from './mapping.js';
 import type { ContentOptions, PointEvent, StepEnd, StepSpan } from './mapping.js';
@@ -41,9 +42,11 @@ import type { SpanTable } from './span-table.js';
 import { StepTracer } from './step-tracer.js';
 import { linkedParentContext, traceHeadersOf } from './remote-parent.js';
 import { provideTraceContext } from '../link.js';
-import { booleanOption, positiveIntOption } from '../options.js';
+import { booleanOption, positiveIntOption, shownValue } from '../options.js';
+import { describeNotEventBus, isEventBus } from '../bus-protocol.js';
 import { costIn, pricesOption, readTokenCost, type PriceTable, type Prices, type TokenCost } from '../prices.js';
 import { captureContentFromEnv } from '../content.js';
+import { tokenCountsOf, type TokenCounts } from './token-counts.js';
 
 /** Default longest content attribute, in characters: a conversation of a few turns fits; backends take attributes this long. */
 const DEFAULT_MAX_CONTENT_LENGTH = 16 * 1024;
@@ -126,6 +129,53 @@ function dispatch<K extends CanonicalEventType>(handlers: Handlers, event: Strea
   handlers[event.eventType]?.(event);
 }
 
+/**
+ * The options object: an object or undefined (then every default). Checked
+ * because `null` or a string would otherwise fail on its first field, with
+ * a message that names no option, or be read as "no options" at all.
+ * @throws {TypeError} `"instrumentOtel: options must be an object ({ tracerProvider, meterProvider, bus, ... }) or undefined, got null"`.
+ */
+function optionsObject(options: unknown): OtelBridgeOptions {
+  if (options === undefined) return {};
+  if (typeof options === 'object' && options !== null && !Array.isArray(options)) return options as OtelBridgeOptions;
+  throw new TypeError(`instrumentOtel: options must be an object ({ tracerProvider, meterProvider, bus, ... }) or undefined, got ${shownValue(options)}`);
+}
+
+/**
+ * A provider option: `value` when it has the method the bridge calls on it
+ * (`getTracer` at each run start, `getMeter` when the metrics are made),
+ * undefined when not given. Checked here rather than when the method is
+ * first called, from deep inside the bridge, with a message naming no option.
+ * @throws {TypeError} `"instrumentOtel: tracerProvider must be a TracerProvider (an object with a getTracer method, as the OpenTelemetry SDK's) or undefined, got an object without getTracer"`.
+ */
+function providerOption<P>(name: string, value: P | undefined, method: 'getTracer' | 'getMeter', kind: string): P | undefined {
+  if (value === undefined) return undefined;
+  let got: string;
+  if ((typeof value === 'object' && value !== null) || typeof value === 'function') {
+    let found: unknown;
+    try {
+      found = (value as Record<string, unknown>)[method];
+    } catch {
+      // A getter that throws: no method to call.
+    }
+    if (typeof found === 'function') return value;
+    got = `an object without ${method}`;
+  } else {
+    got = shownValue(value);
+  }
+  throw new TypeError(`instrumentOtel: ${name} must be a ${kind} (an object with a ${method} method, as the OpenTelemetry SDK's) or undefined, got ${got}`);
+}
+
+/**
+ * The bus option, by runContext's rule: an EventBus of a compatible copy
+ * of agentbus (`isEventBus`), or undefined for the process-wide bus.
+ * @throws {TypeError} `"instrumentOtel: bus must be an EventBus (new EventBus() or getEventBus()) or undefined, got a plain object"`.
+ */
+function busOption(bus: unknown): EventBus | undefined {
+  if (bus === undefined || isEventBus(bus)) return bus;
+  throw new TypeError(`instrumentOtel: bus must be an EventBus (new EventBus() or getEventBus()) or undefined, got ${describeNotEventBus(bus)}`);
+}
+
 class Bridge implements OtelBridge {
   readonly #bus: EventBus;
   readonly #content: ContentOptions;
@@ -137,7 +187,12 @@ class Bridge implements OtelBridge {
   #remove: (() => void) | undefined;
   #stopProvidingTraceContext: (() => void) | undefined;
 
-  constructor(options: OtelBridgeOptions) {
+  constructor(given: unknown) {
+    const options = optionsObject(given);
+    // Each option is checked before anything is registered: a bad one leaves nothing attached.
+    const tracerProvider = providerOption('tracerProvider', options.tracerProvider, 'getTracer', 'TracerProvider');
+    const meterProvider = providerOption('meterProvider', options.meterProvider, 'getMeter', 'MeterProvider');
+    const bus = busOption(options.bus);
     this.#content = {
       captureContent: booleanOption('instrumentOtel', 'captureContent', options.captureContent) ?? captureContentFromEnv(),
       maxContentLength: positiveIntOption('instrumentOtel', 'maxContentLength', options.maxContentLength, DEFAULT_MAX_CONTENT_LENGTH),
@@ -145,10 +200,10 @@ class Bridge implements OtelBridge {
     this.#prices = pricesOption('instrumentOtel: prices', options.prices);
     const maxRuns = positiveIntOption('instrumentOtel', 'maxRuns', options.maxRuns, 1024);
     const maxSpansPerRun = positiveIntOption('instrumentOtel', 'maxSpansPerRun', options.maxSpansPerRun, 4096);
-    const shape = createSemconvShape(semconvShapeName(options.semconv, semconvOptIn()), options.meterProvider);
-    this.#bus = options.bus ?? getEventBus();
+    const shape = createSemconvShape(semconvShapeName(options.semconv, semconvOptIn()), meterProvider);
+    this.#bus = bus ?? getEventBus();
     this.#metrics = shape.metrics;
-    this.#tracer = new StepTracer(options.tracerProvider, shape, maxRuns, maxSpansPerRun);
+    this.#tracer = new StepTracer(tracerProvider, shape, maxRuns, maxSpansPerRun);
     this.#table = this.#tracer.table;
     this.#handlers = {
       'run.started': (event) => this.#runStarted(event),
@@ -321,33 +376,38 @@ class Bridge implements OtelBridge {
   #tokensUsed(event: StreamEventOf<'agent.tokens.used'>): void {
     const usage = event.data;
     if (this.#table.ignores(event.runId)) return;
-    this.#metrics.recordTokens(usage);
+    // Only counts that are counts go on spans and metrics (see token-counts.ts):
+    // a hand-emitted "12" or 1e308 would otherwise make a sum a string or Infinity.
+    const counts = tokenCountsOf(usage);
+    if (counts === undefined) return;
+    this.#metrics.recordTokens(usage, counts);
     // Nothing more unless some cost can be known: no table here and none in the event.
-    const cost = usage.cost === undefined && this.#prices === undefined ? undefined : this.#costOf(usage);
+    const cost = usage.cost === undefined && this.#prices === undefined ? undefined : this.#costOf(usage, counts);
     if (cost !== undefined) this.#metrics.recordCost(usage, cost);
     // Usually the model call's own event (same span id); a point event counts for its enclosing step.
     const owner = this.#table.entry(event.runId, event.spanId ?? event.parentSpanId);
     if (owner === undefined) return;
     if (owner.kind === 'model') {
-      owner.addUsage(usage);
+      owner.addUsage(counts);
       // Cost on the inference span only: an agent's sum would count it twice (PR #443).
       if (cost !== undefined) owner.addCost(cost);
     }
-    if (owner.agent !== undefined) owner.agent.addUsage(usage);
+    if (owner.agent !== undefined) owner.agent.addUsage(counts);
   }
 
   // The event's own cost when it carries a valid one (the run's prices, or a
   // provider's figure), else this bridge's table's (an invalid carried cost is
   // as good as none); undefined for a model priced nowhere.
-  #costOf(usage: EventData<'agent.tokens.used'>): TokenCost | undefined {
+  #costOf(usage: EventData<'agent.tokens.used'>, counts: TokenCounts): TokenCost | undefined {
     const carried = usage.cost === undefined ? undefined : readTokenCost(usage.cost);
     if (carried !== undefined) return carried;
     const prices = this.#prices;
-    if (prices === undefined) return undefined;
+    // Priced from the counts taken, never from ones the spans and metrics ignored.
+    if (prices === undefined || counts.inputTokens === undefined || counts.outputTokens === undefined) return undefined;
     try {
-      return costIn(prices, usage.model, usage);
+      return costIn(prices, usage.model, counts as TokenUsage);
     } catch {
-      // A payload whose counts cannot be read (the bus does not validate): no cost.
+      // A payload whose model name cannot be read (the bus does not validate): no cost.
       return undefined;
     }
   }
@@ -376,8 +436,11 @@ class Bridge implements OtelBridge {
  * await otel.shutdown();
  * ```
  * @throws {RangeError} for a limit that is not a positive integer.
- * @throws {TypeError} for a `semconv` other than `'released'` or `'latest'`, a `captureContent` that is not a boolean, or a `prices` table that is not one (see `ModelPrice`).
+ * @throws {TypeError} for options that are not an object, a `tracerProvider` without `getTracer` or a
+ *   `meterProvider` without `getMeter`, a `bus` that is not an EventBus, a `semconv` other than
+ *   `'released'` or `'latest'`, a `captureContent` that is not a boolean, or a `prices` table that is
+ *   not one (see `ModelPrice`).
  */
-export function instrumentOtel(options: OtelBridgeOptions = {}): OtelBridge {
+export function instrumentOtel(options?: OtelBridgeOptions): OtelBridge {
   return new Bridge(options);
 }

@@ -19,6 +19,7 @@
  */
 import { metrics, type Attributes, type Counter, type Histogram, type MeterProvider } from './api.js';
 import type { EventData } from '../index.js';
+import type { TokenCounts } from './token-counts.js';
 import { VERSION } from '../version.js';
 import {
   ATTR_ERROR_TYPE,
@@ -136,17 +137,23 @@ export class LatestGenAiMetrics implements StepMetrics {
    * counters say `gen_ai.token.modality=unknown`, the conventions' value "when
    * the provider does not break usage down by modality". A cache or reasoning
    * count the event does not carry is not recorded: the provider did not
-   * report it, and a 0 would claim it did.
+   * report it, and a 0 would claim it did; nor is one that is no count
+   * (see token-counts.ts: a string, a negative, NaN, Infinity, past 2^53-1),
+   * which would make the series' sum a string or Infinity for good.
    */
-  recordTokens(usage: EventData<'agent.tokens.used'>): void {
+  recordTokens(usage: EventData<'agent.tokens.used'>, counts: TokenCounts): void {
     const { counters, histograms } = this.#tokenAttributesOf(usage.provider, usage.model);
-    this.#inputTokens.add(usage.inputTokens, counters);
-    this.#outputTokens.add(usage.outputTokens, counters);
-    if (usage.cacheReadInputTokens !== undefined) this.#cacheReadInputTokens.add(usage.cacheReadInputTokens, counters);
-    if (usage.cacheCreationInputTokens !== undefined) this.#cacheWriteInputTokens.add(usage.cacheCreationInputTokens, counters);
-    if (usage.reasoningOutputTokens !== undefined) this.#reasoningOutputTokens.add(usage.reasoningOutputTokens, counters);
-    this.#operationInputTokens.record(usage.inputTokens, histograms);
-    this.#operationOutputTokens.record(usage.outputTokens, histograms);
+    if (counts.inputTokens !== undefined) {
+      this.#inputTokens.add(counts.inputTokens, counters);
+      this.#operationInputTokens.record(counts.inputTokens, histograms);
+    }
+    if (counts.outputTokens !== undefined) {
+      this.#outputTokens.add(counts.outputTokens, counters);
+      this.#operationOutputTokens.record(counts.outputTokens, histograms);
+    }
+    if (counts.cacheReadInputTokens !== undefined) this.#cacheReadInputTokens.add(counts.cacheReadInputTokens, counters);
+    if (counts.cacheCreationInputTokens !== undefined) this.#cacheWriteInputTokens.add(counts.cacheCreationInputTokens, counters);
+    if (counts.reasoningOutputTokens !== undefined) this.#reasoningOutputTokens.add(counts.reasoningOutputTokens, counters);
   }
 
   /**

@@ -35,6 +35,7 @@ import type { SpanEntry } from './span-table.js';
 import { CostCounter } from './cost-metric.js';
 import type { TokenCost } from '../prices.js';
 import { seriesKey } from './series-key.js';
+import type { TokenCounts } from './token-counts.js';
 
 /** Distinct (provider, model) pairs whose token attributes are kept; past this the cache starts over. */
 const TOKEN_ATTRIBUTES_CACHED = 256;
@@ -46,8 +47,11 @@ const TOKEN_ATTRIBUTES_CACHED = 256;
 export interface StepMetrics {
   /** Looks up the global meter provider again (unless one was given): see `GenAiMetrics.refresh`. */
   refresh(): void;
-  /** Records one model call's token usage (an `agent.tokens.used` payload). */
-  recordTokens(usage: EventData<'agent.tokens.used'>): void;
+  /**
+   * Records one model call's token usage: the counts of an `agent.tokens.used`
+   * payload the bridge took (see token-counts.ts); one left undefined is not recorded.
+   */
+  recordTokens(usage: EventData<'agent.tokens.used'>, counts: TokenCounts): void;
   /** Records one model call's cost (checked: see `readTokenCost`) on the proposed cost counter. */
   recordCost(usage: EventData<'agent.tokens.used'>, cost: TokenCost): void;
   /**
@@ -141,11 +145,11 @@ export class GenAiMetrics implements StepMetrics {
     this.#cost.add(usage.provider, usage.model, cost);
   }
 
-  /** Records one model call's input and output tokens. */
-  recordTokens(usage: EventData<'agent.tokens.used'>): void {
+  /** Records one model call's input and output tokens, those that are counts (see token-counts.ts). */
+  recordTokens(usage: EventData<'agent.tokens.used'>, counts: TokenCounts): void {
     const [input, output] = this.#tokenAttributesOf(usage.provider, usage.model);
-    this.#tokens.record(usage.inputTokens, input);
-    this.#tokens.record(usage.outputTokens, output);
+    if (counts.inputTokens !== undefined) this.#tokens.record(counts.inputTokens, input);
+    if (counts.outputTokens !== undefined) this.#tokens.record(counts.outputTokens, output);
   }
 
   /** The attributes mapping.ts gave the step (`StepSpan.durationAttributes`), as they are. */

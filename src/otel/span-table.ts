@@ -14,6 +14,7 @@ import { Ring } from '../ring.js';
 import { OpenSpans } from './open-spans.js';
 import type { McpStep } from './mapping.js';
 import type { TokenCost } from '../prices.js';
+import { addCount, type TokenCounts } from './token-counts.js';
 
 /**
  * What kind of step a span stands for, named for the event family that opens
@@ -91,14 +92,19 @@ export class SpanEntry {
     return this.wallStart + (eventTime - this.startTime);
   }
 
-  /** Adds one model call's tokens (an `agent.tokens.used` payload) to this span's totals. */
-  addUsage(usage: EventData<'agent.tokens.used'>): void {
+  /**
+   * Adds one model call's checked tokens (see token-counts.ts: a count that
+   * was not one is undefined and adds nothing) to this span's totals, each
+   * capped at `Number.MAX_SAFE_INTEGER`: an attribute is never a string,
+   * negative, NaN or Infinity.
+   */
+  addUsage(counts: TokenCounts): void {
     this.hasUsage = true;
-    this.inputTokens += usage.inputTokens;
-    this.outputTokens += usage.outputTokens;
-    this.cacheReadInputTokens += usage.cacheReadInputTokens ?? 0;
-    this.cacheCreationInputTokens += usage.cacheCreationInputTokens ?? 0;
-    this.reasoningOutputTokens += usage.reasoningOutputTokens ?? 0;
+    this.inputTokens = addCount(this.inputTokens, counts.inputTokens);
+    this.outputTokens = addCount(this.outputTokens, counts.outputTokens);
+    this.cacheReadInputTokens = addCount(this.cacheReadInputTokens, counts.cacheReadInputTokens);
+    this.cacheCreationInputTokens = addCount(this.cacheCreationInputTokens, counts.cacheCreationInputTokens);
+    this.reasoningOutputTokens = addCount(this.reasoningOutputTokens, counts.reasoningOutputTokens);
   }
 
   /** Adds one model call's cost (checked) to this span's; see {@link SpanEntry.cost}. */

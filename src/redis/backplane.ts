@@ -24,7 +24,7 @@
  */
 import type { EventBus } from '../bus.js';
 import { getEventBus } from '../global.js';
-import { positiveIntOption } from '../options.js';
+import { delayOption, positiveIntOption } from '../options.js';
 import { createOwnedClient, loadRedis, type RedisClient } from './client.js';
 import { errorText } from './report.js';
 import { DEFAULT_PREFIX } from './wire.js';
@@ -75,7 +75,7 @@ export interface RedisBackplaneOptions {
    * forgotten (reported if it had a loss to announce). Default 10,000.
    */
   maxTrackedRuns?: number;
-  /** How long `attachRedisBackplane` waits for a client it makes to connect before returning anyway (it keeps trying). Default 5,000 ms. */
+  /** How long `attachRedisBackplane` waits for a client it makes to connect before returning anyway (it keeps trying). At most 2^31-1 ms, as any delay option. Default 5,000 ms. */
   connectTimeoutMs?: number;
   /**
    * Told about what could not be written: a lost connection, entries Redis
@@ -142,7 +142,9 @@ export interface RedisBackplane {
  * One backplane per bus and prefix: two would write every entry twice (Redis
  * refuses the second).
  *
- * @throws {TypeError | RangeError} for a bad option (before anything is loaded or connected).
+ * @throws {TypeError | RangeError} for a bad option (before anything is loaded or connected); counts
+ *   (`historySize`, the TTLs, ...) must be integers from 1 to `Number.MAX_SAFE_INTEGER` (Redis takes them
+ *   as decimal text) and `connectTimeoutMs` at most 2^31-1 ms (a timer's longest delay).
  * @throws {Error} when `url` is given and the `redis` package is not installed.
  */
 export async function attachRedisBackplane(options: RedisBackplaneOptions): Promise<RedisBackplane> {
@@ -211,12 +213,14 @@ function readOptions(options: RedisBackplaneOptions): BackplaneConfig {
     client,
     bus: bus ?? getEventBus(),
     prefix: prefix ?? DEFAULT_PREFIX,
+    // Counts go to Redis as decimal text (MAXLEN, EXPIRE): bounded so that they stay integers there.
     historySize: positiveIntOption(OWNER, 'historySize', options.historySize, 500),
     outboxSize: positiveIntOption(OWNER, 'outboxSize', options.outboxSize, 10_000),
     closedTtlSeconds: positiveIntOption(OWNER, 'closedTtlSeconds', options.closedTtlSeconds, 3_600),
     openTtlSeconds: positiveIntOption(OWNER, 'openTtlSeconds', options.openTtlSeconds, 86_400),
     maxTrackedRuns: positiveIntOption(OWNER, 'maxTrackedRuns', options.maxTrackedRuns, 10_000),
-    connectTimeoutMs: positiveIntOption(OWNER, 'connectTimeoutMs', options.connectTimeoutMs, 5_000),
+    // A timer's delay: past 2^31-1 ms Node fires it after 1 ms (see delayOption).
+    connectTimeoutMs: delayOption(OWNER, 'connectTimeoutMs', options.connectTimeoutMs, 5_000, 1),
     onError,
   };
 }

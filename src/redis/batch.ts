@@ -283,12 +283,24 @@ export class BatchWriter {
       for (const [runId, { count, error }] of refused) {
         this.#report(
           'refused',
-          `Redis refused ${count} entries of run ${runId} (${errorText(error)}); the events among them are counted as dropped. Does another process write run ids like this one under the prefix ${JSON.stringify(this.#prefix)}?`,
+          `Redis refused ${count} entries of run ${runId} (${errorText(error)}); the events among them are counted as dropped.${refusalHint(error, this.#prefix)}`,
           error,
         );
       }
     }
   }
+}
+
+/**
+ * What to look at when Redis refused entries. Only an id at or below the
+ * stream's top points at another writer; any other refusal (a wrong type, a
+ * full memory, an argument Redis cannot read) would be sent on a false trail
+ * by that question, so it gets none. Never throws.
+ */
+function refusalHint(error: unknown, prefix: string): string {
+  const text = errorText(error);
+  if (!/equal or smaller than the target stream top item/i.test(text)) return '';
+  return ` Does another process write run ids like this one under the prefix ${JSON.stringify(prefix)}?`;
 }
 
 /** True for an error reply from Redis (node-redis's `ErrorReply` and its subclasses): the command was refused, not cut. */

@@ -7,6 +7,7 @@
  * Clients made from a URL come from `client.ts` (which loads the optional
  * `redis` package only then).
  */
+import { maskedUrl } from '../masked-url.js';
 import { createOwnedClient, keyPrefixOf, loadRedis, type RedisClient } from './client.js';
 
 /** One stream entry as node-redis returns it. */
@@ -47,9 +48,7 @@ const FIRST_CONNECT_ATTEMPTS = 3;
 /** A URL as it may appear in a message: the password masked. */
 function redactUrl(url: string): string {
   try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
+    return maskedUrl(new URL(url));
   } catch {
     return '(unparsable URL)';
   }

@@ -20,7 +20,7 @@
  * for it with a bounded backoff and go on where they were.
  */
 import { isRunId, RUN_ID_RULE, type StreamEvent } from '../events.js';
-import { positiveIntOption } from '../options.js';
+import { delayOption, positiveIntOption } from '../options.js';
 import type { SubscribeOptions } from '../bus.js';
 import { subscribeRequest } from '../subscriber-set.js';
 import type { Subscription } from '../subscription.js';
@@ -45,7 +45,7 @@ export interface RedisRunSourceOptions {
   client?: RedisClient;
   /** Key prefix, as given to the backplane. Default `'agentbus'`. */
   prefix?: string;
-  /** How long one live read waits in Redis (`XREAD BLOCK`), in ms. Default 5000. */
+  /** How long one live read waits in Redis (`XREAD BLOCK`), in ms, at most 2^31-1 (as any delay option). Default 5000. */
   blockMs?: number;
   /** Queue bound of each subscription, as the bus's `highWaterMark`. Default 1024. */
   highWaterMark?: number;
@@ -374,7 +374,9 @@ export class RedisRunSource implements RunSource {
 /**
  * Connects to Redis and returns a source of runs for `createSseHandler({ source })`.
  *
- * @throws {TypeError} on a missing or contradictory target, or an option out of range.
+ * @throws {TypeError} on a missing or contradictory target.
+ * @throws {RangeError} for a count or delay option that is not a positive integer, or past its bound
+ *   (`blockMs` 2^31-1 ms, as any delay option; the counts `Number.MAX_SAFE_INTEGER`).
  * @throws {Error} when Redis cannot be reached, or the `redis` package is not installed (naming `npm install redis`).
  */
 export async function createRedisRunSource(options: RedisRunSourceOptions): Promise<RedisRunSource> {
@@ -387,7 +389,8 @@ export async function createRedisRunSource(options: RedisRunSourceOptions): Prom
   if (typeof prefix !== 'string' || prefix === '') throw new TypeError(`createRedisRunSource: prefix must be a non-empty string, got ${JSON.stringify(prefix)}`);
   const settings = {
     prefix,
-    blockMs: positiveIntOption('createRedisRunSource', 'blockMs', options.blockMs, 5_000),
+    // XREAD BLOCK takes an integer of ms; 1e300 would be sent as "1e+300" and refused on every read.
+    blockMs: delayOption('createRedisRunSource', 'blockMs', options.blockMs, 5_000, 1),
     highWaterMark: positiveIntOption('createRedisRunSource', 'highWaterMark', options.highWaterMark, 1024),
     maxEntrySize: positiveIntOption('createRedisRunSource', 'maxEntrySize', options.maxEntrySize, 1024 * 1024),
     streamsPerRead: positiveIntOption('createRedisRunSource', 'streamsPerRead', options.streamsPerRead, 500),

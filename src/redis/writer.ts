@@ -15,7 +15,7 @@
  */
 import type { StreamEndReason } from '../listeners.js';
 import type { StreamEvent } from '../events.js';
-import { positiveIntOption } from '../options.js';
+import { delayOption } from '../options.js';
 import type { BackplaneConfig, RedisBackplane, RedisBackplaneStats, RedisBackplaneWaitOptions } from './backplane.js';
 import { BatchWriter, type WriterCounters } from './batch.js';
 import { keyPrefixOf } from './client.js';
@@ -225,7 +225,7 @@ export class RedisBackplaneWriter implements RedisBackplane {
   }
 
   flush(options: RedisBackplaneWaitOptions = {}): Promise<boolean> {
-    const timeoutMs = positiveIntOption('RedisBackplane.flush', 'timeoutMs', options.timeoutMs, 5_000);
+    const timeoutMs = delayOption('RedisBackplane.flush', 'timeoutMs', options.timeoutMs, 5_000, 1);
     const target = Outbox.eventKey(this.#outbox.next);
     if (this.#settledKey() >= target) return Promise.resolve(true);
     if (this.#stopped || !this.#client.isReady) return Promise.resolve(false);
@@ -241,7 +241,7 @@ export class RedisBackplaneWriter implements RedisBackplane {
   }
 
   close(options: RedisBackplaneWaitOptions = {}): Promise<void> {
-    const timeoutMs = positiveIntOption('RedisBackplane.close', 'timeoutMs', options.timeoutMs, 5_000);
+    const timeoutMs = delayOption('RedisBackplane.close', 'timeoutMs', options.timeoutMs, 5_000, 1);
     return (this.#closing ??= this.#close(timeoutMs));
   }
 

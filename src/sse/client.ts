@@ -10,7 +10,9 @@
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { envelopeSchema, parseStreamEvent, type StreamEvent } from '../events.js';
-import { delayOption, MAX_DELAY_MS, shownValue, signalOption } from '../options.js';
+import { delayOption, MAX_DELAY_MS, positiveIntOption, shownValue, signalOption } from '../options.js';
+import { bodyPrefix } from './body-prefix.js';
+import { PendingEventMeter } from './pending-event.js';
 
 /** Options of {@link subscribeSse}. */
 export interface SubscribeSseOptions {
@@ -36,9 +38,22 @@ export interface SubscribeSseOptions {
    * one `stream.dropped`. Default true.
    */
   refill?: boolean;
+  /**
+   * The most bytes one event may take as it arrives (its lines with their
+   * field names and line ends, up to the blank line that ends it): a positive integer. Default
+   * 16777216 (16 MiB), far above what an agentbus server sends (its
+   * `maxEventSize` defaults to 256 KiB; a Redis source's entries are at most
+   * 1 MiB). The parser holds an event until its blank line; without a bound,
+   * a broken or hostile server sending a line that never ends would grow this
+   * process until it died. Past it the iteration ends with an
+   * {@link SseProtocolError} naming the bound, and does not reconnect. The
+   * bound is on one event, not the stream: a stream of any length of events
+   * under it is read whole.
+   */
+  maxEventBytes?: number;
 }
 
-/** The server answered with an HTTP error; these are not retried. */
+/** The server answered with an HTTP error: at once, or for a retryable status (408, 425, 429, 500, 502, 503, 504) once the retries are spent. */
 export class SseHttpError extends Error {
   /** The HTTP status. */
   readonly status: number;
@@ -73,6 +88,8 @@ export class SseProtocolError extends Error {
 }
 
 const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
+/** Default of {@link SubscribeSseOptions.maxEventBytes}: 64 times the server's default `maxEventSize`. */
+const DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024;
 // Per-run sequence bookkeeping for the all-runs stream; bounded like the bus's retention.
 const MAX_TRACKED_RUNS = 10_000;
 
@@ -111,15 +128,20 @@ function seqOf(id: number | string | undefined): number {
  * `parseStreamEvent`.
  *
  * @throws {SseHttpError} on 4xx answers (401, 403, 404, 400, ...), without retrying.
- * @throws {SseProtocolError} when the stream carries something that is not a valid event.
+ * @throws {SseHttpError} on a retryable answer (500, 503, 429, ...) once `maxRetries` are spent.
+ *   Only the start of an error's body is read (a few KiB), for the message.
+ * @throws {SseProtocolError} when the stream carries something that is not a valid event,
+ *   or an event past `maxEventBytes`.
  * @throws the last network error after `maxRetries` consecutive failed attempts.
- * @throws {TypeError | RangeError} at the first iteration, for a bad `lastEventId`, `maxRetries`, `retryMs` or `signal`.
+ * @throws {TypeError | RangeError} at the first iteration, for a bad `lastEventId`, `maxRetries`, `retryMs`, `maxEventBytes` or `signal`.
  */
 export async function* subscribeSse(url: string | URL, options: SubscribeSseOptions = {}): AsyncGenerator<StreamEvent, void, undefined> {
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const maxRetries = retriesOf(options.maxRetries);
   const refill = options.refill ?? true;
   let retryMs = delayOption('subscribeSse', 'retryMs', options.retryMs, 1000, 0);
+  // Infinity is refused with NaN and 0: a bound that never holds is no bound.
+  const maxEventBytes = positiveIntOption('subscribeSse', 'maxEventBytes', options.maxEventBytes, DEFAULT_MAX_EVENT_BYTES);
   const target = String(url);
   // The id to resume from (what the server sent as `id:`), and the last seq seen per run.
   let lastEventId = seqOf(options.lastEventId);
@@ -158,11 +180,13 @@ export async function* subscribeSse(url: string | URL, options: SubscribeSseOpti
           continue;
         }
         if (!response.ok) {
-          const body = await response.text().catch(() => '');
           if (RETRYABLE.has(response.status) && ++failures <= maxRetries) {
+            await response.body?.cancel().catch(() => {});
             await sleep(retryMs, stop.signal);
             continue;
           }
+          // The message quotes 200 characters: an error page is not read past its start.
+          const body = await bodyPrefix(response).catch(() => '');
           throw new SseHttpError(target, response.status, response.statusText, body);
         }
         // The server's "nothing more, ever" (a finished run whose last event we have), as for EventSource.
@@ -182,10 +206,13 @@ export async function* subscribeSse(url: string | URL, options: SubscribeSseOpti
             retryMs = Math.min(ms, MAX_DELAY_MS);
           },
         });
-        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        // Measured as bytes, decoded here: the meter reads line ends before the parser holds anything.
+        const meter = new PendingEventMeter(maxEventBytes);
+        const decoder = new TextDecoder();
+        const reader = response.body.getReader();
         try {
           for (;;) {
-            let chunk: ReadableStreamReadResult<string>;
+            let chunk: ReadableStreamReadResult<Uint8Array>;
             try {
               chunk = await reader.read();
             } catch (error) {
@@ -193,7 +220,10 @@ export async function* subscribeSse(url: string | URL, options: SubscribeSseOpti
               throw Object.assign(new Error('connection lost'), { cause: error, retry: true });
             }
             if (chunk.done) break;
-            parser.feed(chunk.value);
+            const bytes = chunk.value;
+            // Past the bound, only the whole events ahead of the oversized one are parsed (and yielded).
+            const fed = meter.measure(bytes);
+            parser.feed(decoder.decode(fed === bytes.length ? bytes : bytes.subarray(0, fed), { stream: true }));
             while (messages.length > 0) {
               const message = messages.shift() as EventSourceMessage;
               if (message.event === 'end') return;
@@ -225,6 +255,12 @@ export async function* subscribeSse(url: string | URL, options: SubscribeSseOpti
               yield event;
             }
             if (reconnectNow) break;
+            if (fed < bytes.length) {
+              // Not retried: the server would send the same event again.
+              throw new SseProtocolError(
+                `SSE GET ${target}: an event exceeded maxEventBytes (${maxEventBytes} bytes), ended or not; stopped reading the stream (raise subscribeSse's maxEventBytes if the server's events are that large)`,
+              );
+            }
           }
         } catch (error) {
           if ((error as { retry?: boolean }).retry !== true) throw error;

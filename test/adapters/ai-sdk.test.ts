@@ -523,3 +523,30 @@ describe.runIf(unsupported)('agentbus/ai-sdk on Node < 22', () => {
     expect(new AgentbusTelemetry().openCalls).toBe(0);
   });
 });
+
+describe('AgentbusTelemetry with what it cannot read', () => {
+  it('never throws into the SDK, and runs the work it wraps exactly once, as it is', async () => {
+    const telemetry = new AgentbusTelemetry();
+    const hostile = new Proxy({}, { get() { throw new Error('getter boom'); } });
+    let toolRuns = 0;
+    let modelRuns = 0;
+    const { error, events } = await recordRun(async () => {
+      telemetry.onStart({ callId: 'c1', operationId: 'ai.generateText', modelId: 'm', provider: 'p' } as never);
+      for (const hook of ['onStart', 'onLanguageModelCallEnd', 'onStepError', 'onToolExecutionEnd', 'onEnd', 'onError'] as const) {
+        expect(() => (telemetry[hook] as (event: unknown) => void)(null)).not.toThrow();
+        expect(() => (telemetry[hook] as (event: unknown) => void)(hostile)).not.toThrow();
+      }
+      await telemetry.onAbort(hostile as never);
+      // Our bookkeeping cannot read the options: the tool still runs, once.
+      expect(await telemetry.executeTool({ callId: 'c1', toolCallId: 't1', toolCall: hostile, execute: async () => ++toolRuns } as never)).toBe(1);
+      // An execute that returns a plain value (not a promise) still works.
+      expect(await telemetry.executeLanguageModelCall({ callId: 'c1', execute: () => ++modelRuns } as never)).toBe(1);
+      telemetry.onEnd({ callId: 'c1', finishReason: 'stop', text: 'done' } as never);
+    });
+    expect(error).toBeUndefined();
+    expect(toolRuns).toBe(1);
+    expect(modelRuns).toBe(1);
+    expect(events.map((e) => e.eventType)).toContain('agent.terminate');
+    expect(telemetry.openCalls).toBe(0);
+  });
+});

@@ -7,6 +7,7 @@ import { BaseChatModel, type BaseChatModelCallOptions } from '@langchain/core/la
 import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
 import type { ChatResult, LLMResult } from '@langchain/core/outputs';
 import type { Serialized } from '@langchain/core/load/serializable';
+import { RunnableLambda } from '@langchain/core/runnables';
 import { tool } from '@langchain/core/tools';
 import { FakeListChatModel } from '@langchain/core/utils/testing';
 import { END, MessagesAnnotation, START, StateGraph } from '@langchain/langgraph';
@@ -15,6 +16,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AgentbusCallbackHandler } from '../../src/adapters/langchain/index.js';
 import { getEventBus, resetEventBus } from '../../src/global.js';
+import { runContext } from '../../src/context.js';
 import { expectWellFormedSteps, outline, parentOf, recordRun } from './run-events.js';
 import { inputMessagesShape, outputMessagesShape, systemInstructionsShape, toolDefinitionsShape } from '../genai-content-shapes.js';
 
@@ -147,7 +149,7 @@ describe('agentbus/langchain', () => {
     ];
     const llm = { lc: 1, type: 'not_implemented', id: ['langchain', 'chat_models', 'ChatX'] } as Serialized;
     const params = { invocation_params: { model: 'x-1', tools: [{ type: 'function', function: { name: 'add', parameters: {} } }] } };
-    const { events } = await recordRun(async () => {
+    const { events, error } = await recordRun(async () => {
       handler.handleChatModelStart(llm, [messages], 'lc-run-1', undefined, params);
       handler.handleLLMEnd({ generations: [[{ text: 'It is 3.', message: new AIMessage('It is 3.') }]] } as unknown as LLMResult, 'lc-run-1');
     }, { captureContent: true });
@@ -298,6 +300,59 @@ describe('agentbus/langchain', () => {
     const agent = createAgent({ model: new ScriptedChatModel(toolTurn(), answer('done')), tools: [add, lookup] });
     await agent.invoke({ messages: [{ role: 'user', content: 'go' }] }, { callbacks: [handler] });
     expect(getEventBus().stats().published).toBe(0);
+    expect(handler.openRuns).toBe(0);
+  });
+
+  it('forgets what abandoned streams left open once their runs have ended, and keeps what open runs hold', async () => {
+    resetEventBus();
+    const handler = new AgentbusCallbackHandler();
+    const chat = RunnableLambda.from(async function* () {
+      for (let i = 0; i < 100; i++) yield `token ${i} `;
+    }).withConfig({ runName: 'chatbot' });
+    // A run that stays open while the others come and go: its entry must stay.
+    let release!: () => void;
+    const held = runContext(async () => {
+      for await (const chunk of await chat.stream('hi', { callbacks: [handler] })) {
+        if (String(chunk) === 'token 1 ') break;
+      }
+      await new Promise<void>((r) => (release = r));
+    }, { runId: 'held' });
+    await new Promise((r) => setTimeout(r, 10));
+    // Each consumer stops reading early (a client went away): LangChain never reports the chain's end.
+    for (let r = 0; r < 1_000; r++) {
+      await runContext(async () => {
+        for await (const chunk of await chat.stream('hi', { callbacks: [handler] })) {
+          if (String(chunk) === 'token 2 ') break;
+        }
+      }, { runId: `abandoned-${r}` });
+    }
+    // Swept when the entries double: never more than 2 x 256, where it grew by one per run before.
+    expect(handler.openRuns).toBeGreaterThan(0);
+    expect(handler.openRuns).toBeLessThanOrEqual(512);
+    expect(getEventBus().history('held').map((e) => e.eventType)).toEqual(['run.started', 'agent.invocation.started']);
+    // The held run's agent is still tracked: its chain's end, reported now, closes it.
+    const [heldAgent] = getEventBus().history('held').filter((e) => e.eventType === 'agent.invocation.started');
+    expect(heldAgent).toBeDefined();
+    release();
+    await held;
+  });
+
+  it('never throws into LangChain, whatever a callback is handed, and still closes the agent', async () => {
+    const handler = new AgentbusCallbackHandler();
+    const hostile = new Proxy({}, { get() { throw new Error('getter boom'); }, has() { throw new Error('has boom'); } });
+    const { events, error } = await recordRun(async () => {
+      expect(() => handler.handleChatModelStart({ id: ['x'] } as never, null as never, 'm0')).not.toThrow();
+      expect(() => handler.handleLLMStart({ id: ['x'] } as never, undefined as never, 'm1')).not.toThrow();
+      expect(() => handler.handleChainStart(hostile as never, {}, 'c0')).not.toThrow();
+      handler.handleChainStart({ id: ['x'] } as never, {}, 'c1');
+      expect(() => handler.handleChainEnd(hostile as never, 'c1')).not.toThrow();
+      expect(() => handler.handleLLMEnd(hostile as never, 'm0')).not.toThrow();
+      expect(() => handler.handleToolStart(hostile as never, hostile as never, 't0')).not.toThrow();
+      expect(() => handler.handleToolEnd(hostile, 't0')).not.toThrow();
+    });
+    expect(error).toBeUndefined();
+    // The agent the hostile outputs belonged to is closed all the same.
+    expect(events.filter((e) => e.eventType === 'agent.terminate')).toHaveLength(events.filter((e) => e.eventType === 'agent.invocation.started').length);
     expect(handler.openRuns).toBe(0);
   });
 });

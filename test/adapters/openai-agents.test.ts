@@ -11,6 +11,7 @@ import {
   Agent,
   BatchTraceProcessor,
   getGlobalTraceProvider,
+  MultiTracingProcessor,
   OpenAITracingExporter,
   run,
   setTraceProcessors,
@@ -465,5 +466,30 @@ describe('instrumentOpenAIAgents', () => {
     } finally {
       errors.mockRestore();
     }
+  });
+});
+
+describe('AgentbusTraceProcessor with what it cannot read', () => {
+  it('never rejects, so the SDK still hands the span to the processors after it', async () => {
+    const hostile = new Proxy({}, { get() { throw new Error('getter boom'); } });
+    const processor = new AgentbusTraceProcessor();
+    const { error } = await recordRun(async () => {
+      await processor.onSpanStart({} as never);
+      await processor.onSpanStart(hostile as never);
+      await processor.onSpanEnd(null as never);
+      await processor.onSpanEnd(hostile as never);
+      await processor.onTraceEnd(null as never);
+    });
+    expect(error).toBeUndefined();
+    // The SDK awaits each processor in turn, without a catch.
+    let after = 0;
+    const multi = new MultiTracingProcessor();
+    const counting = { onSpanStart: async () => void after++, onSpanEnd: async () => void after++, onTraceStart: async () => {}, onTraceEnd: async () => {}, shutdown: async () => {}, forceFlush: async () => {} };
+    multi.setProcessors([processor, counting as never]);
+    await recordRun(async () => {
+      await multi.onSpanStart(hostile as never);
+      await multi.onSpanEnd(hostile as never);
+    });
+    expect(after).toBe(2);
   });
 });

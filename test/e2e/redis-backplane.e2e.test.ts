@@ -341,6 +341,52 @@ describe('what a run looks like in Redis', () => {
     const closed = createClient({ url: redis.url });
     await expect(attachRedisBackplane({ client: closed })).rejects.toThrow(/await client.connect\(\) first/);
   });
+
+  it('refuses counts past Number.MAX_SAFE_INTEGER and delays past 2^31-1 ms up front, rather than failing in Redis or in a timer later', async () => {
+    const max = `must be at most ${Number.MAX_SAFE_INTEGER} (Number.MAX_SAFE_INTEGER), got`;
+    const late = 'must be at most 2147483647 ms (2^31-1, the longest delay timers accept; Node fires a longer one after 1 ms), got';
+    // 1e21 would go out as "MAXLEN ~ 1e+21" and Redis would refuse every entry.
+    await expect(attachRedisBackplane({ url: redis.url, historySize: 1e21 })).rejects.toThrow(new RangeError(`attachRedisBackplane: historySize ${max} 1e+21`));
+    await expect(attachRedisBackplane({ url: redis.url, outboxSize: 2 ** 53 })).rejects.toThrow(`attachRedisBackplane: outboxSize ${max} 9007199254740992`);
+    await expect(attachRedisBackplane({ url: redis.url, closedTtlSeconds: 1e300 })).rejects.toThrow(`attachRedisBackplane: closedTtlSeconds ${max} 1e+300`);
+    await expect(attachRedisBackplane({ url: redis.url, openTtlSeconds: 1e16 })).rejects.toThrow(`attachRedisBackplane: openTtlSeconds ${max} 10000000000000000`);
+    await expect(attachRedisBackplane({ url: redis.url, maxTrackedRuns: 1e21 })).rejects.toThrow(`attachRedisBackplane: maxTrackedRuns ${max} 1e+21`);
+    await expect(attachRedisBackplane({ url: redis.url, historySize: '5' as never })).rejects.toThrow('attachRedisBackplane: historySize must be a positive integer, got "5"');
+    // 2^31 ms would overflow Node's timer: a wait of 1 ms and a TimeoutOverflowWarning.
+    await expect(attachRedisBackplane({ url: redis.url, connectTimeoutMs: 2 ** 31 })).rejects.toThrow(new RangeError(`attachRedisBackplane: connectTimeoutMs ${late} 2147483648`));
+    await expect(attachRedisBackplane({ url: redis.url, connectTimeoutMs: 0 })).rejects.toThrow('attachRedisBackplane: connectTimeoutMs must be a positive integer, got 0');
+    // The reading side: blockMs is XREAD BLOCK's delay ("1e+300" would fail every read).
+    await expect(createRedisRunSource({ url: redis.url, blockMs: 1e300 })).rejects.toThrow(new RangeError(`createRedisRunSource: blockMs ${late} 1e+300`));
+    await expect(createRedisRunSource({ url: redis.url, blockMs: 2 ** 31 })).rejects.toThrow(`createRedisRunSource: blockMs ${late} 2147483648`);
+    await expect(createRedisRunSource({ url: redis.url, highWaterMark: 1e21 })).rejects.toThrow(`createRedisRunSource: highWaterMark ${max} 1e+21`);
+    await expect(createRedisRunSource({ url: redis.url, maxEntrySize: 2 ** 53 })).rejects.toThrow(`createRedisRunSource: maxEntrySize ${max} 9007199254740992`);
+    await expect(createRedisRunSource({ url: redis.url, streamsPerRead: 1e21 })).rejects.toThrow(`createRedisRunSource: streamsPerRead ${max} 1e+21`);
+  });
+
+  it('takes the largest bounds as Redis does: historySize and TTLs of Number.MAX_SAFE_INTEGER, connectTimeoutMs and blockMs of 2^31-1 ms', async () => {
+    const prefix = freshPrefix();
+    const bus = new EventBus();
+    const errors: Error[] = [];
+    const backplane = await attach({
+      url: redis.url,
+      prefix,
+      bus,
+      historySize: Number.MAX_SAFE_INTEGER,
+      openTtlSeconds: Number.MAX_SAFE_INTEGER,
+      closedTtlSeconds: Number.MAX_SAFE_INTEGER,
+      connectTimeoutMs: 2 ** 31 - 1,
+      onError: (error) => errors.push(error),
+    });
+    await runContext(() => emit('demo.step', { n: 1 }), { bus, runId: 'bounds' });
+    expect(await backplane.flush()).toBe(true);
+    expect(backplane.stats()).toMatchObject({ written: 3, dropped: 0, errors: 0 });
+    expect(errors).toEqual([]);
+    // Three events and the end marker, which set the closed TTL: Redis took the largest one.
+    expect(await reader.xLen(runKey(prefix, 'bounds'))).toBe(4);
+    expect(await reader.ttl(runKey(prefix, 'bounds'))).toBeGreaterThan(Number.MAX_SAFE_INTEGER - 60);
+    const source = await createRedisRunSource({ url: redis.url, prefix, blockMs: 2 ** 31 - 1 });
+    await source.close();
+  });
   it('a listener added before the backplane that emits while it is called: every entry written, in seq order, nothing refused', async () => {
     const prefix = freshPrefix();
     const bus = new EventBus();

@@ -10,6 +10,7 @@
  * children inside their parent step rather than from whatever context a
  * hook runs in). Each hook only reads the SDK's event into fields.
  */
+import { callbackFailed, guarded } from '../callback-guard.js';
 import { StepTracker, type TrackedAgent, type TrackedModel, type TrackedTool } from '../step-tracker.js';
 import { finiteNumber, stringOr, tokenCount, tokenUsage } from '../payload.js';
 import { observeErrorParts } from './error-parts.js';
@@ -42,6 +43,24 @@ const HOOKS = [
 ] as const satisfies ReadonlyArray<keyof AgentbusTelemetry>;
 type Hook = (typeof HOOKS)[number];
 
+/** The hooks that run the SDK's work (the tool, the provider call): they must call it whatever happens to our part. */
+const WRAPPERS: ReadonlySet<Hook> = new Set(['executeTool', 'executeLanguageModelCall']);
+
+/** Who warns when a hook is skipped (see `callback-guard.ts`). */
+const ADAPTER = 'agentbus/ai-sdk';
+
+/**
+ * Runs a recording hook: what it throws, or what its promise rejects with
+ * (`onAbort` is awaited by the SDK), is reported and never reaches the SDK.
+ */
+function recording(hook: Hook, body: () => unknown): unknown {
+  let result: unknown;
+  guarded(ADAPTER, hook, () => {
+    result = body();
+  });
+  return result instanceof Promise ? result.catch((error: unknown) => callbackFailed(ADAPTER, hook, error)) : result;
+}
+
 /**
  * The steps a call has open below its invocation, kept on the invocation
  * (the tracker keeps them under their span ids): one model call at a time,
@@ -68,10 +87,15 @@ export class AgentbusTelemetry {
 
   constructor(options: AgentbusTelemetryOptions = {}) {
     this.#agentName = options.agentName ?? 'ai-sdk';
-    // The SDK invokes hooks detached from the instance (`callback(event)`);
-    // binding once here keeps `this` valid without a wrapper per call.
+    // The SDK invokes hooks detached from the instance (`callback(event)`):
+    // each is bound once here, and a hook that only records runs guarded, so
+    // that nothing it cannot read fails the user's call (see callback-guard.ts;
+    // the two wrappers guard their own bookkeeping, never the work they run).
     const hooks = this as unknown as Record<Hook, (...args: never[]) => unknown>;
-    for (const hook of HOOKS) hooks[hook] = hooks[hook].bind(this);
+    for (const hook of HOOKS) {
+      const bound = hooks[hook].bind(this) as (event: unknown) => unknown;
+      hooks[hook] = (WRAPPERS.has(hook) ? bound : (event: unknown) => recording(hook, () => bound(event))) as (...args: never[]) => unknown;
+    }
   }
 
   /** Number of SDK calls currently tracked (open invocations). */
@@ -114,14 +138,23 @@ export class AgentbusTelemetry {
    * promises, on every tool of every call, and this wrapper is called anyway.
    */
   executeTool<T>(options: SdkToolExecution<T>): PromiseLike<T> {
+    let tool: TrackedTool<CallSteps> | undefined;
+    try {
+      tool = this.#openTool(options);
+    } catch (error) {
+      callbackFailed(ADAPTER, 'executeTool', error);
+    }
+    return tool === undefined ? options.execute() : tool.step.run(options.execute);
+  }
+
+  #openTool<T>(options: SdkToolExecution<T>): TrackedTool<CallSteps> | undefined {
     const agent = this.#agent(options.callId);
-    if (agent === undefined) return options.execute();
+    if (agent === undefined) return undefined;
     const toolCallId = options.toolCallId;
     const toolName = stringOr(options.toolCall?.toolName, 'unknown');
     const tool = this.#tracker.openTool(undefined, this.#tracker.within(agent), toolName, toolCallId, options.toolCall?.input);
-    if (tool === undefined) return options.execute();
-    (agent.detail.tools ??= new Map()).set(toolCallId, tool);
-    return tool.step.run(options.execute);
+    if (tool !== undefined) (agent.detail.tools ??= new Map()).set(toolCallId, tool);
+    return tool;
   }
 
   /**
@@ -140,14 +173,27 @@ export class AgentbusTelemetry {
    * attempts, and its end is the one the provider reports.
    */
   executeLanguageModelCall<T>(options: SdkModelCallExecution<T>): PromiseLike<T> {
-    const agent = this.#agent(options.callId);
-    if (agent === undefined) return options.execute();
-    const model = this.#openModel(agent) ?? this.#openModelStep(agent, options);
+    let model: TrackedModel<CallSteps> | undefined;
+    try {
+      const agent = this.#agent(options.callId);
+      if (agent !== undefined) model = this.#openModel(agent) ?? this.#openModelStep(agent, options);
+    } catch (error) {
+      callbackFailed(ADAPTER, 'executeLanguageModelCall', error);
+    }
     if (model === undefined) return options.execute();
     const errorParts = this.#errorParts;
-    return model.step.run(options.execute).then((result) => observeErrorParts(result, (error) => {
-      if (!errorParts.has(model)) errorParts.set(model, error);
-    }));
+    const watched = model;
+    // Promise.resolve: an execute that returns a plain value (the type says a promise; a caller may not) is still run once, as it is.
+    return Promise.resolve(model.step.run(options.execute)).then((result) => {
+      try {
+        return observeErrorParts(result, (error) => {
+          if (!errorParts.has(watched)) errorParts.set(watched, error);
+        });
+      } catch (error) {
+        callbackFailed(ADAPTER, 'executeLanguageModelCall', error);
+        return result;
+      }
+    });
   }
 
   /** A tool finished, with a result or an error: closes its step. */

@@ -26,6 +26,7 @@ import type { BaseMessage } from '@langchain/core/messages';
 import type { LLMResult } from '@langchain/core/outputs';
 import type { ChainValues } from '@langchain/core/utils/types';
 import { finiteNumber, parseArgs, stringOr, tokenCount } from '../payload.js';
+import { guarded } from '../callback-guard.js';
 import { StepTracker } from '../step-tracker.js';
 import { readLLMResult } from './llm-result.js';
 import { answerToolCalls, chatContent, promptsContent } from './message-content.js';
@@ -39,6 +40,9 @@ export interface AgentbusCallbackHandlerOptions {
    */
   agentName?: string;
 }
+
+/** Who warns when a callback is skipped (see `callback-guard.ts`). */
+const ADAPTER = 'agentbus/langchain';
 
 /** Run names LangChain gives runnables that were not named: not an agent's name. */
 const PLACEHOLDER_NAMES: ReadonlySet<string> = new Set(['LangGraph']);
@@ -88,73 +92,93 @@ export class AgentbusCallbackHandler extends BaseCallbackHandler {
    * and eighth.
    */
   override handleChainStart(chain: Serialized, _inputs: ChainValues, ...[runId, parentRunId, , , , runName]: RunStart<[runType?: string, runName?: string]>): void {
-    const at = this.#tracker.place(parentRunId);
-    if (at === undefined) return;
-    const name = chosenName(runName ?? lastId(chain), chain);
-    // Inside an agent, a graph with a name of its own (a createAgent agent or
-    // a named subgraph run as a node) is an agent too; its nodes are looked through.
-    if (at.parent === undefined || at.parent.kind === 'tool' || (isGraph(chain) && name !== undefined && name !== at.agent?.name)) {
-      this.#tracker.openAgent(runId, at, { agentName: name ?? this.#agentName });
-    } else {
-      this.#tracker.passThrough(runId, at);
-    }
+    guarded(ADAPTER, 'handleChainStart', () => {
+      const at = this.#tracker.place(parentRunId);
+      if (at === undefined) return;
+      const name = chosenName(runName ?? lastId(chain), chain);
+      // Inside an agent, a graph with a name of its own (a createAgent agent or
+      // a named subgraph run as a node) is an agent too; its nodes are looked through.
+      if (at.parent === undefined || at.parent.kind === 'tool' || (isGraph(chain) && name !== undefined && name !== at.agent?.name)) {
+        this.#tracker.openAgent(runId, at, { agentName: name ?? this.#agentName });
+      } else {
+        this.#tracker.passThrough(runId, at);
+      }
+    });
   }
 
   /** Closes the invocation (or forgets an inner chain). */
   override handleChainEnd(outputs: ChainValues, runId: string): void {
-    const entry = this.#tracker.get(runId);
-    if (entry?.kind === 'agent') this.#tracker.endAgent(entry, 'completed', finalText(outputs));
-    else if (entry?.kind === 'pass') this.#tracker.forget(entry);
+    guarded(ADAPTER, 'handleChainEnd', () => {
+      const entry = this.#tracker.get(runId);
+      if (entry?.kind === 'agent') this.#tracker.endAgent(entry, 'completed', finalText(outputs));
+      else if (entry?.kind === 'pass') this.#tracker.forget(entry);
+    });
   }
 
   /** Closes the invocation as failed (or aborted). */
   override handleChainError(error: unknown, runId: string): void {
-    const entry = this.#tracker.get(runId);
-    if (entry?.kind === 'agent') this.#tracker.failAgent(entry, error);
-    else if (entry?.kind === 'pass') this.#tracker.forget(entry);
+    guarded(ADAPTER, 'handleChainError', () => {
+      const entry = this.#tracker.get(runId);
+      if (entry?.kind === 'agent') this.#tracker.failAgent(entry, error);
+      else if (entry?.kind === 'pass') this.#tracker.forget(entry);
+    });
   }
 
   /** A chat model call opens a model step. */
   override handleChatModelStart(llm: Serialized, messages: BaseMessage[][], ...args: ModelStart): void {
-    this.#openModel(llm, messages[0]?.length ?? 0, (b, tools) => chatContent(b, messages[0], tools), ...args);
+    guarded(ADAPTER, 'handleChatModelStart', () => {
+      this.#openModel(llm, messages[0]?.length ?? 0, (b, tools) => chatContent(b, messages[0], tools), ...args);
+    });
   }
 
   /** A text-completion LLM call opens a model step. */
   override handleLLMStart(llm: Serialized, prompts: string[], ...args: ModelStart): void {
-    this.#openModel(llm, prompts.length, (b, tools) => promptsContent(b, prompts, tools), ...args);
+    guarded(ADAPTER, 'handleLLMStart', () => {
+      this.#openModel(llm, prompts.length, (b, tools) => promptsContent(b, prompts, tools), ...args);
+    });
   }
 
   /** Records the call's usage, once, and closes the model step. */
   override handleLLMEnd(output: LLMResult, runId: string): void {
-    const entry = this.#tracker.get(runId);
-    if (entry?.kind !== 'model') return;
-    const answer = readLLMResult(output);
-    // The tool calls only for the output message: read only when the run wants content.
-    this.#tracker.endModel(entry, entry.input === undefined ? answer : { ...answer, toolCalls: answerToolCalls(output) });
+    guarded(ADAPTER, 'handleLLMEnd', () => {
+      const entry = this.#tracker.get(runId);
+      if (entry?.kind !== 'model') return;
+      const answer = readLLMResult(output);
+      // The tool calls only for the output message: read only when the run wants content.
+      this.#tracker.endModel(entry, entry.input === undefined ? answer : { ...answer, toolCalls: answerToolCalls(output) });
+    });
   }
 
   /** Closes the model step with the error. */
   override handleLLMError(error: unknown, runId: string): void {
-    const entry = this.#tracker.get(runId);
-    if (entry?.kind === 'model') this.#tracker.failModel(entry, error);
+    guarded(ADAPTER, 'handleLLMError', () => {
+      const entry = this.#tracker.get(runId);
+      if (entry?.kind === 'model') this.#tracker.failModel(entry, error);
+    });
   }
 
   /** A tool call opens a tool step (the model's tool call id when LangChain passes it). */
   override handleToolStart(tool: Serialized, input: string, ...[runId, parentRunId, , , runName, toolCallId]: RunStart<[runName?: string, toolCallId?: string]>): void {
-    const at = this.#tracker.place(parentRunId);
-    if (at !== undefined) this.#tracker.openTool(runId, at, runName ?? lastId(tool) ?? 'tool', toolCallId ?? runId, parseArgs(input));
+    guarded(ADAPTER, 'handleToolStart', () => {
+      const at = this.#tracker.place(parentRunId);
+      if (at !== undefined) this.#tracker.openTool(runId, at, runName ?? lastId(tool) ?? 'tool', toolCallId ?? runId, parseArgs(input));
+    });
   }
 
   /** Closes the tool step with its output. */
   override handleToolEnd(output: unknown, runId: string): void {
-    const entry = this.#tracker.get(runId);
-    if (entry?.kind === 'tool') this.#tracker.endTool(entry, (output as { content?: unknown } | null)?.content ?? output);
+    guarded(ADAPTER, 'handleToolEnd', () => {
+      const entry = this.#tracker.get(runId);
+      if (entry?.kind === 'tool') this.#tracker.endTool(entry, (output as { content?: unknown } | null)?.content ?? output);
+    });
   }
 
   /** Closes the tool step with the error. */
   override handleToolError(error: unknown, runId: string): void {
-    const entry = this.#tracker.get(runId);
-    if (entry?.kind === 'tool') this.#tracker.failTool(entry, error);
+    guarded(ADAPTER, 'handleToolError', () => {
+      const entry = this.#tracker.get(runId);
+      if (entry?.kind === 'tool') this.#tracker.failTool(entry, error);
+    });
   }
 
   #openModel(
@@ -202,13 +226,21 @@ function lastId(serialized: Serialized | undefined): string | undefined {
   return Array.isArray(id) && typeof id.at(-1) === 'string' ? (id.at(-1) as string) : undefined;
 }
 
-/** The final answer in a chain's outputs: the last message of `messages`, or `output`. */
+/**
+ * The final answer in a chain's outputs: the last message of `messages`, or
+ * `output`; '' when there is none or it cannot be read (the agent is closed
+ * all the same).
+ */
 function finalText(outputs: ChainValues | undefined): string {
-  const messages = outputs?.['messages'];
-  if (Array.isArray(messages) && messages.length > 0) {
-    const content = (messages.at(-1) as { content?: unknown } | null)?.content;
-    if (typeof content === 'string') return content;
+  try {
+    const messages = outputs?.['messages'];
+    if (Array.isArray(messages) && messages.length > 0) {
+      const content = (messages.at(-1) as { content?: unknown } | null)?.content;
+      if (typeof content === 'string') return content;
+    }
+    const output = outputs?.['output'];
+    return typeof output === 'string' ? output : '';
+  } catch {
+    return '';
   }
-  const output = outputs?.['output'];
-  return typeof output === 'string' ? output : '';
 }

@@ -28,6 +28,10 @@ import { modelUsage, readOutput, spanUsage, takeCall, type FunctionCall } from '
 import type { SdkModel, SdkModelRequest } from './sdk-model.js';
 import type { SdkSpan, SdkSpanData, SdkTrace } from './sdk-spans.js';
 import { requestContent } from './input-content.js';
+import { callbackFailed, guarded } from '../callback-guard.js';
+
+/** Who warns when a hook is skipped (see `callback-guard.ts`). */
+const ADAPTER = 'agentbus/openai-agents';
 
 /** Options of {@link AgentbusTraceProcessor}. */
 export interface AgentbusTraceProcessorOptions {
@@ -118,13 +122,27 @@ export class AgentbusTraceProcessor {
 
   /** Closes, once, any step of the trace whose span never ended. */
   async onTraceEnd(trace: SdkTrace): Promise<void> {
-    for (const [spanId, pending] of this.#pending) if (pending.span.traceId === trace.traceId) this.#resolve(spanId);
-    this.#tracker.closeScope(trace.traceId, NEVER_ENDED);
-    this.#handoffs.delete(trace.traceId);
+    guarded(ADAPTER, 'onTraceEnd', () => {
+      for (const [spanId, pending] of this.#pending) if (pending.span.traceId === trace.traceId) this.#resolve(spanId);
+      this.#tracker.closeScope(trace.traceId, NEVER_ENDED);
+      this.#handoffs.delete(trace.traceId);
+    });
   }
 
-  /** Opens the step a span stands for. */
+  /**
+   * Opens the step a span stands for. Never rejects (nor does any hook
+   * here): the SDK awaits its processors one after the other without a
+   * catch, so a rejection would keep the span from the processors after ours.
+   */
   async onSpanStart(span: SdkSpan): Promise<void> {
+    try {
+      await this.#spanStarted(span);
+    } catch (error) {
+      callbackFailed(ADAPTER, 'onSpanStart', error);
+    }
+  }
+
+  async #spanStarted(span: SdkSpan): Promise<void> {
     const at = this.#place(span.parentId ?? undefined, span.traceId);
     if (at === undefined) return;
     if (span.spanData.type === 'function') {
@@ -136,8 +154,12 @@ export class AgentbusTraceProcessor {
     this.#open(span, span.spanData, at);
   }
 
-  /** Closes the step a span stands for. */
+  /** Closes the step a span stands for. Never rejects (see {@link onSpanStart}). */
   async onSpanEnd(span: SdkSpan): Promise<void> {
+    guarded(ADAPTER, 'onSpanEnd', () => this.#spanEnded(span));
+  }
+
+  #spanEnded(span: SdkSpan): void {
     this.#resolve(span.spanId);
     const entry = this.#tracker.get(span.spanId);
     const data = span.spanData;
