@@ -10,10 +10,10 @@
  *
  * Every listener sees the events in the order they were published. A
  * listener may publish (or close a stream) while it is being called; what it
- * publishes then is queued and handed to the listeners after the event at
- * hand has reached all of them, as diagnostics_channel's subscribers would
- * not (they nest): nested delivery gave the listeners after the publishing
- * one event N+1 before N, and the Redis backplane then refused N as older
+ * publishes then is queued and handed to the listeners once the event at
+ * hand has reached all of them. diagnostics_channel nests such a publish
+ * instead, which is what this did: the listeners after the publishing one
+ * got event N+1 before N, and the Redis backplane then refused N as older
  * than what it had written, for good.
  */
 import type { BusErrors } from './bus-errors.js';
@@ -85,25 +85,29 @@ export class ListenerSet {
 
   /** Calls every `onEvent` with `event`, inside `publish`; after what is being delivered, when called from a listener. */
   onEvent(event: StreamEvent): void {
-    if (this.#delivering) this.#queued.push(event);
-    else this.#deliverAll(event);
+    if (this.#delivering) {
+      this.#queued.push(event);
+      return;
+    }
+    // Written out rather than through #deliverAll: this is every publish's path.
+    this.#delivering = true;
+    try {
+      this.#deliver(event);
+      if (this.#queued.length !== 0) this.#drain();
+    } finally {
+      this.#delivering = false;
+    }
   }
 
   /** Tells every `onStreamEnd` that a run's stream ended without an event; after what is being delivered, when called from a listener. */
   onStreamEnd(runId: string, reason: StreamEndReason): void {
-    const end = new StreamEnd(runId, reason);
-    if (this.#delivering) this.#queued.push(end);
-    else this.#deliverAll(end);
-  }
-
-  // Delivers `first`, then what the listeners publish meanwhile.
-  #deliverAll(first: StreamEvent | StreamEnd): void {
+    // Queued in any case: when nothing is being delivered the queue is empty, and the drain hands it out first.
+    this.#queued.push(new StreamEnd(runId, reason));
+    if (this.#delivering) return;
     this.#delivering = true;
     try {
-      this.#deliverOne(first);
       this.#drain();
     } finally {
-      this.#queued.length = 0;
       this.#delivering = false;
     }
   }
@@ -111,12 +115,15 @@ export class ListenerSet {
   // What the listeners published while being called, in order; the queue may grow while it is walked.
   #drain(): void {
     const queued = this.#queued;
-    for (let i = 0; i < queued.length; i++) this.#deliverOne(queued[i] as StreamEvent | StreamEnd);
-  }
-
-  #deliverOne(item: StreamEvent | StreamEnd): void {
-    if (item instanceof StreamEnd) this.#deliverEnd(item);
-    else this.#deliver(item);
+    try {
+      for (let i = 0; i < queued.length; i++) {
+        const item = queued[i] as StreamEvent | StreamEnd;
+        if (item instanceof StreamEnd) this.#deliverEnd(item);
+        else this.#deliver(item);
+      }
+    } finally {
+      queued.length = 0;
+    }
   }
 
   #deliver(event: StreamEvent): void {

@@ -10,7 +10,7 @@
  * children inside their parent step rather than from whatever context a
  * hook runs in). Each hook only reads the SDK's event into fields.
  */
-import { callbackFailed, guarded } from '../callback-guard.js';
+import { callbackFailed } from '../callback-guard.js';
 import { StepTracker, type TrackedAgent, type TrackedModel, type TrackedTool } from '../step-tracker.js';
 import { finiteNumber, stringOr, tokenCount, tokenUsage } from '../payload.js';
 import { observeErrorParts } from './error-parts.js';
@@ -50,15 +50,20 @@ const WRAPPERS: ReadonlySet<Hook> = new Set(['executeTool', 'executeLanguageMode
 const ADAPTER = 'agentbus/ai-sdk';
 
 /**
- * Runs a recording hook: what it throws, or what its promise rejects with
- * (`onAbort` is awaited by the SDK), is reported and never reaches the SDK.
+ * A recording hook as the SDK gets it: what it throws, or what its promise
+ * rejects with (`onAbort` is awaited by the SDK), is reported and never
+ * reaches the SDK. Made once per hook: a call allocates nothing more.
  */
-function recording(hook: Hook, body: () => unknown): unknown {
-  let result: unknown;
-  guarded(ADAPTER, hook, () => {
-    result = body();
-  });
-  return result instanceof Promise ? result.catch((error: unknown) => callbackFailed(ADAPTER, hook, error)) : result;
+function recording(hook: Hook, bound: (event: unknown) => unknown): (event: unknown) => unknown {
+  return (event) => {
+    try {
+      const result = bound(event);
+      return result instanceof Promise ? result.catch((error: unknown) => callbackFailed(ADAPTER, hook, error)) : result;
+    } catch (error) {
+      callbackFailed(ADAPTER, hook, error);
+      return undefined;
+    }
+  };
 }
 
 /**
@@ -94,7 +99,7 @@ export class AgentbusTelemetry {
     const hooks = this as unknown as Record<Hook, (...args: never[]) => unknown>;
     for (const hook of HOOKS) {
       const bound = hooks[hook].bind(this) as (event: unknown) => unknown;
-      hooks[hook] = (WRAPPERS.has(hook) ? bound : (event: unknown) => recording(hook, () => bound(event))) as (...args: never[]) => unknown;
+      hooks[hook] = (WRAPPERS.has(hook) ? bound : recording(hook, bound)) as (...args: never[]) => unknown;
     }
   }
 
