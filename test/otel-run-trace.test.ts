@@ -70,9 +70,11 @@ describe('one clock with the OpenTelemetry SDK', () => {
     Date.now = () => realDateNow() - 50;
     const pairs = await toolsWithSdkChildren();
     expect(earlyChildren(pairs)).toBe(0);
-    // The steps sit on the wall clock the SDK reads, not 50 ms off it.
-    const [tool, child] = pairs[0]!;
-    expect(Number(ns(child.startTime) - ns(tool.startTime)) / 1e6).toBeLessThan(5);
+    // The steps sit on the wall clock the SDK reads, not 50 ms off it: off, every
+    // child would start ~50 ms from its tool. The smallest gap of the 200 says
+    // which; the first pair alone measured a cold start too (8 ms once, in CI).
+    const gapsMs = pairs.map(([tool, child]) => Number(ns(child.startTime) - ns(tool.startTime)) / 1e6);
+    expect(Math.min(...gapsMs)).toBeLessThan(5);
   });
 
   it('holds when the wall clock runs ahead', async () => {
