@@ -10,7 +10,7 @@
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { envelopeSchema, parseStreamEvent, type StreamEvent } from '../events.js';
-import { delayOption, MAX_DELAY_MS, positiveIntOption, shownValue, signalOption } from '../options.js';
+import { delayOption, MAX_DELAY_MS, nonNegativeIntOption, positiveIntOption, signalOption } from '../options.js';
 import { bodyPrefix } from './body-prefix.js';
 import { PendingEventMeter } from './pending-event.js';
 
@@ -106,15 +106,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-function retriesOf(value: unknown): number {
-  if (value === undefined) return 5;
-  // NaN would compare false with every count and never give up.
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new RangeError(`subscribeSse: maxRetries must be a non-negative integer, got ${shownValue(value)}`);
-  }
-  return value;
-}
-
 function seqOf(id: number | string | undefined): number {
   if (id === undefined || id === '') return 0;
   const n = Number(id);
@@ -137,7 +128,8 @@ function seqOf(id: number | string | undefined): number {
  */
 export async function* subscribeSse(url: string | URL, options: SubscribeSseOptions = {}): AsyncGenerator<StreamEvent, void, undefined> {
   const fetchImpl = options.fetch ?? globalThis.fetch;
-  const maxRetries = retriesOf(options.maxRetries);
+  // Checked: NaN would compare false with every count and never give up.
+  const maxRetries = nonNegativeIntOption('subscribeSse', 'maxRetries', options.maxRetries, 5);
   const refill = options.refill ?? true;
   let retryMs = delayOption('subscribeSse', 'retryMs', options.retryMs, 1000, 0);
   // Infinity is refused with NaN and 0: a bound that never holds is no bound.
